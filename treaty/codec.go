@@ -38,6 +38,7 @@ func (*Treaty) Kind() string           { return "treaty" }
 func (*Revocation) Kind() string       { return "revocation" }
 func (*ReputationReport) Kind() string { return "reputation" }
 func (*Anchor) Kind() string           { return "anchor" }
+func (*LogEntry) Kind() string         { return "entry" }
 
 // The CBOR modes implement dag-cbor's strict subset: map keys sorted
 // length-first then bytewise (RFC 7049 canonical), shortest integer and length

@@ -82,7 +82,9 @@ func sampleRecords(t testing.TB) map[string]Record {
 	root := LinkTo(ocid)
 	anchor := &Anchor{V: Version, Origin: "aurora/testnet/12D3KooW", Checkpoint: "aurora/testnet/12D3KooW\n7\nq6v0mZ9nN0aQ0Xk6p0mZ9nN0aQ0Xk6p0mZ9nN0aQ0Xk=\n\n— aurora/testnet/12D3KooW abcd\n",
 		Root: &root, TSA: [][]byte{{0x30, 0x03, 0x02, 0x01, 0x00}}}
-	return map[string]Record{"order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
+	entry := &LogEntry{Job: job}
+	tsaEntry := &LogEntry{TSA: &TSAEntry{Size: 7, CheckpointSHA256: make([]byte, 32), TokensSHA256: [][]byte{make([]byte, 32), make([]byte, 32)}, At: fixedNow.Unix()}}
+	return map[string]Record{"entry-job": entry, "entry-tsa": tsaEntry, "order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
 }
 
 func newOf(r Record) Record {
@@ -103,12 +105,14 @@ func newOf(r Record) Record {
 		return new(ReputationReport)
 	case *Anchor:
 		return new(Anchor)
+	case *LogEntry:
+		return new(LogEntry)
 	}
 	panic("unknown record")
 }
 
 var schemaNames = map[string]string{"order": "Order", "ack": "Ack", "denial": "Denial", "job": "JobRecord", "treaty": "Treaty",
-	"revocation": "Revocation", "reputation": "ReputationReport", "anchor": "Anchor"}
+	"revocation": "Revocation", "reputation": "ReputationReport", "anchor": "Anchor", "entry-job": "LogEntry", "entry-tsa": "LogEntry"}
 
 // TestGolden pins the exact dag-cbor and dag-json of every record kind.
 // Regenerate with: go test ./treaty -run TestGolden -update
@@ -291,7 +295,7 @@ func FuzzDecodeCBOR(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, r := range []Record{new(Order), new(Ack), new(Denial), new(JobRecord), new(Treaty), new(Revocation), new(ReputationReport), new(Anchor)} {
+		for _, r := range []Record{new(Order), new(Ack), new(Denial), new(JobRecord), new(Treaty), new(Revocation), new(ReputationReport), new(Anchor), new(LogEntry)} {
 			if err := Decode(data, r); err != nil {
 				continue
 			}

@@ -245,3 +245,21 @@ type Anchor struct {
 	Root       *Link    `cbor:"root,omitempty"`
 	TSA        [][]byte `cbor:"tsa"`
 }
+
+// TSAEntry records, in the log, the RFC 3161 tokens obtained for an earlier
+// checkpoint: its size and SHA-256, and each token's SHA-256.
+type TSAEntry struct {
+	Size             int64    `cbor:"size"`
+	CheckpointSHA256 []byte   `cbor:"checkpoint_sha256"`
+	TokensSHA256     [][]byte `cbor:"tokens_sha256"`
+	At               int64    `cbor:"at"`
+}
+
+// LogEntry is one leaf of a node's provenance log: exactly one of Job, Anchor
+// (a peer checkpoint this node verified: cross-anchoring) or TSA is set. The
+// leaf bytes are its canonical dag-cbor, a keyed union in the IPLD schema.
+type LogEntry struct {
+	Job    *JobRecord `cbor:"job,omitempty"`
+	Anchor *Anchor    `cbor:"anchor,omitempty"`
+	TSA    *TSAEntry  `cbor:"tsa,omitempty"`
+}

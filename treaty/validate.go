@@ -516,3 +516,39 @@ func (a *Anchor) Validate() error {
 	}
 	return c.result()
 }
+
+// Validate checks that exactly one member is set and that it is valid.
+func (e *LogEntry) Validate() error {
+	n := 0
+	var err error
+	if e.Job != nil {
+		n++
+		err = e.Job.Validate()
+	}
+	if e.Anchor != nil {
+		n++
+		err = e.Anchor.Validate()
+	}
+	if e.TSA != nil {
+		n++
+		c := checker{kind: "entry"}
+		c.rangeInt("tsa.size", e.TSA.Size, 0, 1<<48)
+		if len(e.TSA.CheckpointSHA256) != 32 {
+			c.fail("tsa.checkpoint_sha256", "%d bytes, want 32", len(e.TSA.CheckpointSHA256))
+		}
+		if len(e.TSA.TokensSHA256) == 0 || len(e.TSA.TokensSHA256) > MaxTSATokens {
+			c.fail("tsa.tokens_sha256", "%d digests, want 1 to %d", len(e.TSA.TokensSHA256), MaxTSATokens)
+		}
+		for i, d := range e.TSA.TokensSHA256 {
+			if len(d) != 32 {
+				c.fail(fmt.Sprintf("tsa.tokens_sha256[%d]", i), "%d bytes, want 32", len(d))
+			}
+		}
+		c.rangeInt("tsa.at", e.TSA.At, 1, 1<<40)
+		err = c.result()
+	}
+	if n != 1 {
+		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa", n)}
+	}
+	return err
+}

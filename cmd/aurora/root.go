@@ -20,6 +20,10 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	// One line per command group; each group lives in its own file.
 	root.AddCommand(
 		newVersionCmd(),
+		newInitCmd(),
+		newKeyCmd(),
+		newIDCmd(),
+		newConfigCmd(),
 	)
 	return root
 }

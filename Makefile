@@ -1,0 +1,64 @@
+# Aurora — build, test and run a local federation.
+# `make demo` runs a local multi-node testnet end to end; `make test` is what CI runs.
+
+GO        ?= go
+BIN       ?= bin/aurora
+PKGS       = ./...
+# Suites that run under the race detector in `make test` (fast, concurrency-heavy).
+RACE_PKGS  = ./treaty/... ./node/... ./policy/... ./providers/... ./provenance/... ./mesh/...
+FUZZTIME  ?= 10s
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2026.1
+
+.PHONY: all build test test-all test-ops check demo bench fuzz smoke-e2e clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/aurora
+
+# What CI runs: race detector on the concurrent suites (short mode), the
+# whole module in short mode, and the nested ops module (promtool, k8s,
+# compose, dashboard checks).
+test:
+	$(GO) test -race -short -count=1 -timeout 10m $(RACE_PKGS)
+	$(GO) test -short -count=1 -timeout 10m $(PKGS)
+	$(MAKE) test-ops
+
+test-ops:
+	cd ops && $(GO) test -count=1 -timeout 5m ./...
+
+# Everything, including the slow suites -short skips and the end-to-end smoke test.
+test-all:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(MAKE) test-ops
+	$(MAKE) smoke-e2e
+
+check:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) mod tidy -diff
+	cd ops && $(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
+
+demo: build
+	$(BIN) demo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./treaty/ ./node/... ./policy/... ./providers/... ./provenance/... ./mesh/...
+	cd bench && $(GO) test -run '^$$' -bench . -count 1 ./...
+
+# Short runs of every fuzz target (go test runs one fuzz target at a time).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+smoke-e2e: build
+	$(GO) test -count=1 -timeout 10m -run TestSmokeE2E ./testnet/e2e/ -aurora-bin=$(abspath $(BIN))
+
+clean:
+	rm -rf bin

@@ -1,0 +1,440 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Files in a node home.
+const (
+	KeyFile    = "key.pem"     // the operator's Ed25519 key, PKCS #8 PEM, mode 0600
+	ConfigFile = "config.toml" // strict: unknown keys are errors
+	TokenFile  = "api.token"   // bearer token for operator endpoints, mode 0600
+	DataDir    = "data"        // the badger DB
+	CacheDir   = "cache"       // policy compilation cache
+	BackupDir  = "backups"     // scheduled backups
+)
+
+// Duration is a time.Duration that reads and writes as "10s" in TOML.
+type Duration time.Duration
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Config is a node's configuration: config.toml in the home, overridden by
+// AURORA_* environment variables (AURORA_API_LISTEN for api.listen, lists
+// comma-separated), overridden by flags.
+type Config struct {
+	// Federation names the federation; it is part of gossip topics and log
+	// origins. Default "testnet".
+	Federation string `toml:"federation"`
+	API        APIConfig        `toml:"api"`
+	P2P        P2PConfig        `toml:"p2p"`
+	Law        LawConfig        `toml:"law"`
+	Policy     PolicyConfig     `toml:"policy"`
+	Provenance ProvenanceConfig `toml:"provenance"`
+	Backup     BackupConfig     `toml:"backup"`
+	Tracing    TracingConfig    `toml:"tracing"`
+	Log        LogConfig        `toml:"log"`
+	Providers  []ProviderConfig `toml:"providers"`
+}
+
+// APIConfig is the HTTP API.
+type APIConfig struct {
+	// Listen is the API address. Default "127.0.0.1:7070".
+	Listen string `toml:"listen"`
+	// MaxBodyBytes bounds request bodies. Default 256 KiB.
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// Tenants, when not empty, is the allow-list of client DIDs whose orders
+	// are accepted.
+	Tenants []string `toml:"tenants"`
+}
+
+// P2PConfig is the libp2p host.
+type P2PConfig struct {
+	// Listen multiaddrs. Default TCP and QUIC on 0.0.0.0:4001.
+	Listen []string `toml:"listen"`
+	// Bootstrap multiaddrs (with /p2p/<peer ID>).
+	Bootstrap []string `toml:"bootstrap"`
+	// MDNS enables LAN discovery. Default true.
+	MDNS bool `toml:"mdns"`
+	// DHT enables a Kademlia DHT with the /aurora protocol prefix. Default false.
+	DHT bool `toml:"dht"`
+	// PSKFile names a private-network key (TCP only: QUIC refuses PSKs, so
+	// QUIC listeners are dropped when it is set).
+	PSKFile string `toml:"psk_file"`
+	// Members, when not empty, is the connection-gater allow-list of peer DIDs.
+	Members []string `toml:"members"`
+}
+
+// LawConfig is the law applied to orders no treaty covers: the node's own
+// clients submitting to it directly.
+type LawConfig struct {
+	Regions               []string `toml:"regions"`
+	MinProviderReputation int64    `toml:"min_provider_reputation"`
+	MaxPricePerGPUHour    int64    `toml:"max_price_per_gpu_hour"`
+	MaxInflight           int64    `toml:"max_inflight"`
+	OrdersPerMin          int64    `toml:"orders_per_min"`
+	GPUHoursPerDay        int64    `toml:"gpu_hours_per_day"`
+}
+
+// PolicyConfig tunes the WASM policy engine.
+type PolicyConfig struct {
+	// Module is the CID or path of the default law's module; "" = the
+	// embedded standard law.
+	Module string `toml:"module"`
+	// DeadlineMS per evaluation. Default 50.
+	DeadlineMS int64 `toml:"deadline_ms"`
+}
+
+// ProvenanceConfig is the log's epoch and its timestamp authorities.
+type ProvenanceConfig struct {
+	// Epoch is the checkpoint interval. Default 60s (testnets use 10s).
+	Epoch Duration `toml:"epoch"`
+	// TSA lists RFC 3161 endpoints; two independent ones make an epoch
+	// "attested". Empty = no timestamps.
+	TSA []string `toml:"tsa"`
+	// TSARoots is a PEM file of TSA root certificates.
+	TSARoots string `toml:"tsa_roots"`
+}
+
+// BackupConfig schedules incremental ledger backups.
+type BackupConfig struct {
+	// Interval between incremental backups; 0 disables. Default 15m (RPO).
+	Interval Duration `toml:"interval"`
+	// Dir receives backups. Default <home>/backups.
+	Dir string `toml:"dir"`
+}
+
+// TracingConfig turns on OpenTelemetry OTLP export (standard OTEL_* env
+// variables configure the exporter).
+type TracingConfig struct {
+	Enabled bool `toml:"enabled"`
+}
+
+// LogConfig sets the log level: debug, info, warn, error. Default info.
+type LogConfig struct {
+	Level string `toml:"level"`
+}
+
+// ProviderConfig attaches one compute network.
+type ProviderConfig struct {
+	// Kind is the adapter: sim, vastai, salad, akash, ionet, render, flux, aethir.
+	Kind string `toml:"kind"`
+	// Name is unique per node; default = Kind.
+	Name    string `toml:"name"`
+	BaseURL string `toml:"base_url"`
+	// CredentialEnv / CredentialFile name where the API credential lives;
+	// the config never holds the secret itself.
+	CredentialEnv  string   `toml:"credential_env"`
+	CredentialFile string   `toml:"credential_file"`
+	Regions        []string `toml:"regions"`
+	// Options are adapter-specific settings (sim: seed, fail, latency_ms,
+	// price; salad: organization, project; akash: akt_usd).
+	Options map[string]string `toml:"options"`
+}
+
+// DefaultConfig returns the configuration `aurora init` writes.
+func DefaultConfig() Config {
+	return Config{
+		Federation: "testnet",
+		API:        APIConfig{Listen: "127.0.0.1:7070", MaxBodyBytes: 256 << 10, Tenants: []string{}},
+		P2P: P2PConfig{
+			Listen:    []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+			Bootstrap: []string{}, MDNS: true, Members: []string{},
+		},
+		Law:        LawConfig{Regions: []string{}},
+		Policy:     PolicyConfig{DeadlineMS: 50},
+		Provenance: ProvenanceConfig{Epoch: Duration(60 * time.Second), TSA: []string{}},
+		Backup:     BackupConfig{Interval: Duration(15 * time.Minute)},
+		Log:        LogConfig{Level: "info"},
+		Providers: []ProviderConfig{
+			{Kind: "sim", Name: "sim-eu", Regions: []string{"eu-west"}, Options: map[string]string{"seed": "1", "fail": "0.05"}},
+			{Kind: "sim", Name: "sim-us", Regions: []string{"us-east"}, Options: map[string]string{"seed": "2", "fail": "0.05"}},
+		},
+	}
+}
+
+// ConfigError reports a bad configuration value, with the file position
+// where there is one.
+type ConfigError struct {
+	File   string
+	Line   int
+	Key    string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Reason)
+	}
+	if e.File != "" {
+		return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Reason)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Reason)
+}
+
+// maxConfigBytes bounds config.toml.
+const maxConfigBytes = 1 << 20
+
+// LoadConfig reads home/config.toml over the defaults, then applies
+// AURORA_* variables from env (os.Environ() form). Unknown keys are errors
+// naming the key and its line.
+func LoadConfig(home string, env []string) (Config, error) {
+	cfg := DefaultConfig()
+	path := filepath.Join(home, ConfigFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("node: read config: %w", err)
+	}
+	if err := DecodeConfig(path, data, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := ApplyEnv(&cfg, env); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// DecodeConfig strictly decodes TOML data into cfg (which holds defaults).
+func DecodeConfig(file string, data []byte, cfg *Config) error {
+	if len(data) > maxConfigBytes {
+		return &ConfigError{File: file, Key: "(file)", Reason: fmt.Sprintf("%d bytes, limit %d", len(data), maxConfigBytes)}
+	}
+	// Lists in the file replace the defaults rather than merging into them.
+	cfg.Providers = nil
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) && len(strict.Errors) > 0 {
+			e := strict.Errors[0]
+			row, _ := e.Position()
+			return &ConfigError{File: file, Line: row, Key: strings.Join(e.Key(), "."), Reason: "unknown key"}
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			return &ConfigError{File: file, Line: row, Key: strings.Join(de.Key(), "."), Reason: de.Error()}
+		}
+		return &ConfigError{File: file, Key: "(file)", Reason: err.Error()}
+	}
+	return nil
+}
+
+// ApplyEnv overrides cfg with AURORA_<SECTION>_<KEY> variables for every
+// scalar and string-list key (not the providers table). Empty variables count
+// as unset. AURORA_HOME is not a config key and is ignored here.
+func ApplyEnv(cfg *Config, env []string) error {
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && v != "" && strings.HasPrefix(k, "AURORA_") && k != "AURORA_HOME" {
+			vars[k] = v
+		}
+	}
+	if len(vars) == 0 {
+		return nil
+	}
+	known := map[string]bool{}
+	err := walkKeys(reflect.ValueOf(cfg).Elem(), "", func(key string, f reflect.Value) error {
+		name := "AURORA_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		known[name] = true
+		v, ok := vars[name]
+		if !ok {
+			return nil
+		}
+		if err := setScalar(f, v); err != nil {
+			return &ConfigError{File: "$" + name, Key: key, Reason: err.Error()}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for name := range vars {
+		if !known[name] {
+			return &ConfigError{File: "$" + name, Key: name, Reason: "unknown environment variable (no such config key)"}
+		}
+	}
+	return nil
+}
+
+// Set applies one "section.key=value" override (flags use it).
+func (c *Config) Set(key, value string) error {
+	found := false
+	err := walkKeys(reflect.ValueOf(c).Elem(), "", func(k string, f reflect.Value) error {
+		if k != key {
+			return nil
+		}
+		found = true
+		return setScalar(f, value)
+	})
+	if err != nil {
+		return &ConfigError{Key: key, Reason: err.Error()}
+	}
+	if !found {
+		return &ConfigError{Key: key, Reason: "unknown key"}
+	}
+	return nil
+}
+
+var durationType = reflect.TypeOf(Duration(0))
+
+func walkKeys(v reflect.Value, prefix string, fn func(key string, f reflect.Value) error) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		tag := strings.Split(sf.Tag.Get("toml"), ",")[0]
+		if tag == "" || tag == "providers" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct && f.Type() != durationType {
+			if err := walkKeys(f, key, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(key, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setScalar(f reflect.Value, s string) error {
+	switch {
+	case f.Type() == durationType:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+	case f.Kind() == reflect.String:
+		f.SetString(s)
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case f.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		parts := []string{}
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		f.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot set a %s from text", f.Type())
+	}
+	return nil
+}
+
+// Validate rejects impossible values and fills derived defaults.
+func (c *Config) Validate() error {
+	if c.Federation == "" {
+		return &ConfigError{Key: "federation", Reason: "must not be empty"}
+	}
+	if c.API.Listen == "" {
+		return &ConfigError{Key: "api.listen", Reason: "must not be empty"}
+	}
+	if c.API.MaxBodyBytes <= 0 || c.API.MaxBodyBytes > 16<<20 {
+		return &ConfigError{Key: "api.max_body_bytes", Reason: "want 1 to 16 MiB"}
+	}
+	if c.Policy.DeadlineMS <= 0 || c.Policy.DeadlineMS > 1000 {
+		return &ConfigError{Key: "policy.deadline_ms", Reason: "want 1 to 1000"}
+	}
+	if c.Provenance.Epoch.Std() < 100*time.Millisecond {
+		return &ConfigError{Key: "provenance.epoch", Reason: "want at least 100ms"}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &ConfigError{Key: "log.level", Reason: fmt.Sprintf("%q is not debug, info, warn or error", c.Log.Level)}
+	}
+	names := map[string]bool{}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		if p.Kind == "" {
+			return &ConfigError{Key: fmt.Sprintf("providers[%d].kind", i), Reason: "must not be empty"}
+		}
+		if p.Name == "" {
+			p.Name = p.Kind
+		}
+		if names[p.Name] {
+			return &ConfigError{Key: fmt.Sprintf("providers[%d].name", i), Reason: fmt.Sprintf("duplicate name %q", p.Name)}
+		}
+		names[p.Name] = true
+	}
+	return nil
+}
+
+// TOML returns the config as TOML with secrets hidden. The config names
+// credentials rather than holding them; provider options whose key looks
+// secret (key, secret, token, password) are shown as REDACTED anyway, in
+// case an operator put one there.
+func (c Config) TOML() ([]byte, error) {
+	provs := make([]ProviderConfig, len(c.Providers))
+	for i, p := range c.Providers {
+		opts := make(map[string]string, len(p.Options))
+		for k, v := range p.Options {
+			if secretKey(k) {
+				v = "REDACTED"
+			}
+			opts[k] = v
+		}
+		p.Options = opts
+		provs[i] = p
+	}
+	c.Providers = provs
+	var buf bytes.Buffer
+	enc := toml.NewEncoder(&buf)
+	enc.SetIndentTables(true)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func secretKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, w := range []string{"key", "secret", "token", "password", "passphrase"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}

@@ -47,7 +47,7 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 type Config struct {
 	// Federation names the federation; it is part of gossip topics and log
 	// origins. Default "testnet".
-	Federation string `toml:"federation"`
+	Federation string           `toml:"federation"`
 	API        APIConfig        `toml:"api"`
 	P2P        P2PConfig        `toml:"p2p"`
 	Law        LawConfig        `toml:"law"`

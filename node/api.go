@@ -1,0 +1,358 @@
+package node
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// Content types the API speaks. JSON bodies are dag-json.
+const (
+	ctJSON    = "application/json"
+	ctDagJSON = "application/vnd.ipld.dag-json"
+	ctDagCBOR = "application/vnd.ipld.dag-cbor"
+)
+
+// Prover builds a job's proof bundle and serves the latest checkpoint.
+type Prover interface {
+	// ProofBundle returns the proof bundle of the leaf at index.
+	ProofBundle(ctx context.Context, index uint64) ([]byte, error)
+	// LatestCheckpoint returns the latest (cosigned) checkpoint note.
+	LatestCheckpoint(ctx context.Context) ([]byte, error)
+}
+
+// ProviderInfo is one attached provider as GET /v1/providers shows it.
+type ProviderInfo struct {
+	Name         string   `json:"name"`
+	Kind         string   `json:"kind"`
+	Regions      []string `json:"regions"`
+	Capabilities any      `json:"capabilities"`
+	Healthy      bool     `json:"healthy"`
+	Reputation   int64    `json:"reputation_permille"`
+}
+
+// APIHandlerConfig wires the HTTP API.
+type APIHandlerConfig struct {
+	Pipeline *Pipeline
+	Jobs     *Jobs
+	Metrics  *Metrics
+	Token    Token
+	// MaxBodyBytes bounds request bodies. Default 256 KiB.
+	MaxBodyBytes int64
+	Prover       Prover
+	Providers    func() []ProviderInfo
+	// Extra registers more routes (treaties, peers) on the mux.
+	Extra  func(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc)
+	Ready  *atomic.Bool
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+type api struct {
+	cfg APIHandlerConfig
+}
+
+// NewAPIHandler returns the node's HTTP API handler.
+func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 256 << 10
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{cfg: cfg}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/orders", a.postOrder)
+	mux.HandleFunc("GET /v1/jobs", a.auth(a.listJobs))
+	mux.HandleFunc("GET /v1/jobs/{id}", a.getJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/proof", a.getProof)
+	mux.HandleFunc("GET /v1/checkpoints/latest", a.latestCheckpoint)
+	mux.HandleFunc("GET /v1/providers", a.listProviders)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{Registry: cfg.Metrics.Registry}))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Ready != nil && !cfg.Ready.Load() {
+			writeError(w, http.StatusServiceUnavailable, "not_ready", "", "node is starting or stopping")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	if cfg.Extra != nil {
+		cfg.Extra(mux, a.auth)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// ErrorBody is every error response: {"error": {"code", "message", "field"}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail names what went wrong.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, field, msg string) {
+	w.Header().Set("Content-Type", ctJSON)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(ErrorBody{Error: ErrorDetail{Code: code, Message: msg, Field: field}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", ctJSON)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// auth requires the operator bearer token.
+func (a *api) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if h == "" || !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="aurora"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "", "missing bearer token (Authorization: Bearer <api.token>)")
+			return
+		}
+		if a.cfg.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.Token)) != 1 {
+			writeError(w, http.StatusForbidden, "forbidden", "", "bad bearer token")
+			return
+		}
+		next(w, r)
+	}
+}
+
+// OrderResponse answers POST /v1/orders. A Denial is a 200 answer too: the
+// node judged the order and signed its refusal.
+type OrderResponse struct {
+	Result string          `json:"result"` // "ack" or "denial"
+	CID    string          `json:"cid"`    // the Ack's or Denial's CID
+	Job    string          `json:"job,omitempty"`
+	Record json.RawMessage `json:"record"` // dag-json of the Ack or Denial
+}
+
+// readBody reads a bounded request body, mapping the limit to 413.
+func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("body exceeds %d bytes", a.cfg.MaxBodyBytes))
+		} else {
+			writeError(w, http.StatusBadRequest, "bad_body", "", "reading body: "+err.Error())
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+func (a *api) postOrder(w http.ResponseWriter, r *http.Request) {
+	body, ok := a.readBody(w, r)
+	if !ok {
+		return
+	}
+	var o treaty.Order
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var err error
+	switch ct {
+	case ctDagCBOR, "application/cbor":
+		err = treaty.Decode(body, &o)
+	case ctJSON, ctDagJSON, "":
+		err = treaty.DecodeJSON(body, &o)
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "", fmt.Sprintf("content type %q: send %s or %s", ct, ctDagJSON, ctDagCBOR))
+		return
+	}
+	if err != nil {
+		a.cfg.Metrics.Orders.WithLabelValues(ResultRejected).Inc()
+		a.writeReject(w, reject(http.StatusBadRequest, "bad_record", err))
+		return
+	}
+	reply, err := a.cfg.Pipeline.Submit(r.Context(), &o)
+	if err != nil {
+		var re *RejectError
+		if errors.As(err, &re) {
+			a.writeReject(w, re)
+			return
+		}
+		a.cfg.Logger.ErrorContext(r.Context(), "order failed", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
+		return
+	}
+	resp := OrderResponse{Job: reply.Job, Result: "ack"}
+	if reply.Denial != nil {
+		resp.Result = "denial"
+	}
+	resp.CID = treaty.CIDOf(reply.Bytes).String()
+	js, err := treaty.DAGJSONFromCBOR(reply.Bytes)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
+		return
+	}
+	resp.Record = js
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *api) writeReject(w http.ResponseWriter, re *RejectError) {
+	writeError(w, re.Status, re.Code, re.Field, re.Error())
+}
+
+// JobResponse is GET /v1/jobs/{id}.
+type JobResponse struct {
+	Job    string          `json:"job"`
+	Status string          `json:"status"`
+	Leaves []uint64        `json:"leaves"`
+	Record json.RawMessage `json:"record"` // dag-json JobRecord
+	Ack    json.RawMessage `json:"ack"`    // dag-json Ack
+}
+
+func (a *api) jobResponse(j *Job) (JobResponse, error) {
+	rec, err := treaty.EncodeJSON(&j.Record)
+	if err != nil {
+		return JobResponse{}, err
+	}
+	ack, err := treaty.DAGJSONFromCBOR(j.Ack)
+	if err != nil {
+		return JobResponse{}, err
+	}
+	return JobResponse{Job: j.Record.Job, Status: j.Status(), Leaves: j.Leaves, Record: rec, Ack: ack}, nil
+}
+
+func (a *api) getJob(w http.ResponseWriter, r *http.Request) {
+	j, ok := a.job(w, r)
+	if !ok {
+		return
+	}
+	resp, err := a.jobResponse(j)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *api) job(w http.ResponseWriter, r *http.Request) (*Job, bool) {
+	id := r.PathValue("id")
+	j, err := a.cfg.Jobs.Get(r.Context(), id)
+	if errors.Is(err, ErrJobNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "id", fmt.Sprintf("no job %q", id))
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
+		return nil, false
+	}
+	return j, true
+}
+
+func (a *api) listJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := queryInt(q.Get("limit"), 100, 1, 1000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_query", "limit", err.Error())
+		return
+	}
+	offset, err := queryInt(q.Get("offset"), 0, 0, 1<<30)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_query", "offset", err.Error())
+		return
+	}
+	for k := range q {
+		if k != "limit" && k != "offset" {
+			writeError(w, http.StatusBadRequest, "bad_query", k, "unknown query parameter "+k)
+			return
+		}
+	}
+	out := []JobResponse{}
+	err = a.cfg.Jobs.List(r.Context(), offset, limit, func(j *Job) bool {
+		resp, err := a.jobResponse(j)
+		if err == nil {
+			out = append(out, resp)
+		}
+		return true
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
+}
+
+func queryInt(s string, def, lo, hi int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%q: want an integer from %d to %d", s, lo, hi)
+	}
+	return n, nil
+}
+
+func (a *api) getProof(w http.ResponseWriter, r *http.Request) {
+	j, ok := a.job(w, r)
+	if !ok {
+		return
+	}
+	if a.cfg.Prover == nil || len(j.Leaves) == 0 {
+		writeError(w, http.StatusNotFound, "no_proof", "", "no provenance log on this node or no leaf for this job")
+		return
+	}
+	b, err := a.cfg.Prover.ProofBundle(r.Context(), j.Leaves[len(j.Leaves)-1])
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "proof_unavailable", "", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(b)
+}
+
+func (a *api) latestCheckpoint(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Prover == nil {
+		writeError(w, http.StatusNotFound, "no_checkpoint", "", "no provenance log on this node")
+		return
+	}
+	b, err := a.cfg.Prover.LatestCheckpoint(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "no_checkpoint", "", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(b)
+}
+
+func (a *api) listProviders(w http.ResponseWriter, r *http.Request) {
+	var ps []ProviderInfo
+	if a.cfg.Providers != nil {
+		ps = a.cfg.Providers()
+	}
+	if ps == nil {
+		ps = []ProviderInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"providers": ps})
+}

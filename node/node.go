@@ -1,0 +1,301 @@
+// Package node is the composition root of an Aurora node: it reads the
+// configuration, builds the components (store, provenance log, policy
+// engine, providers and router, order pipeline, mesh, HTTP API), runs them
+// and shuts them down within a bound. It wires; the logic lives in the
+// components.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/aurora-federation/aurora/node/store"
+	"github.com/aurora-federation/aurora/provenance"
+	"github.com/aurora-federation/aurora/providers"
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// Options builds a Node.
+type Options struct {
+	// Home is the node home (key, config, data).
+	Home string
+	// Config is the effective configuration (LoadConfig + overrides).
+	Config Config
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+	// APIListener, if set, is used instead of listening on Config.API.Listen
+	// (tests pass a 127.0.0.1:0 listener).
+	APIListener net.Listener
+	// Clock is the node's time source. Default time.Now.
+	Clock func() time.Time
+	// ShutdownTimeout bounds Close. Default 10s.
+	ShutdownTimeout time.Duration
+	// PolicyCacheDir holds the policy engine's compilation cache. Default
+	// <home>/cache. Tests share one to compile the std policy once.
+	PolicyCacheDir string
+	// ExtraProviders are attached in addition to Config.Providers (tests).
+	ExtraProviders []providers.Provider
+}
+
+// Node is one running Aurora node.
+type Node struct {
+	opts    Options
+	log     *slog.Logger
+	key     *treaty.PrivateKey
+	id      Identity
+	metrics *Metrics
+	ready   atomic.Bool
+
+	db       *store.DB
+	plog     *provenance.Log
+	jobs     *Jobs
+	judge    Judge
+	router   *providers.Router
+	provs    []providers.Provider
+	pipeline *Pipeline
+	backups  *store.Scheduler
+
+	ln     net.Listener
+	server *http.Server
+	served chan error
+	closed atomic.Bool
+	closes []func(context.Context) error // run in reverse order by Close
+}
+
+// New builds a node and starts serving. On error, everything built so far
+// is closed.
+func New(ctx context.Context, opts Options) (_ *Node, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	cfg := opts.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{opts: opts, log: opts.Logger, metrics: NewMetrics(), served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.Close(context.Background())
+		}
+	}()
+
+	if n.key, err = LoadKey(filepath.Join(opts.Home, KeyFile)); err != nil {
+		return nil, err
+	}
+	if n.id, err = IdentityOf(n.key); err != nil {
+		return nil, err
+	}
+	token, err := LoadToken(opts.Home)
+	if err != nil {
+		return nil, err
+	}
+	n.log = n.log.With("node", n.id.PeerID.String()[len(n.id.PeerID.String())-6:])
+
+	// Storage.
+	if n.db, err = store.Open(store.Config{Dir: filepath.Join(opts.Home, DataDir), Logger: n.log.With("component", "store")}); err != nil {
+		return nil, err
+	}
+	n.onClose(func(context.Context) error { return n.db.Close() })
+	replay, err := store.NewReplayGuard(n.db, store.ReplayGuardConfig{})
+	if err != nil {
+		return nil, err
+	}
+
+	// Provenance log and job ledger.
+	origin := "aurora/" + cfg.Federation + "/" + n.id.PeerID.String()
+	if n.plog, err = provenance.OpenLog(ctx, n.db.Namespace("log"), provenance.LogConfig{Origin: origin, Key: n.key, Logger: n.log.With("component", "log")}); err != nil {
+		return nil, err
+	}
+	n.jobs = NewJobs(n.db.Namespace("ledger"), n.plog)
+	n.onClose(func(context.Context) error { n.jobs.Close(); return nil })
+
+	// Policy.
+	cacheDir := opts.PolicyCacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(opts.Home, CacheDir)
+	}
+	judge, closeJudge, err := newPolicyJudge(ctx, cfg, cacheDir, n.log.With("component", "policy"))
+	if err != nil {
+		return nil, err
+	}
+	n.judge = judge
+	n.onClose(closeJudge)
+
+	// Providers and router.
+	if n.provs, err = BuildProviders(cfg.Providers, n.log); err != nil {
+		return nil, err
+	}
+	n.provs = append(n.provs, opts.ExtraProviders...)
+	rep, err := providers.NewReputation(providers.ReputationConfig{})
+	if err != nil {
+		return nil, err
+	}
+	if n.router, err = providers.NewRouter(providers.RouterConfig{Providers: n.provs, Reputation: rep, Logger: n.log.With("component", "router")}); err != nil {
+		return nil, err
+	}
+
+	// Order pipeline.
+	tenants := make([]treaty.DID, 0, len(cfg.API.Tenants))
+	for i, t := range cfg.API.Tenants {
+		d, err := treaty.ParseDID(t)
+		if err != nil {
+			return nil, &ConfigError{Key: fmt.Sprintf("api.tenants[%d]", i), Reason: err.Error()}
+		}
+		tenants = append(tenants, d)
+	}
+	n.pipeline = NewPipeline(PipelineConfig{
+		Key: n.key, Replay: replay, Judge: n.judge, Router: n.router, Jobs: n.jobs, Quotas: NewQuotas(), Metrics: n.metrics,
+		Law: lawOf(cfg.Law), Limits: Limits{MaxInflight: cfg.Law.MaxInflight, OrdersPerMin: cfg.Law.OrdersPerMin, GPUHoursPerDay: cfg.Law.GPUHoursPerDay},
+		Tenants: tenants, Reputation: rep.Score, Clock: opts.Clock, Logger: n.log.With("component", "pipeline"),
+	})
+	// Closes run in reverse: the pipeline stops before the ledger it writes.
+	n.onClose(func(context.Context) error { n.pipeline.Close(); return nil })
+	resumed, err := n.pipeline.Resume(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if resumed > 0 {
+		n.log.Info("resuming jobs interrupted by the last shutdown", "jobs", resumed)
+	}
+
+	// Scheduled incremental backups (RPO = interval).
+	if iv := cfg.Backup.Interval.Std(); iv > 0 {
+		dir := cfg.Backup.Dir
+		if dir == "" {
+			dir = filepath.Join(opts.Home, BackupDir)
+		}
+		if n.backups, err = store.NewScheduler(n.db, store.SchedulerConfig{Dir: dir, Interval: iv, Logger: n.log.With("component", "backup"),
+			OnSuccess: func(t time.Time) { n.metrics.BackupLast.Set(float64(t.Unix())) }}); err != nil {
+			return nil, err
+		}
+		n.onClose(func(context.Context) error { return n.backups.Close() })
+	}
+
+	// HTTP API.
+	handler := NewAPIHandler(APIHandlerConfig{
+		Pipeline: n.pipeline, Jobs: n.jobs, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
+		Prover: &logProver{log: n.plog}, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+	})
+	n.ln = opts.APIListener
+	if n.ln == nil {
+		if n.ln, err = net.Listen("tcp", cfg.API.Listen); err != nil {
+			return nil, fmt.Errorf("node: api listen: %w", err)
+		}
+	}
+	n.server = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	go func() { n.served <- n.server.Serve(n.ln) }()
+	n.onClose(func(ctx context.Context) error {
+		err := n.server.Shutdown(ctx)
+		if e := <-n.served; !errors.Is(e, http.ErrServerClosed) && err == nil {
+			err = e
+		}
+		return err
+	})
+	n.ready.Store(true)
+	n.metrics.Up.Set(1)
+	n.log.Info("node ready", "did", string(n.id.DID), "peer", n.id.PeerID.String(), "api", n.ln.Addr().String())
+	return n, nil
+}
+
+func (n *Node) onClose(f func(context.Context) error) { n.closes = append(n.closes, f) }
+
+// Close shuts the node down: stops taking orders, stops launch workers,
+// flushes the ledger, closes the store. It is bounded by ShutdownTimeout
+// and safe to call more than once.
+func (n *Node) Close(ctx context.Context) error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	n.ready.Store(false)
+	if n.metrics != nil {
+		n.metrics.Up.Set(0)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.opts.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for i := len(n.closes) - 1; i >= 0; i-- {
+		if err := n.closes[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run serves until ctx is done, then closes the node.
+func (n *Node) Run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+	case err := <-n.served:
+		n.served <- err
+	}
+	return n.Close(context.WithoutCancel(ctx))
+}
+
+// Identity returns the node's DID and peer ID.
+func (n *Node) Identity() Identity { return n.id }
+
+// APIAddr is the HTTP API's listen address.
+func (n *Node) APIAddr() string { return n.ln.Addr().String() }
+
+// Metrics returns the node's collectors.
+func (n *Node) Metrics() *Metrics { return n.metrics }
+
+// Pipeline returns the order pipeline (in-process clients, benchmarks).
+func (n *Node) Pipeline() *Pipeline { return n.pipeline }
+
+// Jobs returns the job ledger.
+func (n *Node) Jobs() *Jobs { return n.jobs }
+
+// Log returns the provenance log.
+func (n *Node) Log() *provenance.Log { return n.plog }
+
+// Store returns the node's database (backups).
+func (n *Node) Store() *store.DB { return n.db }
+
+func (n *Node) providerInfo() []ProviderInfo {
+	rep := n.router.Reputation()
+	out := make([]ProviderInfo, 0, len(n.provs))
+	for _, p := range n.provs {
+		c := p.Capabilities()
+		out = append(out, ProviderInfo{Name: p.Name(), Regions: c.Regions, Capabilities: c, Healthy: c.Launch && !c.ManualOnly, Reputation: rep.Score(p.Name())})
+	}
+	return out
+}
+
+func lawOf(l LawConfig) providers.Law {
+	return providers.Law{AllowedRegions: l.Regions, MinProviderReputation: l.MinProviderReputation, MaxPricePerGPUHour: providers.Money(l.MaxPricePerGPUHour)}
+}
+
+// logProver serves proofs from the provenance log.
+type logProver struct{ log *provenance.Log }
+
+func (p *logProver) ProofBundle(ctx context.Context, index uint64) ([]byte, error) {
+	b, err := p.log.Bundle(ctx, index)
+	if err != nil {
+		return nil, err
+	}
+	return b.Marshal()
+}
+
+func (p *logProver) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	cp, err := p.log.LatestCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cp.Note, nil
+}

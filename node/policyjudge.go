@@ -1,0 +1,109 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/aurora-federation/aurora/policy"
+)
+
+// wasmJudge judges orders with the WASM policy engine: the configured module
+// (default: the embedded standard law) with params derived from the law and
+// quotas that apply.
+type wasmJudge struct {
+	engine   *policy.Engine
+	module   cid.Cid
+	deadline time.Duration
+
+	mu     sync.Mutex // protects params
+	params map[string][]byte
+}
+
+func newPolicyJudge(ctx context.Context, cfg Config, cacheDir string, log *slog.Logger) (Judge, func(context.Context) error, error) {
+	deadline := time.Duration(cfg.Policy.DeadlineMS) * time.Millisecond
+	eng, err := policy.New(policy.Config{CacheDir: cacheDir, Logger: log, DefaultDeadline: deadline})
+	if err != nil {
+		return nil, nil, err
+	}
+	var mod cid.Cid
+	switch m := cfg.Policy.Module; {
+	case m == "" || m == "std":
+		mod, err = eng.LoadStd(ctx)
+	default:
+		var wasm []byte
+		if wasm, err = os.ReadFile(m); err == nil {
+			mod, err = eng.Load(ctx, wasm)
+		}
+	}
+	if err != nil {
+		eng.Close(ctx)
+		return nil, nil, fmt.Errorf("node: policy module: %w", err)
+	}
+	j := &wasmJudge{engine: eng, module: mod, deadline: deadline, params: map[string][]byte{}}
+	return j, eng.Close, nil
+}
+
+func (j *wasmJudge) paramsFor(in *JudgeInput) []byte {
+	var b strings.Builder
+	b.WriteString(strings.Join(in.Law.AllowedRegions, ","))
+	for _, n := range []int64{in.Law.MinProviderReputation, int64(in.Law.MaxPricePerGPUHour), in.Limits.MaxInflight, in.Limits.OrdersPerMin, in.Limits.GPUHoursPerDay} {
+		b.WriteByte('/')
+		b.WriteString(strconv.FormatInt(n, 10))
+	}
+	key := b.String()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if p, ok := j.params[key]; ok {
+		return p
+	}
+	sp := policy.StdParams{
+		AllowedRegions: in.Law.AllowedRegions, MinProviderReputation: in.Law.MinProviderReputation,
+		MaxPricePerGPUHour: int64(in.Law.MaxPricePerGPUHour), MaxInflight: in.Limits.MaxInflight,
+		OrdersPerMin: in.Limits.OrdersPerMin, GPUHoursPerDay: in.Limits.GPUHoursPerDay,
+	}
+	p := sp.Encode()
+	if len(j.params) > 4096 { // laws come from treaties: bound the cache
+		clear(j.params)
+	}
+	j.params[key] = p
+	return p
+}
+
+func (j *wasmJudge) Judge(ctx context.Context, in *JudgeInput) (Verdict, error) {
+	f := policy.FactsFromOrder(in.Order, in.Now)
+	f.NonceFresh = in.NonceFresh
+	f.LaneApplies = in.LaneApplies
+	f.OfferPricePerHour = in.PricePerHr
+	f.ProviderReputation = clampU32(in.Reputation)
+	f.InflightUsed = clampU32(in.Usage.Inflight)
+	f.OrdersLastMinute = clampU32(in.Usage.OrdersLastMinute)
+	f.GPUHoursUsedToday = clampU32(in.Usage.GPUHoursUsedToday)
+	facts := [1]policy.Facts{f}
+	var out [1]policy.Decision
+	start := time.Now()
+	err := j.engine.Eval(ctx, j.module, j.paramsFor(in), facts[:], out[:])
+	v := Verdict{Word: out[0].Word, Reasons: out[0].Reasons, Module: j.module.String(), Duration: time.Since(start)}
+	if err != nil && v.Word == 0 {
+		v.Word = 0xFFFFFFFF // fail closed
+		v.Reasons = []string{"indeterminate: " + err.Error()}
+	}
+	return v, err
+}
+
+func clampU32(v int64) uint32 {
+	switch {
+	case v < 0:
+		return 0
+	case v > 0xFFFFFFFF:
+		return 0xFFFFFFFF
+	}
+	return uint32(v)
+}

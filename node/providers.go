@@ -1,0 +1,140 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aurora-federation/aurora/providers"
+	"github.com/aurora-federation/aurora/providers/sim"
+)
+
+// providerBuilder constructs one adapter from its config entry.
+type providerBuilder func(pc ProviderConfig, log *slog.Logger) (providers.Provider, error)
+
+// builders maps a [[providers]] kind to its adapter constructor.
+func builders() map[string]providerBuilder {
+	return map[string]providerBuilder{
+		"sim": buildSim,
+	}
+}
+
+// BuildProviders constructs every configured provider.
+func BuildProviders(pcs []ProviderConfig, log *slog.Logger) ([]providers.Provider, error) {
+	bs := builders()
+	out := make([]providers.Provider, 0, len(pcs))
+	for i, pc := range pcs {
+		b, ok := bs[pc.Kind]
+		if !ok {
+			kinds := make([]string, 0, len(bs))
+			for k := range bs {
+				kinds = append(kinds, k)
+			}
+			return nil, &ConfigError{Key: fmt.Sprintf("providers[%d].kind", i), Reason: fmt.Sprintf("unknown kind %q (have %s)", pc.Kind, strings.Join(sortStrings(kinds), ", "))}
+		}
+		p, err := b(pc, log.With("provider", pc.Name))
+		if err != nil {
+			return nil, &ConfigError{Key: fmt.Sprintf("providers[%d]", i), Reason: err.Error()}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// options reads typed adapter options, rejecting unknown ones.
+type options struct {
+	m    map[string]string
+	used map[string]bool
+	err  error
+}
+
+func newOptions(m map[string]string) *options { return &options{m: m, used: map[string]bool{}} }
+
+func (o *options) str(k, def string) string {
+	o.used[k] = true
+	if v, ok := o.m[k]; ok {
+		return v
+	}
+	return def
+}
+
+func (o *options) float(k string, def float64) float64 {
+	s := o.str(k, "")
+	if s == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && o.err == nil {
+		o.err = fmt.Errorf("options.%s: %q is not a number", k, s)
+	}
+	return f
+}
+
+func (o *options) int(k string, def int64) int64 {
+	s := o.str(k, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil && o.err == nil {
+		o.err = fmt.Errorf("options.%s: %q is not an integer", k, s)
+	}
+	return n
+}
+
+func (o *options) done() error {
+	if o.err != nil {
+		return o.err
+	}
+	for k := range o.m {
+		if !o.used[k] {
+			return fmt.Errorf("options.%s: unknown option", k)
+		}
+	}
+	return nil
+}
+
+// buildSim: options seed, fail (0..1), latency_ms, capacity, price (micro-USD
+// per GPU-hour, default 1,500,000), gpus (comma list of models, default
+// A100,H100,RTX4090).
+func buildSim(pc ProviderConfig, _ *slog.Logger) (providers.Provider, error) {
+	o := newOptions(pc.Options)
+	seed := o.int("seed", 1)
+	fail := o.float("fail", 0)
+	lat := time.Duration(o.int("latency_ms", 0)) * time.Millisecond
+	capacity := o.int("capacity", 0)
+	price := o.int("price", 1_500_000)
+	models := o.str("gpus", "A100,H100,RTX4090")
+	if err := o.done(); err != nil {
+		return nil, err
+	}
+	regions := pc.Regions
+	if len(regions) == 0 {
+		regions = []string{"local"}
+	}
+	vram := map[string]int64{"A100": 81920, "H100": 81920, "RTX4090": 24576, "L40S": 49152, "A10": 24576}
+	var gpus []sim.GPU
+	for _, m := range strings.Split(models, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		v := vram[m]
+		if v == 0 {
+			v = 24576
+		}
+		for _, n := range []int64{1, 2, 4, 8} {
+			gpus = append(gpus, sim.GPU{Model: m, Count: n, VRAMMiB: v, PricePerHour: providers.Money(price * n)})
+		}
+	}
+	return sim.New(sim.Config{Name: pc.Name, Seed: uint64(seed), Regions: regions, GPUs: gpus, Capacity: int(capacity),
+		FailureRate: fail, LaunchLatency: sim.Latency{Min: lat, Max: lat, Median: lat}})
+}
+
+func sortStrings(s []string) []string {
+	slices.Sort(s)
+	return s
+}

@@ -20,10 +20,14 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	// One line per command group; each group lives in its own file.
 	root.AddCommand(
 		newVersionCmd(),
+		newProofCmd(),
 		newInitCmd(),
 		newKeyCmd(),
 		newIDCmd(),
 		newConfigCmd(),
+		newRunCmd(),
+		newOrderCmd(),
+		newTSACmd(),
 	)
 	return root
 }

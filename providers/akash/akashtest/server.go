@@ -1,0 +1,822 @@
+// Package akashtest is a fake Akash Console managed-wallet API
+// (https://console-api.akash.network; notes §3b) for tests and for
+// `aurora testnet fake-provider --kind akash`. It runs the auction itself:
+// deployments get bids from a seeded set of providers that match the SDL's
+// GPU, placement attributes and price ceiling.
+//
+//	GET    /v1/gpu-prices            public; USD/hour stats per GPU model (per-block × 600)
+//	GET    /v1/providers             public; [{owner,hostUri,isOnline,attributes,gpuModels}] [I: shape]
+//	POST   /v1/deployments           {"data":{"sdl","deposit"}} → 201 {"data":{"dseq","manifest","signTx"}}
+//	GET    /v1/deployments?skip&limit {"data":{"deployments":[...],"pagination":{...}}}
+//	GET    /v1/deployments/{dseq}    {"data":{"deployment","leases","escrow_account"}}
+//	DELETE /v1/deployments/{dseq}    {"data":{"success":true}}; closed already → 400 [I]
+//	GET    /v1/bids?dseq=            {"data":[{"bid":{...},"escrow_account":{...}}]}
+//	POST   /v1/leases                {"manifest","leases":[{dseq,gseq,oseq,provider}]} (not data-wrapped) → {"data":<deployment>}
+//
+// Auth is x-api-key (or Authorization: Bearer; both → 400 "mutually
+// exclusive"); missing or wrong → 401. Errors are {"error","message","code",
+// "type"}. Bids appear on the second poll of /v1/bids after create
+// (Options.BidDelayPolls) or at the next Advance; after a lease, each
+// Advance makes its services available (available = total). The deployment
+// hash is base64(sha256(SDL text)) — a stand-in for Akash's manifest hash,
+// with the property Aurora relies on: the same SDL gives the same hash.
+//
+// The SDL is read with ParseYAML (block-style YAML); the parts used are
+// services, profiles.compute.*.resources.gpu (units, vendor.nvidia[].model
+// and ram), profiles.placement.*.attributes and .pricing, and deployment.
+package akashtest
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aurora-federation/aurora/providers/providertest/fakekit"
+)
+
+// Defaults.
+const (
+	DefaultAPIKey = "akash-console-fake-key-0123456789"
+	DefaultAKTUSD = "2.5"
+	TenantAddress = "akash1tenant0000000000000000000000000aurora"
+	// USDCDenom is the IBC denom of USDC on Akash.
+	USDCDenom = "ibc/170C677610AC31DF0904FFE09CD3B5C657492170E7E52372E48756B71E56F2F1"
+)
+
+// Provider is one seeded Akash provider.
+type Provider struct {
+	Owner   string
+	HostURI string
+	Region  string // value of the "region" attribute
+	Online  bool
+	// CPUPerBlock is the base price per service replica, in uact per block.
+	CPUPerBlock string
+	GPUs        []GPU
+}
+
+// GPU is a model a provider has, priced per GPU in uact per block.
+type GPU struct {
+	Vendor, Model, RAM, Interface string
+	PerBlock                      string
+	Available                     int64
+}
+
+// Options configures a Server. The zero value works.
+type Options struct {
+	// APIKey is the accepted key. Default DefaultAPIKey.
+	APIKey string
+	// Providers bid on deployments. Default DefaultProviders().
+	Providers []Provider
+	// AKTUSD values uakt when bidding in uakt. Default DefaultAKTUSD.
+	AKTUSD string
+	// BidDelayPolls is how many /v1/bids polls see no bids. Default 1;
+	// negative = bids at once.
+	BidDelayPolls int
+	// Now stamps records. Default time.Now.
+	Now func() time.Time
+	// Logger logs requests. Default: discard.
+	Logger *slog.Logger
+}
+
+// Server is the fake; a providertest.Fake. Safe for concurrent use.
+type Server struct {
+	fakekit.Faults
+	opts   Options
+	log    *slog.Logger
+	aktUSD *big.Rat
+
+	mu          sync.Mutex // protects following
+	deployments map[string]*deployment
+	nextDSeq    int64
+	loseCreate  int
+	srv         *httptest.Server
+}
+
+type deployment struct {
+	DSeq      string
+	SDL       string
+	Hash      string
+	Manifest  string
+	State     string
+	Created   int64
+	Services  []svc // from the SDL
+	Denom     string
+	MaxAmount *big.Rat // per block, whole group
+	Attrs     map[string]string
+	Polls     int
+	Published bool
+	Bids      []*bidRec
+	Lease     *leaseRec
+}
+
+type svc struct {
+	Name     string
+	Count    int64
+	GPUUnits int64
+	GPUModel string // "" = any
+	GPURAM   string // "" = any
+}
+
+type bidRec struct {
+	Provider string
+	State    string
+	Amount   string
+	Created  int64
+}
+
+type leaseRec struct {
+	Provider  string
+	State     string
+	Amount    string
+	Created   int64
+	Available bool
+}
+
+// NewServer returns a fake with opts.
+func NewServer(opts Options) *Server {
+	if opts.APIKey == "" {
+		opts.APIKey = DefaultAPIKey
+	}
+	if opts.Providers == nil {
+		opts.Providers = DefaultProviders()
+	}
+	if opts.AKTUSD == "" {
+		opts.AKTUSD = DefaultAKTUSD
+	}
+	if opts.BidDelayPolls == 0 {
+		opts.BidDelayPolls = 1
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	akt, ok := new(big.Rat).SetString(opts.AKTUSD)
+	if !ok || akt.Sign() <= 0 {
+		akt = big.NewRat(5, 2)
+	}
+	return &Server{opts: opts, log: log, aktUSD: akt, deployments: map[string]*deployment{}, nextDSeq: 18_000_001}
+}
+
+// DefaultProviders is a seeded set of providers across regions and models.
+func DefaultProviders() []Provider {
+	return []Provider{
+		{Owner: "akash1provider000000000000000000000000000west1", HostURI: "https://provider.west1.example:8443", Region: "us-west", Online: true, CPUPerBlock: "0.05",
+			GPUs: []GPU{{"nvidia", "a100", "80Gi", "SXM4", "3.0", 8}, {"nvidia", "a100", "40Gi", "PCIe", "2.0", 4}, {"nvidia", "rtx4090", "24Gi", "PCIe", "0.8", 8}}},
+		{Owner: "akash1provider000000000000000000000000000west2", HostURI: "https://provider.west2.example:8443", Region: "us-west", Online: true, CPUPerBlock: "0.04",
+			GPUs: []GPU{{"nvidia", "a100", "80Gi", "SXM4", "3.5", 4}, {"nvidia", "rtx4090", "24Gi", "PCIe", "0.7", 2}}},
+		{Owner: "akash1provider0000000000000000000000000eucent", HostURI: "https://provider.eu.example:8443", Region: "eu-central", Online: true, CPUPerBlock: "0.06",
+			GPUs: []GPU{{"nvidia", "a100", "40Gi", "PCIe", "1.8", 2}, {"nvidia", "h100", "80Gi", "SXM5", "5.0", 8}}},
+		{Owner: "akash1provider000000000000000000000000000east1", HostURI: "https://provider.east.example:8443", Region: "us-east", Online: true, CPUPerBlock: "0.05",
+			GPUs: []GPU{{"nvidia", "h100", "80Gi", "SXM5", "4.5", 8}, {"nvidia", "rtx3090", "24Gi", "PCIe", "0.4", 6}}},
+		{Owner: "akash1provider00000000000000000000000000south", HostURI: "https://provider.south.example:8443", Region: "ap-south", Online: false, CPUPerBlock: "0.01",
+			GPUs: []GPU{{"nvidia", "a100", "80Gi", "SXM4", "2.0", 8}}},
+	}
+}
+
+// Start listens on loopback and returns the base URL. Close stops it.
+func (s *Server) Start() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		s.srv = httptest.NewServer(s.Handler())
+	}
+	return s.srv.URL
+}
+
+// URL returns the base URL of a started server, or "".
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL
+}
+
+// Close stops a started server.
+func (s *Server) Close() {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// LoseNextDeployment makes the next n deployment creations succeed but
+// answer 502, as if the response were lost before the lease.
+func (s *Server) LoseNextDeployment(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loseCreate = max(n, 0)
+}
+
+// Advance publishes pending bids and makes leased services available.
+func (s *Server) Advance() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.deployments {
+		if d.State != "active" {
+			continue
+		}
+		if !d.Published {
+			s.publishLocked(d)
+		}
+		if d.Lease != nil && d.Lease.State == "active" {
+			d.Lease.Available = true
+		}
+	}
+}
+
+// Workloads counts active deployments.
+func (s *Server) Workloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range s.deployments {
+		if d.State == "active" {
+			n++
+		}
+	}
+	return n
+}
+
+// SDL returns the SDL text of a deployment.
+func (s *Server) SDL(dseq string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deployments[dseq]
+	if !ok {
+		return "", false
+	}
+	return d.SDL, true
+}
+
+// SetLeaseState forces a lease state ("insufficient_funds", "closed").
+func (s *Server) SetLeaseState(dseq, state string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deployments[dseq]
+	if !ok || d.Lease == nil {
+		return false
+	}
+	d.Lease.State = state
+	return true
+}
+
+func (s *Server) height() int64 { return 18_000_000 + s.opts.Now().Unix()%1_000_000 }
+
+// --- handler ---
+
+// Handler returns the API handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/gpu-prices", s.gpuPrices)
+	mux.HandleFunc("GET /v1/providers", s.providers)
+	mux.HandleFunc("POST /v1/deployments", s.auth(s.createDeployment))
+	mux.HandleFunc("GET /v1/deployments", s.auth(s.listDeployments))
+	mux.HandleFunc("GET /v1/deployments/{dseq}", s.auth(s.getDeployment))
+	mux.HandleFunc("DELETE /v1/deployments/{dseq}", s.auth(s.closeDeployment))
+	mux.HandleFunc("GET /v1/bids", s.auth(s.bids))
+	mux.HandleFunc("POST /v1/leases", s.auth(s.createLease))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.DelayRequest(r) {
+			return
+		}
+		if s.TakeRateLimit() {
+			apiError(w, http.StatusTooManyRequests, "TooManyRequestsError", "rate_limited", "Too many requests")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func apiError(w http.ResponseWriter, status int, name, code, msg string) {
+	typ := "client_error"
+	if status >= 500 {
+		typ = "server_error"
+	}
+	fakekit.WriteJSON(w, status, map[string]any{"error": name, "message": msg, "code": code, "type": typ})
+}
+
+func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("x-api-key")
+		bearer := r.Header.Get("Authorization")
+		switch {
+		case key != "" && bearer != "":
+			apiError(w, http.StatusBadRequest, "BadRequestError", "bad_request", "x-api-key and Authorization headers are mutually exclusive")
+		case key == "" && bearer == "":
+			apiError(w, http.StatusUnauthorized, "UnauthorizedError", "unauthorized", "Unauthorized")
+		case key != s.opts.APIKey && strings.TrimPrefix(bearer, "Bearer ") != s.opts.APIKey:
+			apiError(w, http.StatusUnauthorized, "UnauthorizedError", "unauthorized", "Invalid API key")
+		default:
+			h(w, r)
+		}
+	}
+}
+
+func usdPerHour(perBlock string) float64 {
+	f, _ := strconv.ParseFloat(perBlock, 64)
+	return f * 600 / 1e6
+}
+
+func (s *Server) gpuPrices(w http.ResponseWriter, r *http.Request) {
+	type key struct{ vendor, model, ram, iface string }
+	type agg struct {
+		prices           []float64
+		weights          []int64
+		total, available int64
+	}
+	m := map[key]*agg{}
+	for _, p := range s.opts.Providers {
+		if !p.Online {
+			continue
+		}
+		for _, g := range p.GPUs {
+			k := key{g.Vendor, g.Model, g.RAM, g.Interface}
+			if m[k] == nil {
+				m[k] = &agg{}
+			}
+			a := m[k]
+			a.prices = append(a.prices, usdPerHour(g.PerBlock))
+			a.weights = append(a.weights, g.Available)
+			a.total += g.Available
+			a.available += g.Available
+		}
+	}
+	keys := make([]key, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		return a.model+a.ram+a.iface < b.model+b.ram+b.iface
+	})
+	var models []map[string]any
+	var total, avail int64
+	round := func(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
+	for _, k := range keys {
+		a := m[k]
+		sorted := slices.Clone(a.prices)
+		slices.Sort(sorted)
+		sum, wsum, wtot := 0.0, 0.0, 0.0
+		for i, p := range a.prices {
+			sum += p
+			wsum += p * float64(a.weights[i])
+			wtot += float64(a.weights[i])
+		}
+		wavg := sum / float64(len(a.prices))
+		if wtot > 0 {
+			wavg = wsum / wtot
+		}
+		total += a.total
+		avail += a.available
+		models = append(models, map[string]any{
+			"vendor": k.vendor, "model": k.model, "ram": k.ram, "interface": k.iface,
+			"availability":         map[string]any{"total": a.total, "available": a.available},
+			"providerAvailability": map[string]any{"total": len(a.prices), "available": len(a.prices)},
+			"price": map[string]any{
+				"currency": "USD", "min": round(sorted[0]), "max": round(sorted[len(sorted)-1]),
+				"avg": round(sum / float64(len(a.prices))), "weightedAverage": round(wavg), "med": round(sorted[len(sorted)/2]),
+			},
+		})
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"availability": map[string]any{"total": total, "available": avail}, "models": models})
+}
+
+func (s *Server) providers(w http.ResponseWriter, r *http.Request) {
+	out := []map[string]any{}
+	for _, p := range s.opts.Providers {
+		var gpus []map[string]any
+		for _, g := range p.GPUs {
+			gpus = append(gpus, map[string]any{"vendor": g.Vendor, "model": g.Model, "ram": g.RAM, "interface": g.Interface})
+		}
+		out = append(out, map[string]any{
+			"owner": p.Owner, "hostUri": p.HostURI, "isOnline": p.Online, "isAudited": true,
+			"attributes": []map[string]any{{"key": "region", "value": p.Region}, {"key": "host", "value": "akash"}},
+			"gpuModels":  gpus,
+		})
+	}
+	fakekit.WriteJSON(w, http.StatusOK, out)
+}
+
+// --- SDL ---
+
+func path(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func asMap(v any) map[string]any { m, _ := v.(map[string]any); return m }
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// readSDL extracts what bidding needs from an SDL.
+func (s *Server) readSDL(text string) (services []svc, denom string, maxAmount *big.Rat, attrs map[string]string, err error) {
+	doc, err := ParseYAML(text)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	if v, _ := path(doc, "version").(string); v != "2.0" && v != "2.1" {
+		return nil, "", nil, nil, fmt.Errorf("version must be \"2.0\" or \"2.1\"")
+	}
+	if len(asMap(path(doc, "services"))) == 0 {
+		return nil, "", nil, nil, fmt.Errorf("services: at least one service is required")
+	}
+	deployments := asMap(path(doc, "deployment"))
+	if len(deployments) == 0 {
+		return nil, "", nil, nil, fmt.Errorf("deployment: at least one entry is required")
+	}
+	maxAmount = new(big.Rat)
+	attrs = map[string]string{}
+	placementSeen := ""
+	for _, name := range sortedKeys(deployments) {
+		if asMap(path(doc, "services", name)) == nil {
+			return nil, "", nil, nil, fmt.Errorf("deployment.%s: no such service", name)
+		}
+		if img, _ := path(doc, "services", name, "image").(string); img == "" {
+			return nil, "", nil, nil, fmt.Errorf("services.%s.image is required", name)
+		}
+		for _, pl := range sortedKeys(asMap(deployments[name])) {
+			if placementSeen != "" && pl != placementSeen {
+				return nil, "", nil, nil, fmt.Errorf("the fake supports one placement group")
+			}
+			placementSeen = pl
+			profile, _ := path(deployments, name, pl, "profile").(string)
+			countText, _ := path(deployments, name, pl, "count").(string)
+			count, cerr := strconv.ParseInt(countText, 10, 64)
+			if profile == "" || cerr != nil || count < 1 || count > 100 {
+				return nil, "", nil, nil, fmt.Errorf("deployment.%s.%s: profile and count (1..100) are required", name, pl)
+			}
+			res := asMap(path(doc, "profiles", "compute", profile, "resources"))
+			if res == nil {
+				return nil, "", nil, nil, fmt.Errorf("profiles.compute.%s.resources is required", profile)
+			}
+			sv := svc{Name: name, Count: count}
+			if gpu := asMap(res["gpu"]); gpu != nil {
+				units, _ := gpu["units"].(string)
+				if sv.GPUUnits, err = strconv.ParseInt(units, 10, 64); err != nil || sv.GPUUnits < 0 {
+					return nil, "", nil, nil, fmt.Errorf("profiles.compute.%s.resources.gpu.units: %q", profile, units)
+				}
+				if list, ok := path(gpu, "attributes", "vendor", "nvidia").([]any); ok && len(list) > 0 {
+					sv.GPUModel, _ = path(list[0], "model").(string)
+					sv.GPURAM, _ = path(list[0], "ram").(string)
+				}
+			}
+			price := asMap(path(doc, "profiles", "placement", pl, "pricing", profile))
+			d, _ := price["denom"].(string)
+			a, _ := price["amount"].(string)
+			amt, ok := new(big.Rat).SetString(a)
+			if d == "" || !ok || amt.Sign() <= 0 || len(a) > 40 {
+				return nil, "", nil, nil, fmt.Errorf("profiles.placement.%s.pricing.%s: denom and a positive amount are required", pl, profile)
+			}
+			if denom != "" && d != denom {
+				return nil, "", nil, nil, fmt.Errorf("pricing: one denom per group")
+			}
+			denom = d
+			maxAmount.Add(maxAmount, amt.Mul(amt, big.NewRat(count, 1)))
+			for k, v := range asMap(path(doc, "profiles", "placement", pl, "attributes")) {
+				sv, _ := v.(string)
+				attrs[k] = sv
+			}
+			services = append(services, sv)
+		}
+	}
+	switch denom {
+	case "uakt", "uact", "uusdc", USDCDenom:
+	default:
+		return nil, "", nil, nil, fmt.Errorf("pricing: unsupported denom %q", denom)
+	}
+	return services, denom, maxAmount, attrs, nil
+}
+
+// bidAmount prices services on p in denom per block, or ok=false when p
+// cannot run them.
+func (s *Server) bidAmount(p Provider, services []svc, denom string, attrs map[string]string) (*big.Rat, bool) {
+	if !p.Online {
+		return nil, false
+	}
+	have := map[string]string{"region": p.Region, "host": "akash"}
+	for k, v := range attrs {
+		if have[k] != v {
+			return nil, false
+		}
+	}
+	total := new(big.Rat)
+	for _, sv := range services {
+		one, ok := new(big.Rat).SetString(p.CPUPerBlock)
+		if !ok {
+			return nil, false
+		}
+		if sv.GPUUnits > 0 {
+			i := slices.IndexFunc(p.GPUs, func(g GPU) bool {
+				return (sv.GPUModel == "" || g.Model == sv.GPUModel) && (sv.GPURAM == "" || g.RAM == sv.GPURAM) && g.Available >= sv.GPUUnits*sv.Count
+			})
+			if i < 0 {
+				return nil, false
+			}
+			g, _ := new(big.Rat).SetString(p.GPUs[i].PerBlock)
+			one.Add(one, g.Mul(g, big.NewRat(sv.GPUUnits, 1)))
+		}
+		total.Add(total, one.Mul(one, big.NewRat(sv.Count, 1)))
+	}
+	if denom == "uakt" {
+		total.Quo(total, s.aktUSD)
+	}
+	return total, true
+}
+
+func (s *Server) publishLocked(d *deployment) {
+	d.Published = true
+	for _, p := range s.opts.Providers {
+		amt, ok := s.bidAmount(p, d.Services, d.Denom, d.Attrs)
+		if !ok || amt.Cmp(d.MaxAmount) > 0 {
+			continue
+		}
+		d.Bids = append(d.Bids, &bidRec{Provider: p.Owner, State: "open", Amount: amt.FloatString(18), Created: s.height()})
+	}
+}
+
+// --- deployments ---
+
+func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data *struct {
+			SDL     string   `json:"sdl"`
+			Deposit *float64 `json:"deposit"`
+		} `json:"data"`
+	}
+	if err := fakekit.ReadJSON(r, &req); err != nil || req.Data == nil || req.Data.SDL == "" {
+		apiError(w, http.StatusBadRequest, "BadRequestError", "validation_error", `body must be {"data":{"sdl":"...","deposit":N}}`)
+		return
+	}
+	services, denom, maxAmount, attrs, err := s.readSDL(req.Data.SDL)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "BadRequestError", "bad_request", "Invalid SDL: "+err.Error())
+		return
+	}
+	if s.TakeLaunchFailure() {
+		apiError(w, http.StatusInternalServerError, "InternalServerError", "internal_server_error", "Failed to create deployment")
+		return
+	}
+	sum := sha256.Sum256([]byte(req.Data.SDL))
+	var names []string
+	for _, sv := range services {
+		names = append(names, sv.Name)
+	}
+	manifest, _ := json.Marshal([]map[string]any{{"name": "aurora", "services": names}})
+	s.mu.Lock()
+	dseq := strconv.FormatInt(s.nextDSeq, 10)
+	s.nextDSeq++
+	d := &deployment{
+		DSeq: dseq, SDL: req.Data.SDL, Hash: base64.StdEncoding.EncodeToString(sum[:]), Manifest: string(manifest),
+		State: "active", Created: s.height(), Services: services, Denom: denom, MaxAmount: maxAmount, Attrs: attrs,
+	}
+	if s.opts.BidDelayPolls < 0 {
+		s.publishLocked(d)
+	}
+	s.deployments[dseq] = d
+	lose := s.loseCreate > 0
+	if lose {
+		s.loseCreate--
+	}
+	s.mu.Unlock()
+	if lose {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		w.Write([]byte("<html><head><title>502 Bad Gateway</title></head></html>"))
+		return
+	}
+	fakekit.WriteJSON(w, http.StatusCreated, map[string]any{"data": map[string]any{
+		"dseq": dseq, "manifest": string(manifest),
+		"signTx": map[string]any{"code": 0, "transactionHash": fmt.Sprintf("%064X", s.nextDSeq), "rawLog": "[]"},
+	}})
+}
+
+func (s *Server) deploymentJSON(d *deployment) map[string]any {
+	leases := []map[string]any{}
+	if l := d.Lease; l != nil {
+		var status any
+		if l.State == "active" {
+			services := map[string]any{}
+			for _, sv := range d.Services {
+				avail := int64(0)
+				if l.Available {
+					avail = sv.Count
+				}
+				services[sv.Name] = map[string]any{
+					"name": sv.Name, "available": avail, "total": sv.Count, "uris": []string{sv.Name + ".ingress.example"},
+					"observed_generation": 1, "replicas": sv.Count, "updated_replicas": sv.Count, "ready_replicas": avail, "available_replicas": avail,
+				}
+			}
+			status = map[string]any{"services": services, "forwarded_ports": map[string]any{}, "ips": map[string]any{}}
+		}
+		leases = append(leases, map[string]any{
+			"id":    map[string]any{"owner": TenantAddress, "dseq": d.DSeq, "gseq": 1, "oseq": 1, "provider": l.Provider, "bseq": 1},
+			"state": l.State, "price": map[string]any{"denom": d.Denom, "amount": l.Amount},
+			"created_at": strconv.FormatInt(l.Created, 10), "closed_on": "0", "status": status,
+		})
+	}
+	return map[string]any{
+		"deployment": map[string]any{
+			"id":    map[string]any{"owner": TenantAddress, "dseq": d.DSeq},
+			"state": d.State, "hash": d.Hash, "created_at": strconv.FormatInt(d.Created, 10),
+		},
+		"leases": leases,
+		"escrow_account": map[string]any{
+			"id": map[string]any{"scope": "deployment", "xid": TenantAddress + "/" + d.DSeq}, "state": map[string]any{"state": d.State},
+		},
+	}
+}
+
+func (s *Server) lookup(w http.ResponseWriter, dseq string) (*deployment, bool) {
+	s.mu.Lock()
+	d, ok := s.deployments[dseq]
+	s.mu.Unlock()
+	if !ok {
+		if _, err := strconv.ParseUint(dseq, 10, 64); err != nil {
+			apiError(w, http.StatusBadRequest, "BadRequestError", "validation_error", "dseq must be a number")
+			return nil, false
+		}
+		apiError(w, http.StatusNotFound, "NotFoundError", "not_found", "Deployment not found")
+	}
+	return d, ok
+}
+
+func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.lookup(w, r.PathValue("dseq"))
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	body := s.deploymentJSON(d)
+	s.mu.Unlock()
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": body})
+}
+
+func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) {
+	skip, _ := strconv.Atoi(r.URL.Query().Get("skip"))
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.deployments))
+	for k := range s.deployments {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return len(keys[i]) < len(keys[j]) || len(keys[i]) == len(keys[j]) && keys[i] < keys[j]
+	})
+	var page []map[string]any
+	for i := max(skip, 0); i < len(keys) && len(page) < limit; i++ {
+		page = append(page, s.deploymentJSON(s.deployments[keys[i]]))
+	}
+	total := len(keys)
+	s.mu.Unlock()
+	if page == nil {
+		page = []map[string]any{}
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]any{
+		"deployments": page,
+		"pagination":  map[string]any{"total": total, "skip": skip, "limit": limit, "hasMore": skip+len(page) < total},
+	}})
+}
+
+func (s *Server) closeDeployment(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.lookup(w, r.PathValue("dseq"))
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	closed := d.State == "closed"
+	if !closed {
+		d.State = "closed"
+		if d.Lease != nil {
+			d.Lease.State = "closed"
+		}
+		for _, b := range d.Bids {
+			if b.State == "open" {
+				b.State = "closed"
+			}
+		}
+	}
+	s.mu.Unlock()
+	if closed {
+		apiError(w, http.StatusBadRequest, "BadRequestError", "bad_request", "Deployment already closed")
+		return
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"success": true}})
+}
+
+func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.lookup(w, r.URL.Query().Get("dseq"))
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	d.Polls++
+	if !d.Published && d.State == "active" && d.Polls > s.opts.BidDelayPolls {
+		s.publishLocked(d)
+	}
+	out := []map[string]any{}
+	for _, b := range d.Bids {
+		out = append(out, map[string]any{
+			"bid": map[string]any{
+				"id":    map[string]any{"owner": TenantAddress, "dseq": d.DSeq, "gseq": 1, "oseq": 1, "provider": b.Provider, "bseq": 1},
+				"state": b.State, "price": map[string]any{"denom": d.Denom, "amount": b.Amount},
+				"created_at": strconv.FormatInt(b.Created, 10), "resources_offer": []any{}, "reclamation_window": nil,
+			},
+			"escrow_account": map[string]any{"id": map[string]any{"scope": "bid", "xid": b.Provider}},
+		})
+	}
+	s.mu.Unlock()
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
+}
+
+func (s *Server) createLease(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Manifest string `json:"manifest"`
+		Leases   []struct {
+			DSeq     string `json:"dseq"`
+			GSeq     int64  `json:"gseq"`
+			OSeq     int64  `json:"oseq"`
+			Provider string `json:"provider"`
+		} `json:"leases"`
+	}
+	if err := fakekit.ReadJSON(r, &req); err != nil || len(req.Leases) != 1 {
+		apiError(w, http.StatusBadRequest, "BadRequestError", "validation_error", `body must be {"manifest":"...","leases":[{"dseq","gseq","oseq","provider"}]} with one lease`)
+		return
+	}
+	lr := req.Leases[0]
+	d, ok := s.lookup(w, lr.DSeq)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	var bid *bidRec
+	for _, b := range d.Bids {
+		if b.Provider == lr.Provider && b.State == "open" {
+			bid = b
+		}
+	}
+	switch {
+	case d.State != "active":
+		s.mu.Unlock()
+		apiError(w, http.StatusBadRequest, "BadRequestError", "bad_request", "Deployment is closed")
+		return
+	case req.Manifest != d.Manifest:
+		s.mu.Unlock()
+		apiError(w, http.StatusBadRequest, "BadRequestError", "bad_request", "Manifest does not match the deployment")
+		return
+	case lr.GSeq != 1 || lr.OSeq != 1 || bid == nil:
+		s.mu.Unlock()
+		apiError(w, http.StatusBadRequest, "BadRequestError", "bad_request", "No open bid for this order from provider "+lr.Provider)
+		return
+	}
+	for _, b := range d.Bids {
+		if b == bid {
+			b.State = "active"
+		} else if b.State == "open" {
+			b.State = "lost"
+		}
+	}
+	d.Lease = &leaseRec{Provider: bid.Provider, State: "active", Amount: bid.Amount, Created: s.height()}
+	body := s.deploymentJSON(d)
+	s.mu.Unlock()
+	if s.TakeLaunchLoss() {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		w.Write([]byte("<html><head><title>502 Bad Gateway</title></head></html>"))
+		return
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": body})
+}

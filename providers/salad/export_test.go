@@ -1,0 +1,21 @@
+package salad
+
+import "time"
+
+// ParseAll runs every response parser over b; it must not panic.
+func ParseAll(b []byte) {
+	if classes, err := parseGPUClasses(b); err == nil {
+		for _, c := range classes {
+			vramMiB(c.Name)
+			for _, p := range c.Prices {
+				splitOfferID(OfferID(c.ID, p.Priority))
+			}
+		}
+	}
+	parseAvailability(b)
+	if g, err := parseGroup(b); err == nil {
+		State(g.CurrentState.Status, g.CurrentState.Counts.Running)
+		c := &Client{now: func() time.Time { return time.Time{} }}
+		c.status(g)
+	}
+}

@@ -1,0 +1,576 @@
+// Package salad is the Aurora adapter for SaladCloud's public REST API
+// (https://api.salad.com/api/public; notes/PROVIDER_APIS.md §2). Offers come
+// from the organization's GPU classes (one offer per class, priority and
+// region, with live availability); Launch creates a container group named by
+// the launch's idempotency key in the configured organization and project,
+// then starts it; Status reads the group's current_state; Terminate deletes
+// the group.
+//
+// Money: a GPU class price is a decimal string in USD per hour per replica
+// (per-second metering); it is converted exactly to micro-USD per hour and
+// kept in RawPrice (unit "usd/hour"). Regions are lowercase ISO 3166-1
+// alpha-2 country codes, Salad's country_codes.
+//
+// Parsing: responses are decoded tolerantly (unknown fields ignored) but with
+// fixed types and bounded bodies; errors may be RFC 7807 JSON or HTML pages,
+// and both are classified by status.
+package salad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aurora-federation/aurora/providers"
+	"github.com/aurora-federation/aurora/providers/internal/httpx"
+)
+
+// Name is the adapter's name.
+const Name = "salad"
+
+// DefaultBaseURL is SaladCloud's public API.
+const DefaultBaseURL = "https://api.salad.com/api/public"
+
+// allPriorities returns the priorities Salad sells, highest first.
+func allPriorities() []string { return []string{"high", "medium", "low", "batch"} }
+
+func isPriority(p string) bool { return slices.Contains(allPriorities(), p) }
+
+// Config configures a Client. Credential, Organization and Project are
+// required.
+type Config struct {
+	// BaseURL of the API. Default DefaultBaseURL.
+	BaseURL string
+	// Credential is the Salad API key (Salad-Api-Key header). Required.
+	Credential providers.Credential
+	// Organization and Project scope every container group. Required; names
+	// match ^[a-z][a-z0-9-]{0,61}[a-z0-9]$.
+	Organization, Project string
+	// Regions limits placement to these country codes; nil = anywhere.
+	Regions []string
+	// Priorities offered, from "high", "medium", "low", "batch". Lower
+	// priorities are cheaper and may be preempted. Default all four.
+	Priorities []string
+	// RestartPolicy of created groups: "always", "on_failure" or "never".
+	// Default "on_failure".
+	RestartPolicy string
+	// Logger receives launches at info and HTTP retries at debug level.
+	// Default: discard.
+	Logger *slog.Logger
+	// HTTP tunes retries, timeouts and limits; see httpx.Config.
+	HTTP httpx.Config
+}
+
+// Client is a Salad adapter. Safe for concurrent use.
+type Client struct {
+	http    *httpx.Client
+	log     *slog.Logger
+	cfg     Config
+	regions []string
+	prio    []string
+	now     func() time.Time
+}
+
+var _ providers.Provider = (*Client)(nil)
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
+	countryRE = regexp.MustCompile(`^[a-z]{2}$`)
+)
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Credential.IsZero() {
+		return nil, errors.New("salad: credential is required")
+	}
+	if !nameRE.MatchString(cfg.Organization) || !nameRE.MatchString(cfg.Project) {
+		return nil, fmt.Errorf("salad: organization %q and project %q must be Salad names", cfg.Organization, cfg.Project)
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	switch cfg.RestartPolicy {
+	case "":
+		cfg.RestartPolicy = "on_failure"
+	case "always", "on_failure", "never":
+	default:
+		return nil, fmt.Errorf("salad: restart policy %q: want always, on_failure or never", cfg.RestartPolicy)
+	}
+	prio := cfg.Priorities
+	if len(prio) == 0 {
+		prio = allPriorities()
+	}
+	for _, p := range prio {
+		if !isPriority(p) {
+			return nil, fmt.Errorf("salad: priority %q: want high, medium, low or batch", p)
+		}
+	}
+	var regions []string
+	for _, r := range cfg.Regions {
+		cc := strings.ToLower(strings.TrimSpace(r))
+		if !countryRE.MatchString(cc) {
+			return nil, fmt.Errorf("salad: region %q: want an ISO 3166-1 alpha-2 country code", r)
+		}
+		regions = append(regions, cc)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	hcfg := cfg.HTTP
+	if hcfg.Logger == nil {
+		hcfg.Logger = log
+	}
+	cred := cfg.Credential
+	hc, err := httpx.New(hcfg, httpx.API{
+		Name:    Name,
+		BaseURL: cfg.BaseURL,
+		Authorize: func(r *http.Request) error {
+			r.Header.Set("Salad-Api-Key", cred.Reveal())
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := hcfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{http: hc, log: log.With("provider", Name), cfg: cfg, regions: regions, prio: slices.Clone(prio), now: now}, nil
+}
+
+// Name returns "salad".
+func (c *Client) Name() string { return Name }
+
+// Capabilities reports offers, launch, terminate, GPUs and idempotent launch.
+func (c *Client) Capabilities() providers.Capabilities {
+	return providers.Capabilities{
+		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
+		Regions: slices.Clone(c.regions),
+	}
+}
+
+func (c *Client) orgPath() string { return "/organizations/" + url.PathEscape(c.cfg.Organization) }
+
+func (c *Client) groupsPath() string {
+	return c.orgPath() + "/projects/" + url.PathEscape(c.cfg.Project) + "/containers"
+}
+
+// gpuClass is the part of a GpuClass Aurora reads.
+type gpuClass struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Prices []struct {
+		Priority string `json:"priority"`
+		Price    string `json:"price"`
+	} `json:"prices"`
+	GPUCount *int64 `json:"gpu_count"`
+}
+
+// parseGPUClasses decodes GET gpu-classes ({"items":[...]}).
+func parseGPUClasses(body []byte) ([]gpuClass, error) {
+	var r struct {
+		Items []gpuClass `json:"items"`
+	}
+	if err := httpx.DecodeJSON(body, &r); err != nil {
+		return nil, fmt.Errorf("salad: gpu classes: %w", err)
+	}
+	return r.Items, nil
+}
+
+type availability struct {
+	High   int64 `json:"available_gpu_high"`
+	Medium int64 `json:"available_gpu_medium"`
+	Low    int64 `json:"available_gpu_low"`
+	Batch  int64 `json:"available_gpu_batch"`
+}
+
+func (a availability) of(priority string) int64 {
+	switch priority {
+	case "high":
+		return a.High
+	case "medium":
+		return a.Medium
+	case "low":
+		return a.Low
+	}
+	return a.Batch
+}
+
+// parseAvailability decodes the sce-gpu-availability response.
+func parseAvailability(body []byte) (availability, error) {
+	var a availability
+	if err := httpx.DecodeJSON(body, &a); err != nil {
+		return a, fmt.Errorf("salad: availability: %w", err)
+	}
+	return a, nil
+}
+
+var vramRE = regexp.MustCompile(`\((\d{1,4})\s*GB\)`)
+
+// vramMiB reads the memory from a class name such as "RTX 4090 (24 GB)".
+func vramMiB(name string) int64 {
+	m := vramRE.FindStringSubmatch(name)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n * 1024
+}
+
+// regionsFor returns the country codes to ask about ([""] = anywhere), or
+// nil when the query's regions exclude every configured one.
+func (c *Client) regionsFor(q []string) []string {
+	if len(q) == 0 {
+		if len(c.regions) == 0 {
+			return []string{""}
+		}
+		return c.regions
+	}
+	var out []string
+	for _, r := range q {
+		cc := strings.ToLower(strings.TrimSpace(r))
+		if countryRE.MatchString(cc) && (len(c.regions) == 0 || slices.Contains(c.regions, cc)) && !slices.Contains(out, cc) {
+			out = append(out, cc)
+		}
+	}
+	return out
+}
+
+// OfferID joins a GPU class id and a priority into an Offer.ID.
+func OfferID(classID, priority string) string { return classID + ":" + priority }
+
+func splitOfferID(id string) (classID, priority string, ok bool) {
+	classID, priority, ok = strings.Cut(id, ":")
+	return classID, priority, ok && classID != "" && isPriority(priority)
+}
+
+// Offers lists one offer per matching GPU class, priority and region that
+// has free GPUs, cheapest first. The returned slice is the caller's.
+func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
+	regions := c.regionsFor(q.Regions)
+	if len(regions) == 0 {
+		return nil, nil
+	}
+	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: c.orgPath() + "/gpu-classes", Op: "list gpu classes"})
+	if err != nil {
+		return nil, err
+	}
+	classes, err := parseGPUClasses(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var out []providers.Offer
+	for _, gc := range classes {
+		count := int64(1)
+		if gc.GPUCount != nil && *gc.GPUCount > 0 {
+			count = *gc.GPUCount
+		}
+		vram := vramMiB(gc.Name)
+		switch {
+		case gc.ID == "":
+			continue
+		case q.GPUModel != "" && !providers.SameGPUModel(q.GPUModel, gc.Name):
+			continue
+		case q.GPUCount > count:
+			continue
+		case q.MinVRAMMiB > 0 && vram > 0 && vram < q.MinVRAMMiB:
+			continue
+		}
+		type priced struct {
+			prio  string
+			price providers.Money
+			raw   string
+		}
+		var prices []priced
+		for _, p := range gc.Prices {
+			if !slices.Contains(c.prio, p.Priority) {
+				continue
+			}
+			m, err := providers.ParseUSD(p.Price)
+			if err != nil || m <= 0 {
+				c.log.DebugContext(ctx, "salad: skipping price", "class", gc.ID, "priority", p.Priority, "err", err)
+				continue
+			}
+			if q.MaxPricePerHour > 0 && m > q.MaxPricePerHour {
+				continue
+			}
+			prices = append(prices, priced{p.Priority, m, p.Price})
+		}
+		if len(prices) == 0 {
+			continue
+		}
+		for _, region := range regions {
+			avail, err := c.availability(ctx, gc.ID, region, q)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range prices {
+				n := avail.of(p.prio)
+				if n < max(q.GPUCount, 1) {
+					continue
+				}
+				out = append(out, providers.Offer{
+					Provider: Name, ID: OfferID(gc.ID, p.prio), GPUModel: gc.Name, GPUCount: count, VRAMMiB: vram,
+					Region: region, PricePerHour: p.price, Raw: providers.RawPrice{Amount: p.raw, Unit: "usd/hour"},
+					Available: n,
+				})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b providers.Offer) int { return int(a.PricePerHour - b.PricePerHour) })
+	c.log.DebugContext(ctx, "salad offers", "classes", len(classes), "matching", len(out))
+	return out, nil
+}
+
+func (c *Client) availability(ctx context.Context, classID, region string, q providers.Query) (availability, error) {
+	body := map[string]any{"gpu_classes": []string{classID}}
+	if region != "" {
+		body["country_codes"] = []string{region}
+	}
+	if q.CPUMillis > 0 {
+		body["cpu"] = cpuUnits(q.CPUMillis)
+	}
+	if q.MemoryMiB > 0 {
+		body["memory"] = max(q.MemoryMiB, 1024)
+	}
+	if q.DiskMiB > 0 {
+		body["storage_amount"] = q.DiskMiB << 20
+	}
+	req, err := httpx.JSON(http.MethodPost, c.orgPath()+"/availability/sce-gpu-availability", body)
+	if err != nil {
+		return availability{}, fmt.Errorf("salad: %w", err)
+	}
+	req.Op, req.Retry = "gpu availability", httpx.RetryIdempotent // a read
+	resp, err := c.http.Do(ctx, req)
+	if err != nil {
+		return availability{}, err
+	}
+	return parseAvailability(resp.Body)
+}
+
+func cpuUnits(millis int64) int64 { return min(max((millis+999)/1000, 1), 1024) }
+
+// containerGroup is the part of a ContainerGroup Aurora reads.
+type containerGroup struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Replicas     int64  `json:"replicas"`
+	CurrentState struct {
+		Status      string  `json:"status"`
+		Description *string `json:"description"`
+		StartTime   *string `json:"start_time"`
+		Counts      struct {
+			Allocating int64 `json:"allocating_count"`
+			Creating   int64 `json:"creating_count"`
+			Running    int64 `json:"running_count"`
+			Stopping   int64 `json:"stopping_count"`
+		} `json:"instance_status_counts"`
+	} `json:"current_state"`
+	UpdateTime string `json:"update_time"`
+}
+
+// parseGroup decodes a ContainerGroup.
+func parseGroup(body []byte) (*containerGroup, error) {
+	var g containerGroup
+	if err := httpx.DecodeJSON(body, &g); err != nil {
+		return nil, fmt.Errorf("salad: container group: %w", err)
+	}
+	if g.Name == "" {
+		return nil, errors.New("salad: container group without a name")
+	}
+	return &g, nil
+}
+
+// State maps a container group's current_state to a providers.State:
+//
+//	pending                       → pending
+//	deploying                     → launching
+//	running with a running replica → running (else launching)
+//	stopped                       → terminated
+//	succeeded / failed            → succeeded / failed
+func State(status string, running int64) providers.State {
+	switch status {
+	case "pending":
+		return providers.StatePending
+	case "deploying":
+		return providers.StateLaunching
+	case "running":
+		if running > 0 {
+			return providers.StateRunning
+		}
+		return providers.StateLaunching
+	case "stopped":
+		return providers.StateTerminated
+	case "succeeded":
+		return providers.StateSucceeded
+	case "failed":
+		return providers.StateFailed
+	}
+	return providers.StatePending
+}
+
+func checkName(id string) error {
+	if !nameRE.MatchString(id) {
+		return fmt.Errorf("salad: container group name %q is not a Salad name", httpx.Excerpt([]byte(id), 70))
+	}
+	return nil
+}
+
+func (c *Client) getGroup(ctx context.Context, name string) (*containerGroup, error) {
+	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: c.groupsPath() + "/" + name, Op: "get container group"})
+	if err != nil {
+		return nil, err
+	}
+	return parseGroup(resp.Body)
+}
+
+// Status reads a container group's state; id is the group name.
+func (c *Client) Status(ctx context.Context, id string) (providers.Status, error) {
+	if err := checkName(id); err != nil {
+		return providers.Status{}, err
+	}
+	g, err := c.getGroup(ctx, id)
+	if err != nil {
+		return providers.Status{}, err
+	}
+	return c.status(g), nil
+}
+
+func (c *Client) status(g *containerGroup) providers.Status {
+	st := providers.Status{ID: g.Name, State: State(g.CurrentState.Status, g.CurrentState.Counts.Running), Message: g.CurrentState.Status, UpdatedAt: c.now()}
+	if d := g.CurrentState.Description; d != nil && *d != "" {
+		st.Message += ": " + *d
+	}
+	if t, err := time.Parse(time.RFC3339, g.UpdateTime); err == nil {
+		st.UpdatedAt = t
+	}
+	return st
+}
+
+// CreateRequest builds the container group creation body of spec.
+func (c *Client) CreateRequest(spec providers.LaunchSpec, classID, priority string) map[string]any {
+	w := spec.Workload
+	env := make(map[string]string, len(w.Env))
+	for _, e := range w.Env {
+		env[e.Name] = e.Value
+	}
+	res := map[string]any{"cpu": cpuUnits(max(w.CPU, 1)), "memory": max(w.Memory, 1024), "gpu_classes": []string{classID}}
+	if w.Disk > 0 {
+		res["storage_amount"] = w.Disk << 20
+	}
+	ctr := map[string]any{"image": w.Image, "resources": res, "priority": priority, "environment_variables": env}
+	if len(w.Cmd) > 0 {
+		ctr["command"] = w.Cmd
+	}
+	body := map[string]any{
+		"name": spec.IdempotencyKey, "display_name": spec.IdempotencyKey, "container": ctr,
+		"autostart_policy": false, "restart_policy": c.cfg.RestartPolicy, "replicas": 1,
+	}
+	if spec.Offer.Region != "" {
+		body["country_codes"] = []string{strings.ToLower(spec.Offer.Region)}
+	}
+	if len(w.Ports) > 0 {
+		body["networking"] = map[string]any{"protocol": "http", "port": w.Ports[0], "auth": false}
+	}
+	return body
+}
+
+// Launch creates (or finds) the container group named spec.IdempotencyKey
+// for spec.Offer (a GPU class and priority, see OfferID) and starts it.
+// A group that exists already is not created again; one that was created
+// but never started (a crash between the two calls) is started.
+func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (providers.Lease, error) {
+	if err := checkName(spec.IdempotencyKey); err != nil {
+		return providers.Lease{}, fmt.Errorf("salad: launch: idempotency key: %w", err)
+	}
+	if spec.Workload.Image == "" {
+		return providers.Lease{}, errors.New("salad: launch: workload image is required")
+	}
+	classID, priority, ok := splitOfferID(spec.Offer.ID)
+	if !ok {
+		return providers.Lease{}, fmt.Errorf("salad: launch: offer id %q is not class:priority", httpx.Excerpt([]byte(spec.Offer.ID), 80))
+	}
+	region := strings.ToLower(spec.Offer.Region)
+	if len(c.regions) > 0 && !slices.Contains(c.regions, region) {
+		return providers.Lease{}, fmt.Errorf("salad: launch: region %q is not one of the configured %q", spec.Offer.Region, c.regions)
+	}
+	if err := ctx.Err(); err != nil {
+		return providers.Lease{}, fmt.Errorf("salad: launch: %w", err)
+	}
+	name := spec.IdempotencyKey
+	g, err := c.getGroup(ctx, name)
+	switch {
+	case err == nil:
+		c.log.InfoContext(ctx, "salad launch found existing container group", "job", spec.JobID, "group", name, "status", g.CurrentState.Status)
+	case errors.Is(err, providers.ErrNotFound):
+		if spec.MaxPricePerHour > 0 && spec.Offer.PricePerHour > spec.MaxPricePerHour {
+			return providers.Lease{}, fmt.Errorf("salad: launch: offer %s at %v/h above cap %v/h: %w", spec.Offer.ID, spec.Offer.PricePerHour, spec.MaxPricePerHour, providers.ErrOverPrice)
+		}
+		if g, err = c.create(ctx, spec, classID, priority); err != nil {
+			return providers.Lease{}, err
+		}
+	default:
+		return providers.Lease{}, err
+	}
+	if g.CurrentState.Status == "stopped" && g.CurrentState.StartTime == nil {
+		if _, err := c.http.Do(ctx, httpx.Request{Method: http.MethodPost, Path: c.groupsPath() + "/" + name + "/start", Op: "start container group", Retry: httpx.RetryIdempotent}); err != nil {
+			return providers.Lease{}, err
+		}
+		g.CurrentState.Status = "pending"
+	}
+	return providers.Lease{
+		ID: name, Provider: Name, Offer: spec.Offer, PricePerHour: spec.Offer.PricePerHour,
+		State: State(g.CurrentState.Status, g.CurrentState.Counts.Running),
+	}, nil
+}
+
+func (c *Client) create(ctx context.Context, spec providers.LaunchSpec, classID, priority string) (*containerGroup, error) {
+	req, err := httpx.JSON(http.MethodPost, c.groupsPath(), c.CreateRequest(spec, classID, priority))
+	if err != nil {
+		return nil, fmt.Errorf("salad: %w", err)
+	}
+	// The unique name makes a repeated create harmless: it gets 409.
+	req.Op, req.Retry = "create container group", httpx.RetryIdempotent
+	resp, err := c.http.Do(ctx, req)
+	if err != nil {
+		if errors.Is(err, providers.ErrAuth) || ctx.Err() != nil {
+			return nil, err
+		}
+		// A 409 (an earlier attempt created it and its answer was lost)
+		// or a failure that may have created it: look before reporting.
+		if g, gerr := c.getGroup(ctx, spec.IdempotencyKey); gerr == nil {
+			c.log.InfoContext(ctx, "salad launch recovered container group", "job", spec.JobID, "group", g.Name, "err", err)
+			return g, nil
+		}
+		return nil, err
+	}
+	g, err := parseGroup(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	c.log.InfoContext(ctx, "salad created container group", "job", spec.JobID, "group", g.Name, "id", g.ID, "class", classID, "priority", priority, "price_per_hour", spec.Offer.PricePerHour)
+	return g, nil
+}
+
+// Terminate deletes a container group (stopping its replicas). An unknown
+// group is providers.ErrNotFound.
+func (c *Client) Terminate(ctx context.Context, id string) error {
+	if err := checkName(id); err != nil {
+		return err
+	}
+	if _, err := c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Path: c.groupsPath() + "/" + id, Op: "delete container group"}); err != nil {
+		return err
+	}
+	c.log.InfoContext(ctx, "salad deleted container group", "group", id)
+	return nil
+}

@@ -1,0 +1,20 @@
+package vastai
+
+// ParseAll runs every response parser over b; it must not panic.
+func ParseAll(b []byte) {
+	if offers, err := parseOffers(b); err == nil {
+		c := &Client{}
+		for _, o := range offers {
+			c.toOffer(o)
+			regionOf(o.Geolocation)
+		}
+	}
+	if in, err := parseInstance(b); err == nil && in != nil {
+		State(in.ActualStatus, in.IntendedStatus)
+	}
+	if list, err := parseInstances(b); err == nil {
+		for _, in := range list {
+			State(in.ActualStatus, in.IntendedStatus)
+		}
+	}
+}

@@ -1,0 +1,641 @@
+// Package vastai is the Aurora adapter for Vast.ai's REST API
+// (https://console.vast.ai/api/v0, notes/PROVIDER_APIS.md §1): it searches
+// offers (POST /bundles/), rents an ask (PUT /asks/{id}/) labelled with the
+// launch's idempotency key, reads instance status and destroys instances.
+//
+// Money: Vast quotes dph_total in USD per hour for the whole offer; it is
+// converted exactly to micro-USD per hour and kept as received in RawPrice
+// (unit "usd/hour"). Regions are ISO 3166-1 alpha-2 country codes ("US"),
+// taken from the end of Vast's free-text geolocation ("Texas, US").
+//
+// Parsing: responses are decoded tolerantly (Vast adds fields) but with
+// fixed types and bounded sizes (httpx limits bodies to 4 MiB by default);
+// ids must be positive integers.
+package vastai
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aurora-federation/aurora/providers"
+	"github.com/aurora-federation/aurora/providers/internal/httpx"
+)
+
+// Name is the adapter's name.
+const Name = "vastai"
+
+// DefaultBaseURL is Vast.ai's API host; paths carry /api/v0.
+const DefaultBaseURL = "https://console.vast.ai"
+
+// Config configures a Client. Credential is required; the rest defaults.
+type Config struct {
+	// BaseURL of the API, without /api/v0. Default DefaultBaseURL.
+	BaseURL string
+	// Credential is the Vast.ai API key, sent as a Bearer token. Required.
+	Credential providers.Credential
+	// Regions limits placement to these country codes; nil = anywhere.
+	Regions []string
+	// Logger receives launches at info and HTTP retries at debug level.
+	// Default: discard.
+	Logger *slog.Logger
+	// HTTP tunes retries, timeouts and limits; see httpx.Config.
+	HTTP httpx.Config
+	// OfferType is the rental type searched and rented: "on-demand" or
+	// "bid" (interruptible). Default "on-demand".
+	OfferType string
+	// SearchLimit caps offers per search. Default 64.
+	SearchLimit int
+	// MinReliability filters offers below this reliability2 score (0..1).
+	// Default 0.95; negative disables the filter.
+	MinReliability float64
+	// GPUNames maps a canonical GPU model (providers.CanonicalGPUModel) to
+	// the gpu_name spellings Vast uses, so a search for "A100" asks for
+	// "A100 SXM4" and "A100 PCIE". Entries add to and override
+	// DefaultGPUNames(). A model in neither is searched as given.
+	GPUNames map[string][]string
+	// MinDiskGB is the smallest disk requested at launch. Default 10.
+	MinDiskGB float64
+}
+
+// DefaultGPUNames returns Vast's spellings of common models, by canonical
+// model. The map is new on each call.
+func DefaultGPUNames() map[string][]string {
+	return map[string][]string{
+		"rtx4090":  {"RTX 4090"},
+		"rtx4080":  {"RTX 4080"},
+		"rtx3090":  {"RTX 3090"},
+		"rtx3080":  {"RTX 3080"},
+		"rtx5090":  {"RTX 5090"},
+		"rtxa6000": {"RTX A6000"},
+		"a6000":    {"RTX A6000"},
+		"a100":     {"A100 SXM4", "A100 PCIE", "A100X"},
+		"h100":     {"H100 SXM", "H100 PCIE", "H100 NVL"},
+		"h200":     {"H200"},
+		"l40s":     {"L40S"},
+		"l4":       {"L4"},
+		"a10":      {"A10"},
+		"v100":     {"Tesla V100"},
+	}
+}
+
+// Client is a Vast.ai adapter. Safe for concurrent use.
+type Client struct {
+	http    *httpx.Client
+	log     *slog.Logger
+	regions []string
+	cfg     Config
+	names   map[string][]string
+	now     func() time.Time
+}
+
+var _ providers.Provider = (*Client)(nil)
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Credential.IsZero() {
+		return nil, errors.New("vastai: credential is required")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	switch cfg.OfferType {
+	case "":
+		cfg.OfferType = "on-demand"
+	case "on-demand", "bid":
+	default:
+		return nil, fmt.Errorf("vastai: offer type %q: want on-demand or bid", cfg.OfferType)
+	}
+	if cfg.SearchLimit == 0 {
+		cfg.SearchLimit = 64
+	}
+	if cfg.SearchLimit < 0 || cfg.SearchLimit > 1000 {
+		return nil, fmt.Errorf("vastai: search limit %d out of 1..1000", cfg.SearchLimit)
+	}
+	if cfg.MinReliability == 0 {
+		cfg.MinReliability = 0.95
+	}
+	if cfg.MinDiskGB == 0 {
+		cfg.MinDiskGB = 10
+	}
+	regions := make([]string, 0, len(cfg.Regions))
+	for _, r := range cfg.Regions {
+		cc, ok := countryCode(r)
+		if !ok {
+			return nil, fmt.Errorf("vastai: region %q: want an ISO 3166-1 alpha-2 country code", r)
+		}
+		regions = append(regions, cc)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	hcfg := cfg.HTTP
+	if hcfg.Logger == nil {
+		hcfg.Logger = log
+	}
+	cred := cfg.Credential
+	hc, err := httpx.New(hcfg, httpx.API{
+		Name:    Name,
+		BaseURL: strings.TrimSuffix(cfg.BaseURL, "/") + "/api/v0",
+		Authorize: func(r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+cred.Reveal())
+			return nil
+		},
+		Classify: classify,
+	})
+	if err != nil {
+		return nil, err
+	}
+	names := DefaultGPUNames()
+	for k, v := range cfg.GPUNames {
+		names[providers.CanonicalGPUModel(k)] = v
+	}
+	now := cfg.HTTP.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{http: hc, log: log.With("provider", Name), regions: regions, cfg: cfg, names: names, now: now}, nil
+}
+
+// classify adds Vast's quirks to httpx.Classify: an invalid key on /bundles/
+// is a 404 "Invalid user key"; a vanished or taken ask (404/410 no_such_ask)
+// is no capacity rather than not found.
+func classify(e *httpx.APIError) error {
+	switch {
+	case e.Code == "auth_error" || strings.Contains(e.Message, "Invalid user key"):
+		return providers.ErrAuth
+	case e.Code == "no_such_ask":
+		return providers.ErrNoCapacity
+	}
+	return httpx.Classify(e)
+}
+
+// Name returns "vastai".
+func (c *Client) Name() string { return Name }
+
+// Capabilities reports offers, launch, terminate, GPUs and idempotent launch.
+func (c *Client) Capabilities() providers.Capabilities {
+	return providers.Capabilities{
+		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
+		Regions: slices.Clone(c.regions),
+	}
+}
+
+func countryCode(r string) (string, bool) {
+	r = strings.TrimSpace(r)
+	if len(r) != 2 {
+		return "", false
+	}
+	for _, c := range r {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return "", false
+		}
+	}
+	return strings.ToUpper(r), true
+}
+
+// searchRegions returns the country codes a query may use: the query's
+// (ignoring entries that are not country codes) within the configured ones.
+// ok is false when nothing can match.
+func (c *Client) searchRegions(q []string) (codes []string, ok bool) {
+	if len(q) == 0 {
+		return c.regions, true
+	}
+	for _, r := range q {
+		cc, valid := countryCode(r)
+		if valid && (len(c.regions) == 0 || slices.Contains(c.regions, cc)) && !slices.Contains(codes, cc) {
+			codes = append(codes, cc)
+		}
+	}
+	return codes, len(codes) > 0
+}
+
+// op is one search condition.
+type op map[string]any
+
+// SearchQuery builds the POST /bundles/ body for q. ok is false when q can
+// match no offer here (a region outside the configured ones). Exposed for
+// tests and for operators debugging a search.
+func (c *Client) SearchQuery(q providers.Query) (body map[string]any, ok bool) {
+	regions, ok := c.searchRegions(q.Regions)
+	if !ok {
+		return nil, false
+	}
+	body = map[string]any{
+		"verified": op{"eq": true},
+		"rentable": op{"eq": true},
+		"rented":   op{"eq": false},
+		"external": op{"eq": false},
+		"order":    [][]string{{"dph_total", "asc"}},
+		"type":     c.cfg.OfferType,
+		"limit":    c.cfg.SearchLimit,
+	}
+	if c.cfg.MinReliability > 0 {
+		body["reliability2"] = op{"gte": c.cfg.MinReliability}
+	}
+	if q.GPUModel != "" {
+		if names, known := c.names[providers.CanonicalGPUModel(q.GPUModel)]; known {
+			body["gpu_name"] = op{"in": names}
+		} else {
+			body["gpu_name"] = op{"eq": q.GPUModel}
+		}
+	}
+	if q.GPUCount > 0 {
+		body["num_gpus"] = op{"eq": q.GPUCount}
+	}
+	if q.MinVRAMMiB > 0 {
+		body["gpu_ram"] = op{"gte": q.MinVRAMMiB} // MB in REST; Vast's MB are MiB
+	}
+	if q.MemoryMiB > 0 {
+		body["cpu_ram"] = op{"gte": q.MemoryMiB}
+	}
+	if q.CPUMillis > 0 {
+		body["cpu_cores_effective"] = op{"gte": float64(q.CPUMillis) / 1000}
+	}
+	if q.DiskMiB > 0 {
+		body["disk_space"] = op{"gte": float64(q.DiskMiB) / 1024}
+		body["allocated_storage"] = float64(q.DiskMiB) / 1024
+	}
+	if len(regions) > 0 {
+		body["geolocation"] = op{"in": regions}
+	}
+	if q.MaxPricePerHour > 0 {
+		body["dph_total"] = op{"lte": q.MaxPricePerHour.USD()}
+	}
+	return body, true
+}
+
+// offer is the part of a search result Aurora reads.
+type offer struct {
+	ID          int64       `json:"id"`
+	GPUName     string      `json:"gpu_name"`
+	NumGPUs     int64       `json:"num_gpus"`
+	GPURAM      json.Number `json:"gpu_ram"`
+	DPHTotal    json.Number `json:"dph_total"`
+	Geolocation string      `json:"geolocation"`
+}
+
+type searchResponse struct {
+	Offers []offer `json:"offers"`
+}
+
+// parseOffers decodes a /bundles/ response. Tolerant of added fields.
+func parseOffers(body []byte) ([]offer, error) {
+	var r searchResponse
+	if err := httpx.DecodeJSON(body, &r); err != nil {
+		return nil, fmt.Errorf("vastai: search response: %w", err)
+	}
+	return r.Offers, nil
+}
+
+func (c *Client) toOffer(o offer) (providers.Offer, error) {
+	if o.ID <= 0 {
+		return providers.Offer{}, fmt.Errorf("vastai: offer id %d", o.ID)
+	}
+	price, err := providers.ParseUSD(o.DPHTotal.String())
+	if err != nil || price <= 0 {
+		return providers.Offer{}, fmt.Errorf("vastai: offer %d: dph_total %q: %v", o.ID, o.DPHTotal, err)
+	}
+	var vram int64
+	if o.GPURAM != "" {
+		f, err := o.GPURAM.Float64()
+		if err == nil && f > 0 && f < 1<<40 {
+			vram = int64(f)
+		}
+	}
+	return providers.Offer{
+		Provider: Name, ID: strconv.FormatInt(o.ID, 10), GPUModel: o.GPUName, GPUCount: o.NumGPUs,
+		VRAMMiB: vram, Region: regionOf(o.Geolocation), PricePerHour: price,
+		Raw: providers.RawPrice{Amount: o.DPHTotal.String(), Unit: "usd/hour"}, Available: 1,
+	}, nil
+}
+
+// regionOf extracts the country code from "City, CC" (or "CC").
+func regionOf(geo string) string {
+	geo = strings.TrimSpace(geo)
+	if i := strings.LastIndex(geo, ","); i >= 0 {
+		geo = strings.TrimSpace(geo[i+1:])
+	}
+	if cc, ok := countryCode(geo); ok {
+		return cc
+	}
+	return ""
+}
+
+// Offers searches rentable asks matching q, cheapest first. Offers that
+// violate q after parsing (a looser server-side match) are dropped. The
+// returned slice is the caller's.
+func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
+	body, ok := c.SearchQuery(q)
+	if !ok {
+		return nil, nil
+	}
+	req, err := httpx.JSON(http.MethodPost, "/bundles/", body)
+	if err != nil {
+		return nil, fmt.Errorf("vastai: %w", err)
+	}
+	req.Op, req.Retry = "search offers", httpx.RetryIdempotent // a search has no effects
+	resp, err := c.http.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := parseOffers(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	regions, _ := c.searchRegions(q.Regions)
+	out := make([]providers.Offer, 0, len(raw))
+	for _, r := range raw {
+		o, err := c.toOffer(r)
+		if err != nil {
+			c.log.DebugContext(ctx, "vastai: skipping offer", "err", err)
+			continue
+		}
+		switch {
+		case q.GPUModel != "" && !providers.SameGPUModel(q.GPUModel, o.GPUModel):
+		case q.GPUCount > 0 && o.GPUCount != q.GPUCount:
+		case len(regions) > 0 && !slices.Contains(regions, o.Region):
+		case q.MaxPricePerHour > 0 && o.PricePerHour > q.MaxPricePerHour:
+		case q.MinVRAMMiB > 0 && o.VRAMMiB < q.MinVRAMMiB:
+		default:
+			out = append(out, o)
+		}
+	}
+	c.log.DebugContext(ctx, "vastai offers", "found", len(raw), "matching", len(out))
+	return out, nil
+}
+
+// instance is the part of an instance record Aurora reads.
+type instance struct {
+	ID             int64       `json:"id"`
+	ActualStatus   *string     `json:"actual_status"`
+	IntendedStatus string      `json:"intended_status"`
+	CurState       string      `json:"cur_state"`
+	StatusMsg      string      `json:"status_msg"`
+	Label          *string     `json:"label"`
+	GPUName        string      `json:"gpu_name"`
+	NumGPUs        int64       `json:"num_gpus"`
+	DPHTotal       json.Number `json:"dph_total"`
+	Geolocation    string      `json:"geolocation"`
+	StartDate      json.Number `json:"start_date"`
+}
+
+// parseInstance decodes GET /instances/{id}/: {"instances":{...}} or
+// {"instances":null} for an id that is not ours. Tolerant of added fields.
+func parseInstance(body []byte) (*instance, error) {
+	var r struct {
+		Instances *instance `json:"instances"`
+	}
+	if err := httpx.DecodeJSON(body, &r); err != nil {
+		return nil, fmt.Errorf("vastai: instance response: %w", err)
+	}
+	return r.Instances, nil
+}
+
+// parseInstances decodes GET /instances/.
+func parseInstances(body []byte) ([]instance, error) {
+	var r struct {
+		Instances []instance `json:"instances"`
+	}
+	if err := httpx.DecodeJSON(body, &r); err != nil {
+		return nil, fmt.Errorf("vastai: instance list: %w", err)
+	}
+	return r.Instances, nil
+}
+
+// State maps Vast's instance status to a providers.State:
+//
+//	actual_status null (provisioning, not yet placed) → pending
+//	"loading", "created", "scheduling"                → launching
+//	"running" (intended running)                      → running
+//	"exited"/"stopped" after a stop we asked for      → terminated
+//	"exited", "offline", "unknown" otherwise          → failed ("will never reach running")
+func State(actual *string, intended string) providers.State {
+	if actual == nil || *actual == "" {
+		if intended == "stopped" {
+			return providers.StateTerminated
+		}
+		return providers.StatePending
+	}
+	switch strings.ToLower(*actual) {
+	case "loading", "created", "scheduling", "creating":
+		return providers.StateLaunching
+	case "running":
+		if intended == "stopped" {
+			return providers.StateTerminated // stopping
+		}
+		return providers.StateRunning
+	case "exited", "stopped":
+		if intended == "stopped" {
+			return providers.StateTerminated
+		}
+		return providers.StateFailed
+	case "offline", "unknown":
+		return providers.StateFailed
+	}
+	return providers.StateLaunching
+}
+
+func parseID(id string) (int64, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != id {
+		return 0, fmt.Errorf("vastai: instance id %q: want a positive integer", httpx.Excerpt([]byte(id), 40))
+	}
+	return n, nil
+}
+
+// Status reads an instance's state.
+func (c *Client) Status(ctx context.Context, id string) (providers.Status, error) {
+	n, err := parseID(id)
+	if err != nil {
+		return providers.Status{}, err
+	}
+	in, err := c.getInstance(ctx, n)
+	if err != nil {
+		return providers.Status{}, err
+	}
+	msg := in.StatusMsg
+	if in.ActualStatus != nil && msg == "" {
+		msg = *in.ActualStatus
+	}
+	return providers.Status{ID: id, State: State(in.ActualStatus, in.IntendedStatus), Message: msg, UpdatedAt: c.now()}, nil
+}
+
+func (c *Client) getInstance(ctx context.Context, n int64) (*instance, error) {
+	resp, err := c.http.Do(ctx, httpx.Request{
+		Method: http.MethodGet, Path: fmt.Sprintf("/instances/%d/", n),
+		Query: map[string][]string{"owner": {"me"}}, Op: "instance status",
+	})
+	if err != nil {
+		return nil, err
+	}
+	in, err := parseInstance(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if in == nil || in.ID != n {
+		return nil, fmt.Errorf("vastai: instance %d: %w", n, providers.ErrNotFound)
+	}
+	return in, nil
+}
+
+// findByLabel returns the live instance labelled key, if any.
+func (c *Client) findByLabel(ctx context.Context, key string) (*instance, error) {
+	resp, err := c.http.Do(ctx, httpx.Request{
+		Method: http.MethodGet, Path: "/instances/", Query: map[string][]string{"owner": {"me"}}, Op: "list instances",
+	})
+	if err != nil {
+		return nil, err
+	}
+	list, err := parseInstances(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var found *instance
+	for i := range list {
+		in := &list[i]
+		if in.Label != nil && *in.Label == key && in.IntendedStatus != "stopped" {
+			if found == nil || in.ID < found.ID { // the oldest is the original
+				found = in
+			}
+		}
+	}
+	return found, nil
+}
+
+// rentRequest is the PUT /asks/{id}/ body, as the Vast CLI sends it.
+type rentRequest struct {
+	ClientID      string            `json:"client_id"`
+	Image         string            `json:"image"`
+	Disk          float64           `json:"disk"`
+	Label         string            `json:"label"`
+	Runtype       string            `json:"runtype"`
+	Args          []string          `json:"args,omitempty"`
+	Env           map[string]string `json:"env"`
+	TargetState   string            `json:"target_state"`
+	CancelUnavail bool              `json:"cancel_unavail"`
+	Price         *float64          `json:"price"`
+}
+
+// RentRequest builds the PUT /asks/{id}/ body of spec. Env is the CLI's JSON
+// object form, with ports as "-p P:P" keys.
+func (c *Client) RentRequest(spec providers.LaunchSpec) any {
+	w := spec.Workload
+	env := make(map[string]string, len(w.Env)+len(w.Ports))
+	for _, e := range w.Env {
+		env[e.Name] = e.Value
+	}
+	for _, p := range w.Ports {
+		env[fmt.Sprintf("-p %d:%d", p, p)] = "1"
+	}
+	disk := max(float64(w.Disk)/1024, c.cfg.MinDiskGB)
+	r := rentRequest{
+		ClientID: "me", Image: w.Image, Disk: disk, Label: spec.IdempotencyKey, Runtype: "args",
+		Args: w.Cmd, Env: env, TargetState: "running", CancelUnavail: true,
+	}
+	if c.cfg.OfferType == "bid" && spec.MaxPricePerHour > 0 {
+		p := spec.MaxPricePerHour.USD()
+		r.Price = &p
+	}
+	return r
+}
+
+func (c *Client) lease(spec providers.LaunchSpec, in *instance) providers.Lease {
+	price := spec.Offer.PricePerHour
+	if p, err := providers.ParseUSD(in.DPHTotal.String()); err == nil && p > 0 {
+		price = p
+	}
+	return providers.Lease{
+		ID: strconv.FormatInt(in.ID, 10), Provider: Name, Offer: spec.Offer, PricePerHour: price,
+		State: State(in.ActualStatus, in.IntendedStatus),
+	}
+}
+
+// Launch rents spec.Offer (an ask id) for spec.Workload. It first looks for
+// a live instance labelled spec.IdempotencyKey and returns it if found; if
+// the rent call fails in a way that may have created the instance (a 5xx, a
+// lost connection) it looks again before reporting the error. A vanished or
+// taken ask is providers.ErrNoCapacity; an offer above spec.MaxPricePerHour
+// is providers.ErrOverPrice.
+func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (providers.Lease, error) {
+	if spec.IdempotencyKey == "" {
+		return providers.Lease{}, errors.New("vastai: launch: idempotency key is required")
+	}
+	if spec.Workload.Image == "" {
+		return providers.Lease{}, errors.New("vastai: launch: workload image is required")
+	}
+	askID, err := strconv.ParseInt(spec.Offer.ID, 10, 64)
+	if err != nil || askID <= 0 {
+		return providers.Lease{}, fmt.Errorf("vastai: launch: offer id %q is not an ask id", httpx.Excerpt([]byte(spec.Offer.ID), 40))
+	}
+	if r := strings.ToUpper(spec.Offer.Region); len(c.regions) > 0 && r != "" && !slices.Contains(c.regions, r) {
+		return providers.Lease{}, fmt.Errorf("vastai: launch: region %q is not one of the configured %q", spec.Offer.Region, c.regions)
+	}
+	if err := ctx.Err(); err != nil {
+		return providers.Lease{}, fmt.Errorf("vastai: launch: %w", err)
+	}
+	if existing, err := c.findByLabel(ctx, spec.IdempotencyKey); err != nil {
+		return providers.Lease{}, fmt.Errorf("vastai: launch: %w", err)
+	} else if existing != nil {
+		c.log.InfoContext(ctx, "vastai launch found existing instance", "job", spec.JobID, "key", spec.IdempotencyKey, "instance", existing.ID)
+		return c.lease(spec, existing), nil
+	}
+	if spec.MaxPricePerHour > 0 && spec.Offer.PricePerHour > spec.MaxPricePerHour {
+		return providers.Lease{}, fmt.Errorf("vastai: launch: ask %d at %v/h above cap %v/h: %w", askID, spec.Offer.PricePerHour, spec.MaxPricePerHour, providers.ErrOverPrice)
+	}
+	req, err := httpx.JSON(http.MethodPut, fmt.Sprintf("/asks/%d/", askID), c.RentRequest(spec))
+	if err != nil {
+		return providers.Lease{}, fmt.Errorf("vastai: %w", err)
+	}
+	// Renting twice is not harmless: retry only 429s, then look by label.
+	req.Op, req.Retry = "rent ask", httpx.RetryRateLimitOnly
+	resp, err := c.http.Do(ctx, req)
+	if err != nil {
+		if errors.Is(err, providers.ErrAuth) || errors.Is(err, providers.ErrNoCapacity) || errors.Is(err, providers.ErrRateLimited) || ctx.Err() != nil {
+			return providers.Lease{}, err
+		}
+		if existing, ferr := c.findByLabel(ctx, spec.IdempotencyKey); ferr == nil && existing != nil {
+			c.log.InfoContext(ctx, "vastai launch recovered instance after failed rent", "job", spec.JobID, "instance", existing.ID, "err", err)
+			return c.lease(spec, existing), nil
+		}
+		return providers.Lease{}, err
+	}
+	var created struct {
+		Success     bool  `json:"success"`
+		NewContract int64 `json:"new_contract"`
+	}
+	if err := resp.DecodeJSON(&created); err != nil {
+		return providers.Lease{}, fmt.Errorf("vastai: rent response: %w", err)
+	}
+	if !created.Success || created.NewContract <= 0 {
+		return providers.Lease{}, fmt.Errorf("vastai: rent ask %d: success=%v new_contract=%d", askID, created.Success, created.NewContract)
+	}
+	c.log.InfoContext(ctx, "vastai launched", "job", spec.JobID, "key", spec.IdempotencyKey, "ask", askID, "instance", created.NewContract, "price_per_hour", spec.Offer.PricePerHour)
+	return providers.Lease{
+		ID: strconv.FormatInt(created.NewContract, 10), Provider: Name, Offer: spec.Offer,
+		PricePerHour: spec.Offer.PricePerHour, State: providers.StatePending,
+	}, nil
+}
+
+// Terminate destroys an instance. An unknown instance is
+// providers.ErrNotFound.
+func (c *Client) Terminate(ctx context.Context, id string) error {
+	n, err := parseID(id)
+	if err != nil {
+		return err
+	}
+	_, err = c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Path: fmt.Sprintf("/instances/%d/", n), Op: "destroy instance"})
+	if err != nil {
+		return err
+	}
+	c.log.InfoContext(ctx, "vastai destroyed instance", "instance", n)
+	return nil
+}

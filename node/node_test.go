@@ -336,3 +336,12 @@ func TestStartupAndConfigErrors(t *testing.T) {
 		t.Fatalf("world-readable key: %v", err)
 	}
 }
+
+func mustListen(tb testing.TB) net.Listener {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ln
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,11 @@ type wasmJudge struct {
 	engine   *policy.Engine
 	module   cid.Cid
 	deadline time.Duration
+
+	// sem bounds concurrent evaluations to GOMAXPROCS: more only queue
+	// inside the engine, and a goroutine descheduled mid-call can miss a
+	// wall-clock deadline that its module would have met.
+	sem chan struct{}
 
 	mu     sync.Mutex // protects params
 	params map[string][]byte
@@ -47,7 +53,7 @@ func newPolicyJudge(ctx context.Context, cfg Config, cacheDir string, log *slog.
 		eng.Close(ctx)
 		return nil, nil, fmt.Errorf("node: policy module: %w", err)
 	}
-	j := &wasmJudge{engine: eng, module: mod, deadline: deadline, params: map[string][]byte{}}
+	j := &wasmJudge{engine: eng, module: mod, deadline: deadline, params: map[string][]byte{}, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	return j, eng.Close, nil
 }
 
@@ -88,8 +94,22 @@ func (j *wasmJudge) Judge(ctx context.Context, in *JudgeInput) (Verdict, error) 
 	f.GPUHoursUsedToday = clampU32(in.Usage.GPUHoursUsedToday)
 	facts := [1]policy.Facts{f}
 	var out [1]policy.Decision
+	params := j.paramsFor(in)
+	select {
+	case j.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Verdict{Word: 0xFFFFFFFF, Reasons: []string{"indeterminate: " + ctx.Err().Error()}, Module: j.module.String()}, ctx.Err()
+	}
 	start := time.Now()
-	err := j.engine.Eval(ctx, j.module, j.paramsFor(in), facts[:], out[:])
+	err := j.engine.Eval(ctx, j.module, params, facts[:], out[:])
+	if err != nil && policy.IsTimeout(err) {
+		// A module killed at its deadline on a starved machine is not a
+		// verdict: decisions are deterministic, so one retry on a fresh
+		// instance cannot change the word, and a real runaway is killed
+		// again and denied.
+		err = j.engine.Eval(ctx, j.module, params, facts[:], out[:])
+	}
+	<-j.sem
 	v := Verdict{Word: out[0].Word, Reasons: out[0].Reasons, Module: j.module.String(), Duration: time.Since(start)}
 	if err != nil && v.Word == 0 {
 		v.Word = 0xFFFFFFFF // fail closed

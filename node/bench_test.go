@@ -1,0 +1,162 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aurora-federation/aurora/node"
+	"github.com/aurora-federation/aurora/node/client"
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// benchNode starts a node with zero-latency, never-failing sim providers.
+func benchNode(b *testing.B) *testNode {
+	b.Helper()
+	cfg := newConfig()
+	cfg.Log.Level = "error"
+	home := b.TempDir()
+	if _, err := node.InitHome(home, cfg, false, nil); err != nil {
+		b.Fatal(err)
+	}
+	n, err := node.New(context.Background(), node.Options{Home: home, Config: cfg, PolicyCacheDir: policyCache, APIListener: mustListen(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close(context.Background()) })
+	return &testNode{home: home, cfg: cfg, n: n, api: client.New("http://"+n.APIAddr(), "")}
+}
+
+// signedOrders pre-signs n orders from a few clients (client-side signing
+// is not the node's cost).
+func signedOrders(b *testing.B, n int) []*treaty.Order {
+	b.Helper()
+	keys := make([]*treaty.PrivateKey, 8)
+	for i := range keys {
+		k, err := treaty.GenerateKey(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys[i] = k
+	}
+	out := make([]*treaty.Order, n)
+	now := time.Now()
+	for i := range out {
+		o, err := client.BuildOrder(keys[i%len(keys)], spec(), now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = o
+	}
+	return out
+}
+
+// BenchmarkPipelineInProcess pushes orders through the pipeline without HTTP:
+// verify, replay guard, policy, router, signed Ack, durable job + leaf.
+func BenchmarkPipelineInProcess(b *testing.B) {
+	tn := benchNode(b)
+	orders := signedOrders(b, b.N)
+	p := tn.n.Pipeline()
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			o := orders[next.Add(1)-1]
+			r, err := p.Submit(context.Background(), o)
+			if err != nil || r.Ack == nil {
+				if r != nil && r.Denial != nil {
+					b.Errorf("denied: %v", r.Denial.Reasons)
+				} else {
+					b.Errorf("submit: %v", err)
+				}
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "orders/s")
+}
+
+// BenchmarkHTTPThroughput posts dag-cbor orders over HTTP from 32
+// concurrent clients.
+func BenchmarkHTTPThroughput(b *testing.B) {
+	tn := benchNode(b)
+	bodies := encodeAll(b, signedOrders(b, b.N))
+	url := "http://" + tn.n.APIAddr() + "/v1/orders"
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := postOrder(hc, url, bodies[next.Add(1)-1]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "orders/s")
+}
+
+// BenchmarkHTTPAckLatency offers orders at a fixed 1,000 orders/s and
+// reports the Ack latency distribution.
+func BenchmarkHTTPAckLatency(b *testing.B) {
+	tn := benchNode(b)
+	bodies := encodeAll(b, signedOrders(b, b.N))
+	url := "http://" + tn.n.APIAddr() + "/v1/orders"
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Millisecond) // 1,000 orders/s
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := range b.N {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := time.Now()
+			if err := postOrder(hc, url, bodies[i]); err != nil {
+				b.Error(err)
+			}
+			lat[i] = time.Since(s)
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+func encodeAll(b *testing.B, os []*treaty.Order) [][]byte {
+	out := make([][]byte, len(os))
+	for i, o := range os {
+		e, err := treaty.Encode(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = e
+	}
+	return out
+}
+
+func postOrder(hc *http.Client, url string, body []byte) error {
+	resp, err := hc.Post(url, "application/vnd.ipld.dag-cbor", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	if resp.StatusCode != 200 || !bytes.Contains(buf.Bytes(), []byte(`"result":"ack"`)) {
+		return &client.APIError{Status: resp.StatusCode, Message: buf.String()}
+	}
+	return nil
+}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
@@ -123,7 +123,7 @@ func selectors(expr string) ([]string, error) {
 		}
 		name := vs.Name
 		for _, m := range vs.LabelMatchers {
-			if m.Name == model.MetricNameLabel && m.Type.String() == "=" {
+			if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 				name = m.Value
 			}
 		}
@@ -224,6 +224,3 @@ func TestKnownMetrics(t *testing.T) {
 		}
 	}
 }
-
-// rangeRe finds range and subquery windows in an unsubstituted dashboard expression.
-var rangeRe = regexp.MustCompile(`\[([^\]]*)\]`)

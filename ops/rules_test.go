@@ -36,7 +36,7 @@ var wantAlerts = []string{
 	"AuroraNodeDown",
 }
 
-// ruleFile mirrors the rule file with `for` kept as a node, to tell "for: 0m" from a missing `for`.
+// ruleFile mirrors the rule file; For is a pointer to tell "for: 0m" from a missing `for`.
 type ruleFile struct {
 	Groups []struct {
 		Name  string `yaml:"name"`
@@ -48,7 +48,7 @@ type rule struct {
 	Record      string            `yaml:"record"`
 	Alert       string            `yaml:"alert"`
 	Expr        string            `yaml:"expr"`
-	For         *yaml.Node        `yaml:"for"`
+	For         *string           `yaml:"for"`
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
 }
@@ -281,6 +281,22 @@ func TestGithubSlug(t *testing.T) {
 	} {
 		if got := githubSlug(in); got != want {
 			t.Errorf("githubSlug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+var fragmentLinkRe = regexp.MustCompile(`\]\(#([^)]+)\)`)
+
+// TestRunbookLinks checks the runbook's own #anchor links.
+func TestRunbookLinks(t *testing.T) {
+	md, err := os.ReadFile(runbookFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := markdownAnchors(md)
+	for _, m := range fragmentLinkRe.FindAllSubmatch(md, -1) {
+		if !anchors[string(m[1])] {
+			t.Errorf("docs/OPERATIONS.md links to #%s, which no heading defines", m[1])
 		}
 	}
 }

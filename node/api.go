@@ -55,6 +55,9 @@ type APIHandlerConfig struct {
 	MaxBodyBytes int64
 	Prover       Prover
 	Providers    func() []ProviderInfo
+	// Backup streams a consistent ledger backup of versions > since and
+	// returns the highest version written (store.DB.Backup).
+	Backup func(ctx context.Context, w io.Writer, since uint64) (uint64, error)
 	// Extra registers more routes (treaties, peers) on the mux.
 	Extra  func(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc)
 	Ready  *atomic.Bool
@@ -85,6 +88,9 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/proof", a.getProof)
 	mux.HandleFunc("GET /v1/checkpoints/latest", a.latestCheckpoint)
 	mux.HandleFunc("GET /v1/providers", a.listProviders)
+	if cfg.Backup != nil {
+		mux.HandleFunc("POST /v1/ledger/backup", a.auth(a.backup))
+	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{Registry: cfg.Metrics.Registry}))
 	}
@@ -355,4 +361,36 @@ func (a *api) listProviders(w http.ResponseWriter, r *http.Request) {
 		ps = []ProviderInfo{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"providers": ps})
+}
+
+// BackupVersionTrailer carries the backup's highest version, known only once
+// the stream is written.
+const BackupVersionTrailer = "Aurora-Backup-Version"
+
+// backup streams a transaction-consistent ledger backup (POST
+// /v1/ledger/backup?since=V). The version is sent as a trailer; a backup
+// whose trailer is missing was cut short.
+func (a *api) backup(w http.ResponseWriter, r *http.Request) {
+	since := uint64(0)
+	for k, v := range r.URL.Query() {
+		if k != "since" || len(v) != 1 {
+			writeError(w, http.StatusBadRequest, "bad_query", k, "only ?since=VERSION is accepted")
+			return
+		}
+		n, err := strconv.ParseUint(v[0], 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_query", "since", "since: want a version number")
+			return
+		}
+		since = n
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Trailer", BackupVersionTrailer)
+	w.WriteHeader(http.StatusOK)
+	v, err := a.cfg.Backup(r.Context(), w, since)
+	if err != nil {
+		a.cfg.Logger.ErrorContext(r.Context(), "backup failed", "err", err)
+		return // no trailer: the client sees an incomplete backup
+	}
+	w.Header().Set(BackupVersionTrailer, strconv.FormatUint(v, 10))
 }

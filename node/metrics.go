@@ -21,7 +21,6 @@ type Metrics struct {
 	FillDuration   prometheus.Histogram     // aurora_job_fill_duration_seconds
 	InflightJobs   prometheus.Gauge         // aurora_jobs_inflight
 	BackupLast     prometheus.Gauge         // aurora_backup_last_success_timestamp_seconds
-	Up             prometheus.Gauge         // aurora_node_ready
 }
 
 // Order results for aurora_orders_total.
@@ -65,10 +64,9 @@ func NewMetrics() *Metrics {
 		}),
 		InflightJobs: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aurora_jobs_inflight", Help: "Jobs acknowledged and not yet running or failed."}),
 		BackupLast:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aurora_backup_last_success_timestamp_seconds", Help: "Unix time of the last successful ledger backup."}),
-		Up:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "aurora_node_ready", Help: "1 when the node serves orders."}),
 	}
 	reg.MustRegister(m.Orders, m.PolicyDuration, m.AckDuration, m.Launches, m.LaunchDuration, m.JobsAcked, m.JobsFilled,
-		m.JobsFailed, m.FillDuration, m.InflightJobs, m.BackupLast, m.Up,
+		m.JobsFailed, m.FillDuration, m.InflightJobs, m.BackupLast,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{ResultAccepted, ResultForwarded, ResultDenied, ResultRejected} {
 		m.Orders.WithLabelValues(r)

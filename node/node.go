@@ -187,7 +187,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// HTTP API.
 	handler := NewAPIHandler(APIHandlerConfig{
 		Pipeline: n.pipeline, Jobs: n.jobs, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Prover: &logProver{log: n.plog}, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+		Prover: &logProver{log: n.plog}, Backup: n.db.Backup, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {
@@ -207,7 +207,6 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		return err
 	})
 	n.ready.Store(true)
-	n.metrics.Up.Set(1)
 	n.log.Info("node ready", "did", string(n.id.DID), "peer", n.id.PeerID.String(), "api", n.ln.Addr().String())
 	return n, nil
 }
@@ -222,9 +221,6 @@ func (n *Node) Close(ctx context.Context) error {
 		return nil
 	}
 	n.ready.Store(false)
-	if n.metrics != nil {
-		n.metrics.Up.Set(0)
-	}
 	ctx, cancel := context.WithTimeout(ctx, n.opts.ShutdownTimeout)
 	defer cancel()
 	var errs []error

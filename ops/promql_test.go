@@ -16,12 +16,14 @@ import (
 )
 
 // histogramFamilies are the families in metrics.txt that are histograms: PromQL may name them with the
-// _bucket, _sum and _count suffixes. The node's contract fixes these four.
+// _bucket, _sum and _count suffixes. The node's contract fixes these.
 var histogramFamilies = []string{
 	"aurora_treaty_rtt_seconds",
 	"aurora_policy_decision_duration_seconds",
 	"aurora_provider_launch_duration_seconds",
 	"aurora_epoch_duration_seconds",
+	"aurora_order_ack_duration_seconds",
+	"aurora_job_fill_duration_seconds",
 }
 
 // knownMetrics is the set of series names a query may select.

@@ -27,7 +27,10 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newConfigCmd(),
 		newRunCmd(),
 		newOrderCmd(),
+		newLedgerCmd(),
+		newHealthCmd(),
 		newTSACmd(),
+		newSimCmd(),
 	)
 	return root
 }

@@ -134,18 +134,33 @@ func (d *DB) backupToFile(ctx context.Context, path string, since uint64, now ti
 		Created: now.UTC(),
 		Badger:  badgerVersion(),
 	}
+	if err := WriteManifest(path, m); err != nil {
+		_ = os.Remove(path)
+		return Manifest{}, false, err
+	}
+	return m, true, nil
+}
+
+// WriteManifest validates m and writes it next to the backup at backupPath
+// (at backupPath+[ManifestSuffix]) atomically: temporary file, fsync,
+// rename, directory fsync. Use it for backup files written by other means,
+// such as a backup streamed from a node's API.
+func WriteManifest(backupPath string, m Manifest) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
 	data, err := m.encode()
 	if err == nil {
-		err = writeFileAtomic(path+ManifestSuffix, data)
+		err = writeFileAtomic(backupPath+ManifestSuffix, data)
 	}
 	if err == nil {
+		dir := filepath.Dir(backupPath)
 		err = syncDir(dir)
 	}
 	if err != nil {
-		_ = os.Remove(path)
-		return Manifest{}, false, fmt.Errorf("store: backup to %s: %w", path, err)
+		return fmt.Errorf("store: write manifest for %s: %w", backupPath, err)
 	}
-	return m, true, nil
+	return nil
 }
 
 // Restore loads a backup stream (see [DB.Backup]) into the DB. Restore full

@@ -181,7 +181,7 @@ func (s *Datastore) getSize(txn *badger.Txn, key ds.Key) (int, error) {
 // are read to measure them.
 func (d *DB) valueSize(item *badger.Item) (int, error) {
 	const margin = 64 // larger than the estimate's error
-	if n := item.ValueSize(); n < d.bdb.Opts().ValueThreshold-margin {
+	if n := item.ValueSize(); n < d.valueThreshold-margin {
 		return int(n), nil
 	}
 	n := 0

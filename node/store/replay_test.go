@@ -235,6 +235,9 @@ func BenchmarkReplayGuard(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		if parallel {
+			// Like the HTTP API with many orders in flight; badger folds
+			// concurrent commits into one write.
+			b.SetParallelism(8)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					op(now)

@@ -46,7 +46,7 @@ type Config struct {
 	// be empty. Value-log GC does not run in memory. Default false.
 	InMemory bool
 
-	// Logger receives badger's logs (with component=badger) and this
+	// Logger receives badger's logs (with subsystem=badger) and this
 	// package's. Default: discard.
 	Logger *slog.Logger
 
@@ -160,7 +160,7 @@ func (c Config) validate() (Config, error) {
 func (c Config) badgerOptions() badger.Options {
 	opts := badger.DefaultOptions(c.Dir).
 		WithInMemory(c.InMemory).
-		WithLogger(badgerLogger{l: c.Logger.With(slog.String("component", "badger"))}).
+		WithLogger(badgerLogger{l: c.Logger.With(slog.String("subsystem", "badger"))}).
 		WithSyncWrites(c.SyncWrites).
 		WithNumCompactors(c.NumCompactors).
 		WithNumGoroutines(2).
@@ -185,6 +185,9 @@ type DB struct {
 	bdb *badger.DB
 	cfg Config
 	log *slog.Logger
+	// valueThreshold is badger's effective value threshold: values at least
+	// this long go to the value log.
+	valueThreshold int64
 
 	// life is cancelled by Close; backups and GC derive their contexts from
 	// it so that Close does not wait for a long backup to finish.
@@ -215,11 +218,12 @@ func Open(cfg Config) (*DB, error) {
 	}
 	life, cancel := context.WithCancel(context.Background())
 	d := &DB{
-		bdb:        bdb,
-		cfg:        cfg,
-		log:        cfg.Logger,
-		life:       life,
-		cancelLife: cancel,
+		bdb:            bdb,
+		cfg:            cfg,
+		log:            cfg.Logger,
+		valueThreshold: bdb.Opts().ValueThreshold,
+		life:           life,
+		cancelLife:     cancel,
 	}
 	if !cfg.InMemory && cfg.GCInterval > 0 {
 		d.gcDone = make(chan struct{})

@@ -137,10 +137,10 @@ func TestBadgerLogsGoToInjectedLogger(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := rec.find(func(r slog.Record) bool {
-		c, _ := attrValue(r, "component")
+		c, _ := attrValue(r, "subsystem")
 		return c == "badger" && r.Message != "" && !strings.HasSuffix(r.Message, "\n")
 	}); !ok {
-		t.Fatal("no badger log record with component=badger reached the injected logger")
+		t.Fatal("no badger log record with subsystem=badger reached the injected logger")
 	}
 }
 

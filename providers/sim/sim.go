@@ -357,12 +357,11 @@ func (p *Provider) offerIndex(id string) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	num, _, ok := strings.Cut(rest, "/")
-	if !ok {
-		return 0, false
+	i, n := 0, 0
+	for ; n < len(rest) && n < 10 && rest[n] >= '0' && rest[n] <= '9'; n++ {
+		i = i*10 + int(rest[n]-'0')
 	}
-	i, err := strconv.Atoi(num)
-	if err != nil || i < 0 || i >= len(p.offers) || p.offers[i].ID != id {
+	if n == 0 || i >= len(p.offers) || p.offers[i].ID != id {
 		return 0, false
 	}
 	return i, true

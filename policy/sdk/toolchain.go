@@ -1,0 +1,5 @@
+package sdk
+
+import "runtime"
+
+func toolchain() string { return runtime.Version() }

@@ -1,0 +1,287 @@
+package provenance
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// The links (checks) of VerifyBundle, in order. Each yields one Verdict.
+const (
+	LinkRecord       = "record"        // the leaf decodes as a LogEntry holding a valid job record
+	LinkLeafHash     = "leaf-hash"     // the RFC 6962 leaf hash of the exact leaf bytes
+	LinkLogSignature = "log-signature" // the checkpoint is signed by the log's key for the origin
+	LinkInclusion    = "inclusion"     // the inclusion proof reaches the checkpoint's root
+	LinkWitnesses    = "witnesses"     // cosignatures by trusted witnesses meet the policy
+	LinkTSA          = "tsa"           // RFC 3161 tokens over SHA-256(checkpoint body)
+	LinkConsistency  = "consistency"   // the checkpoint is consistent with a newer one
+)
+
+// VerifyOptions says what VerifyBundle trusts and requires.
+type VerifyOptions struct {
+	// Origin is the log's origin ("aurora/<federation>/<peer ID>"). Required.
+	Origin string
+	// LogKey is the log's verifier. If nil, LogDID must be set and the
+	// verifier is derived from it and Origin.
+	LogKey note.Verifier
+	// LogDID is the log operator's DID (the node's key signs checkpoints).
+	LogDID treaty.DID
+	// WitnessKeys are the trusted witnesses; MinWitnesses of them must have
+	// cosigned (the witness policy). With no keys and MinWitnesses 0 the
+	// check is skipped.
+	WitnessKeys  []*CosignatureVerifier
+	MinWitnesses int
+	// TSAVerifier verifies RFC 3161 tokens against trusted roots; nil skips
+	// the TSA check (the verdict says so). MinTokens valid tokens are
+	// required: default 2 (dual timestamping).
+	TSAVerifier TokenVerifier
+	MinTokens   int
+	// Newer is an optional newer signed checkpoint of the same log, with
+	// Consistency the RFC 6962 consistency proof from the bundle's
+	// checkpoint to it: proof that the record is still in the log.
+	Newer       []byte
+	Consistency [][]byte
+	// Now bounds cosignature timestamps (at most MaxClockSkew ahead); zero
+	// skips the bound.
+	Now time.Time
+}
+
+// Verdict is the outcome of one check.
+type Verdict struct {
+	Check   string
+	OK      bool
+	Skipped bool
+	Detail  string
+}
+
+// String renders "ok    check  detail", "FAIL  …" or "skip  …".
+func (v Verdict) String() string {
+	status := "ok"
+	switch {
+	case v.Skipped:
+		status = "skip"
+	case !v.OK:
+		status = "FAIL"
+	}
+	return fmt.Sprintf("%-4s  %-13s  %s", status, v.Check, v.Detail)
+}
+
+// Report is the result of VerifyBundle: one verdict per check, and what was
+// established.
+type Report struct {
+	Verdicts   []Verdict
+	Job        *treaty.JobRecord // the job record, if the leaf decoded
+	LeafHash   [32]byte
+	Checkpoint Checkpoint // the bundle's checkpoint, if it opened
+	Cosigners  []Cosignature
+	TokenTimes []time.Time
+	Root       string // epoch root CID (not verifiable offline)
+}
+
+// OK reports whether every check that ran passed.
+func (r *Report) OK() bool {
+	for _, v := range r.Verdicts {
+		if !v.OK && !v.Skipped {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteTo writes one line per verdict.
+func (r *Report) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	for _, v := range r.Verdicts {
+		b.WriteString(v.String())
+		b.WriteByte('\n')
+	}
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}
+
+func (r *Report) add(check string, err error, okDetail string) {
+	if err != nil {
+		r.Verdicts = append(r.Verdicts, Verdict{Check: check, Detail: err.Error()})
+		return
+	}
+	r.Verdicts = append(r.Verdicts, Verdict{Check: check, OK: true, Detail: okDetail})
+}
+
+func (r *Report) skip(check, why string) {
+	r.Verdicts = append(r.Verdicts, Verdict{Check: check, Skipped: true, Detail: why})
+}
+
+// VerifyError names the first broken link of a bundle.
+type VerifyError struct {
+	Check string // one of the Link constants
+	Err   error
+}
+
+func (e *VerifyError) Error() string { return "provenance: verify: " + e.Check + ": " + e.Err.Error() }
+func (e *VerifyError) Unwrap() error { return e.Err }
+
+// VerifyBundle verifies b offline and returns a report with one verdict per
+// check. It runs every check it can even after one fails, and returns a
+// *VerifyError naming the first failed check (nil if all passed or were
+// skipped). It needs nothing but b and opts: no network, no node.
+func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
+	r := &Report{Root: b.Root}
+	var first *VerifyError
+	fail := func(check string, err error) {
+		r.add(check, err, "")
+		if first == nil {
+			first = &VerifyError{Check: check, Err: err}
+		}
+	}
+
+	// 1. record
+	var entry treaty.LogEntry
+	if err := treaty.Decode(b.Leaf, &entry); err != nil {
+		fail(LinkRecord, err)
+	} else if err := entry.Validate(); err != nil {
+		fail(LinkRecord, err)
+	} else if entry.Job == nil {
+		fail(LinkRecord, errors.New("leaf is not a job record entry"))
+	} else {
+		r.Job = entry.Job
+		r.add(LinkRecord, nil, fmt.Sprintf("job %s by %s for %s, %d transitions, last %s",
+			entry.Job.Job, entry.Job.Operator.Short(), entry.Job.Client.Short(), len(entry.Job.Transitions),
+			entry.Job.Transitions[len(entry.Job.Transitions)-1].Status))
+	}
+
+	// 2. leaf hash
+	r.LeafHash = leafHash(b.Leaf)
+	r.add(LinkLeafHash, nil, fmt.Sprintf("SHA-256(0x00 || leaf) = %x", r.LeafHash))
+
+	// 3. log signature
+	logV := opts.LogKey
+	if logV == nil {
+		var err error
+		if logV, err = LogVerifier(opts.Origin, opts.LogDID); err != nil {
+			fail(LinkLogSignature, fmt.Errorf("no usable log key: %w", err))
+		}
+	}
+	var cp Checkpoint
+	cpOK := false
+	if logV != nil {
+		var err error
+		if cp, err = OpenCheckpoint(b.Checkpoint, opts.Origin, logV); err != nil {
+			fail(LinkLogSignature, err)
+		} else {
+			cpOK = true
+			r.Checkpoint = cp
+			r.add(LinkLogSignature, nil, fmt.Sprintf("%s size %d signed by %s+%08x", cp.Origin, cp.Size, logV.Name(), logV.KeyHash()))
+		}
+	}
+
+	// 4. inclusion
+	if !cpOK {
+		fail(LinkInclusion, errors.New("no verified checkpoint to prove inclusion in"))
+	} else if b.Index >= cp.Size {
+		fail(LinkInclusion, fmt.Errorf("index %d is outside the checkpoint's tree of size %d", b.Index, cp.Size))
+	} else if err := VerifyInclusion(b.Index, cp.Size, r.LeafHash, b.Proof, cp.Root); err != nil {
+		fail(LinkInclusion, err)
+	} else {
+		r.add(LinkInclusion, nil, fmt.Sprintf("leaf %d in tree of size %d (%d hashes)", b.Index, cp.Size, len(b.Proof)))
+	}
+
+	// 5. witnesses
+	switch {
+	case len(opts.WitnessKeys) == 0 && opts.MinWitnesses <= 0:
+		r.skip(LinkWitnesses, "no witness policy given")
+	case !cpOK:
+		fail(LinkWitnesses, errors.New("no verified checkpoint"))
+	default:
+		if err := checkWitnesses(r, cp, opts); err != nil {
+			fail(LinkWitnesses, err)
+		}
+	}
+
+	// 6. TSA tokens
+	minTokens := opts.MinTokens
+	if minTokens <= 0 {
+		minTokens = 2
+	}
+	switch {
+	case opts.TSAVerifier == nil:
+		r.skip(LinkTSA, fmt.Sprintf("no TSA roots given (%d tokens not checked)", len(b.TSA)))
+	case !cpOK:
+		fail(LinkTSA, errors.New("no verified checkpoint to match tokens against"))
+	default:
+		if err := checkTokens(r, cp, b.TSA, opts.TSAVerifier, minTokens); err != nil {
+			fail(LinkTSA, err)
+		}
+	}
+
+	// 7. consistency with a newer checkpoint
+	switch {
+	case opts.Newer == nil:
+		r.skip(LinkConsistency, "no newer checkpoint given")
+	case !cpOK || logV == nil:
+		fail(LinkConsistency, errors.New("no verified checkpoint"))
+	default:
+		newer, err := OpenCheckpoint(opts.Newer, opts.Origin, logV)
+		if err != nil {
+			fail(LinkConsistency, fmt.Errorf("newer checkpoint: %w", err))
+		} else if newer.Size < cp.Size {
+			fail(LinkConsistency, fmt.Errorf("newer checkpoint has size %d, smaller than %d", newer.Size, cp.Size))
+		} else if err := CheckConsistency(cp, newer, opts.Consistency); err != nil {
+			fail(LinkConsistency, err)
+		} else {
+			r.add(LinkConsistency, nil, fmt.Sprintf("size %d is consistent with size %d", cp.Size, newer.Size))
+		}
+	}
+	if first != nil {
+		return r, first
+	}
+	return r, nil
+}
+
+func checkWitnesses(r *Report, cp Checkpoint, opts VerifyOptions) error {
+	cos, err := VerifyCosignatures(cp, opts.WitnessKeys)
+	if err != nil {
+		return err
+	}
+	if !opts.Now.IsZero() {
+		for _, c := range cos {
+			if c.Time.After(opts.Now.Add(MaxClockSkew)) {
+				return fmt.Errorf("cosignature by %s is dated %s, in the future", c.Witness, c.Time.Format(time.RFC3339))
+			}
+		}
+	}
+	r.Cosigners = cos
+	names := make([]string, len(cos))
+	for i, c := range cos {
+		names[i] = c.Witness + "@" + c.Time.Format(time.RFC3339)
+	}
+	if len(cos) < opts.MinWitnesses {
+		return fmt.Errorf("%d trusted cosignatures, policy requires %d", len(cos), opts.MinWitnesses)
+	}
+	r.add(LinkWitnesses, nil, fmt.Sprintf("%d of %d trusted witnesses cosigned (need %d): %s",
+		len(cos), len(opts.WitnessKeys), opts.MinWitnesses, strings.Join(names, ", ")))
+	return nil
+}
+
+func checkTokens(r *Report, cp Checkpoint, tokens [][]byte, v TokenVerifier, minTokens int) error {
+	digest := cp.Digest()
+	var times []string
+	for i, tok := range tokens {
+		t, err := v.VerifyToken(tok, digest)
+		if err != nil {
+			return fmt.Errorf("token %d: %w", i, err)
+		}
+		r.TokenTimes = append(r.TokenTimes, t)
+		times = append(times, t.UTC().Format(time.RFC3339))
+	}
+	if len(tokens) < minTokens {
+		return fmt.Errorf("%d valid tokens, want %d", len(tokens), minTokens)
+	}
+	r.add(LinkTSA, nil, fmt.Sprintf("%d tokens over SHA-256(checkpoint) = %x at %s", len(tokens), digest[:8], strings.Join(times, ", ")))
+	return nil
+}

@@ -1,0 +1,239 @@
+package ionet
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aurora-federation/aurora/providers/internal/httpx"
+)
+
+// Wire types of the IO Cloud CaaS API (https://api.io.solutions/enterprise/v1/io-cloud/caas),
+// as documented in io.net's OpenAPI fragments; where only a third-party
+// client shows a shape, the decoder is lenient (unknown fields are ignored,
+// numbers may arrive as JSON numbers or strings).
+
+// hardwareResponse is GET /hardware/max-gpus-per-container.
+type hardwareResponse struct {
+	Data struct {
+		Hardware []hardware `json:"hardware"`
+		Total    int64      `json:"total"`
+	} `json:"data"`
+}
+
+type hardware struct {
+	HardwareID          int64  `json:"hardware_id"`
+	HardwareName        string `json:"hardware_name"`
+	BrandName           string `json:"brand_name"`
+	MaxGPUsPerContainer int64  `json:"max_gpus_per_container"`
+	Available           int64  `json:"available"`
+}
+
+// replicasResponse is GET /available-replicas.
+type replicasResponse struct {
+	Data []location `json:"data"`
+}
+
+type location struct {
+	ID                int64  `json:"id"`
+	ISO2              string `json:"iso2"`
+	Name              string `json:"name"`
+	AvailableReplicas int64  `json:"available_replicas"`
+}
+
+// priceResponse is GET /price. total_cost_usdc is the prepaid total for
+// the whole duration, all replicas, in USDC.
+type priceResponse struct {
+	Data struct {
+		ReplicaCount     int64       `json:"replica_count"`
+		GPUsPerContainer int64       `json:"gpus_per_container"`
+		TotalCostUSDC    json.Number `json:"total_cost_usdc"`
+		Discount         json.Number `json:"discount,omitempty"`
+		IonetFee         json.Number `json:"ionet_fee,omitempty"`
+	} `json:"data"`
+}
+
+// deployRequest is POST /deploy, in the nested form the documentation's
+// example and the third-party Go client use.
+type deployRequest struct {
+	ResourcePrivateName string          `json:"resource_private_name"`
+	DurationHours       int64           `json:"duration_hours"`
+	GPUsPerContainer    int64           `json:"gpus_per_container"`
+	HardwareID          int64           `json:"hardware_id"`
+	LocationIDs         []int64         `json:"location_ids"`
+	ContainerConfig     containerConfig `json:"container_config"`
+	RegistryConfig      registryConfig  `json:"registry_config"`
+}
+
+type containerConfig struct {
+	ReplicaCount       int64             `json:"replica_count"`
+	EnvVariables       map[string]string `json:"env_variables,omitempty"`
+	SecretEnvVariables map[string]string `json:"secret_env_variables,omitempty"`
+	Entrypoint         []string          `json:"entrypoint,omitempty"`
+	Args               []string          `json:"args,omitempty"`
+	TrafficPort        int64             `json:"traffic_port,omitempty"`
+}
+
+type registryConfig struct {
+	ImageURL         string `json:"image_url"`
+	RegistryUsername string `json:"registry_username,omitempty"`
+	RegistrySecret   string `json:"registry_secret,omitempty"`
+}
+
+// deployResponse is the answer to POST /deploy and DELETE /deployment/{id}.
+type deployResponse struct {
+	Status       string `json:"status"`
+	DeploymentID string `json:"deployment_id"`
+}
+
+// deploymentResponse is GET /deployment/{id}.
+type deploymentResponse struct {
+	Data deployment `json:"data"`
+}
+
+type deployment struct {
+	ID                      string      `json:"id"`
+	Status                  string      `json:"status"`
+	Name                    string      `json:"name,omitempty"`
+	CreatedAt               string      `json:"created_at,omitempty"`
+	StartedAt               string      `json:"started_at,omitempty"`
+	FinishedAt              string      `json:"finished_at,omitempty"`
+	AmountPaid              json.Number `json:"amount_paid,omitempty"`
+	CompletedPercent        json.Number `json:"completed_percent,omitempty"`
+	TotalGPUs               int64       `json:"total_gpus,omitempty"`
+	GPUsPerContainer        int64       `json:"gpus_per_container,omitempty"`
+	TotalContainers         int64       `json:"total_containers,omitempty"`
+	HardwareName            string      `json:"hardware_name,omitempty"`
+	HardwareID              int64       `json:"hardware_id,omitempty"`
+	BrandName               string      `json:"brand_name,omitempty"`
+	ComputeMinutesServed    json.Number `json:"compute_minutes_served,omitempty"`
+	ComputeMinutesRemaining json.Number `json:"compute_minutes_remaining,omitempty"`
+	Locations               []struct {
+		ID   int64  `json:"id"`
+		ISO2 string `json:"iso2"`
+		Name string `json:"name"`
+	} `json:"locations,omitempty"`
+}
+
+// deploymentsResponse is GET /deployments (paged).
+type deploymentsResponse struct {
+	Data struct {
+		Deployments []deploymentItem `json:"deployments"`
+		Total       int64            `json:"total"`
+	} `json:"data"`
+}
+
+type deploymentItem struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	Name      string `json:"name"`
+	CreatedAt string `json:"created_at,omitempty"`
+}
+
+// Statuses of CaaSResourceStatus. The API documents lowercase with spaces;
+// third-party fakes use "Running" or "RUNNING", so compare case-insensitively.
+const (
+	statusRequested   = "deployment requested"
+	statusRunning     = "running"
+	statusCompleted   = "completed"
+	statusFailed      = "failed"
+	statusTermination = "termination requested"
+	statusDestroyed   = "destroyed"
+)
+
+func normStatus(s string) string {
+	return strings.Join(strings.Fields(strings.ToLower(strings.ReplaceAll(s, "_", " "))), " ")
+}
+
+// Response parsers: each decodes a bounded body and checks what the adapter
+// relies on, so a hostile or broken server yields a clear error.
+
+func parseHardware(b []byte) ([]hardware, error) {
+	var r hardwareResponse
+	if err := httpx.DecodeJSON(b, &r); err != nil {
+		return nil, fmt.Errorf("ionet: hardware: %w", err)
+	}
+	for _, h := range r.Data.Hardware {
+		if h.HardwareID <= 0 || h.HardwareName == "" {
+			return nil, fmt.Errorf("ionet: hardware: entry without id or name: %+v", h)
+		}
+		if h.MaxGPUsPerContainer < 0 || h.Available < 0 {
+			return nil, fmt.Errorf("ionet: hardware %d: negative count", h.HardwareID)
+		}
+	}
+	return r.Data.Hardware, nil
+}
+
+func parseReplicas(b []byte) ([]location, error) {
+	var r replicasResponse
+	if err := httpx.DecodeJSON(b, &r); err != nil {
+		return nil, fmt.Errorf("ionet: available replicas: %w", err)
+	}
+	for _, l := range r.Data {
+		if l.ID <= 0 || l.AvailableReplicas < 0 {
+			return nil, fmt.Errorf("ionet: available replicas: bad location %+v", l)
+		}
+	}
+	return r.Data, nil
+}
+
+func parsePrice(b []byte) (json.Number, error) {
+	var r priceResponse
+	if err := httpx.DecodeJSON(b, &r); err != nil {
+		return "", fmt.Errorf("ionet: price: %w", err)
+	}
+	if r.Data.TotalCostUSDC == "" {
+		return "", fmt.Errorf("ionet: price: no total_cost_usdc in %s", httpx.Excerpt(b, 200))
+	}
+	return r.Data.TotalCostUSDC, nil
+}
+
+func parseDeploy(b []byte) (deployResponse, error) {
+	var r deployResponse
+	if err := httpx.DecodeJSON(b, &r); err != nil {
+		return r, fmt.Errorf("ionet: deploy: %w", err)
+	}
+	if !validID(r.DeploymentID) {
+		return r, fmt.Errorf("ionet: deploy: bad deployment_id %q", httpx.Excerpt([]byte(r.DeploymentID), 80))
+	}
+	return r, nil
+}
+
+func parseDeployment(b []byte) (deployment, error) {
+	var r deploymentResponse
+	if err := httpx.DecodeJSON(b, &r); err != nil {
+		return deployment{}, fmt.Errorf("ionet: deployment: %w", err)
+	}
+	if !validID(r.Data.ID) || r.Data.Status == "" {
+		return deployment{}, fmt.Errorf("ionet: deployment: missing id or status in %s", httpx.Excerpt(b, 200))
+	}
+	return r.Data, nil
+}
+
+func parseDeployments(b []byte) (deploymentsResponse, error) {
+	var r deploymentsResponse
+	if err := httpx.DecodeJSON(b, &r); err != nil {
+		return r, fmt.Errorf("ionet: deployments: %w", err)
+	}
+	for _, d := range r.Data.Deployments {
+		if !validID(d.ID) {
+			return r, fmt.Errorf("ionet: deployments: bad id %q", httpx.Excerpt([]byte(d.ID), 80))
+		}
+	}
+	return r, nil
+}
+
+// validID accepts the uuid-like ids io.net issues; it keeps path injection
+// ("../", "?") out of later requests built from them.
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

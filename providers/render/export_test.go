@@ -1,0 +1,4 @@
+package render
+
+// StateOf exposes stateOf to the external tests.
+var StateOf = stateOf

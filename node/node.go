@@ -159,7 +159,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.pipeline = NewPipeline(PipelineConfig{
 		Key: n.key, Replay: replay, Judge: n.judge, Router: n.router, Jobs: n.jobs, Quotas: NewQuotas(), Metrics: n.metrics,
 		Law: lawOf(cfg.Law), Limits: Limits{MaxInflight: cfg.Law.MaxInflight, OrdersPerMin: cfg.Law.OrdersPerMin, GPUHoursPerDay: cfg.Law.GPUHoursPerDay},
-		Tenants: tenants, Reputation: rep.Score, Clock: opts.Clock, Logger: n.log.With("component", "pipeline"),
+		Tenants: tenants, Reputation: rep.Score, Providers: byName(n.provs), Clock: opts.Clock, Logger: n.log.With("component", "pipeline"),
 	})
 	// Closes run in reverse: the pipeline stops before the ledger it writes.
 	n.onClose(func(context.Context) error { n.pipeline.Close(); return nil })
@@ -294,4 +294,12 @@ func (p *logProver) LatestCheckpoint(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	return cp.Note, nil
+}
+
+func byName(ps []providers.Provider) map[string]providers.Provider {
+	m := make(map[string]providers.Provider, len(ps))
+	for _, p := range ps {
+		m[p.Name()] = p
+	}
+	return m
 }

@@ -118,6 +118,11 @@ type PipelineConfig struct {
 	ForwardTimeout time.Duration
 	// Launchers is the number of concurrent launch workers. Default 64.
 	Launchers int
+	// Providers by name, for status polls and terminating failed leases.
+	Providers map[string]providers.Provider
+	// MaxLaunchWait bounds how long a launched lease may take to run
+	// (never past the order's expiry). Default 15 minutes.
+	MaxLaunchWait time.Duration
 	// Reputation returns a provider's reputation in permille, a policy fact.
 	Reputation func(provider string) int64
 	// OnSettled, if set, is called when a job reaches running or failed
@@ -153,6 +158,9 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}
 	if cfg.Launchers == 0 {
 		cfg.Launchers = 64
+	}
+	if cfg.MaxLaunchWait == 0 {
+		cfg.MaxLaunchWait = 15 * time.Minute
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -524,7 +532,7 @@ func (p *Pipeline) launch(ctx context.Context, t *launchTask) {
 				Detail: truncate(a.Candidate.Name+": "+a.Err.Error(), treaty.MaxDetailLen)})
 		}
 	}
-	l, cand, err := p.cfg.Router.Launch(ctx, t.plan, spec, onAttempt)
+	l, cand, err := p.launchUntilRunning(ctx, t.plan, spec, o.Expires, onAttempt)
 	if ctx.Err() != nil {
 		return // shutting down: the job stays accepted and resumes at the next start
 	}
@@ -558,6 +566,75 @@ func (p *Pipeline) launch(ctx context.Context, t *launchTask) {
 	}
 	if p.cfg.OnSettled != nil {
 		p.cfg.OnSettled(job)
+	}
+}
+
+// launchUntilRunning walks the plan until a lease reaches running: a
+// provider that accepts a launch and then fails it (Akash, Salad and Vast.ai
+// all can) is terminated and the chain continues after it. Fill means
+// running, not accepted.
+func (p *Pipeline) launchUntilRunning(ctx context.Context, plan providers.Plan, spec providers.LaunchSpec, expires int64, onAttempt func(providers.Attempt)) (providers.Lease, providers.Candidate, error) {
+	remaining := plan
+	for {
+		l, cand, err := p.cfg.Router.Launch(ctx, remaining, spec, onAttempt)
+		if err != nil {
+			return l, cand, err
+		}
+		werr := p.waitRunning(ctx, cand.Name, &l, time.Unix(expires, 0))
+		if werr == nil {
+			return l, cand, nil
+		}
+		if ctx.Err() != nil {
+			return l, cand, ctx.Err()
+		}
+		onAttempt(providers.Attempt{Candidate: cand, Err: werr})
+		if prov := p.cfg.Providers[cand.Name]; prov != nil {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if terr := prov.Terminate(tctx, l.ID); terr != nil && !errors.Is(terr, providers.ErrNotFound) {
+				p.log.Warn("terminate failed lease", "provider", cand.Name, "lease", l.ID, "err", terr)
+			}
+			cancel()
+		}
+		i := slices.IndexFunc(remaining.Candidates, func(c providers.Candidate) bool { return c.Name == cand.Name && c.Offer.ID == cand.Offer.ID })
+		remaining = providers.Plan{Candidates: remaining.Candidates[i+1:]}
+		if len(remaining.Candidates) == 0 {
+			return l, cand, fmt.Errorf("node: fallback chain exhausted: %w", werr)
+		}
+	}
+}
+
+// waitRunning polls a launched lease until it runs, fails, or the order's
+// deadline (bounded by MaxLaunchWait) passes.
+func (p *Pipeline) waitRunning(ctx context.Context, provider string, l *providers.Lease, expires time.Time) error {
+	prov := p.cfg.Providers[provider]
+	if l.State == providers.StateRunning || prov == nil {
+		return nil
+	}
+	deadline := p.cfg.Clock().Add(p.cfg.MaxLaunchWait)
+	if expires.Before(deadline) {
+		deadline = expires
+	}
+	wait := 20 * time.Millisecond
+	for {
+		st, err := prov.Status(ctx, l.ID)
+		switch {
+		case err == nil && st.State == providers.StateRunning:
+			l.State = st.State
+			return nil
+		case err == nil && st.State.Terminal():
+			return fmt.Errorf("%s lease %s: %s %s", provider, l.ID, st.State, st.Message)
+		case err != nil && !errors.Is(err, providers.ErrRateLimited):
+			return fmt.Errorf("%s lease %s: status: %w", provider, l.ID, err)
+		}
+		if p.cfg.Clock().After(deadline) {
+			return fmt.Errorf("%s lease %s: not running by the order's deadline", provider, l.ID)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 2*time.Second)
 	}
 }
 

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/aurora-federation/aurora/providers"
+	"github.com/aurora-federation/aurora/providers/akash"
+	"github.com/aurora-federation/aurora/providers/salad"
 	"github.com/aurora-federation/aurora/providers/sim"
+	"github.com/aurora-federation/aurora/providers/vastai"
 )
 
 // providerBuilder constructs one adapter from its config entry.
@@ -18,7 +21,10 @@ type providerBuilder func(pc ProviderConfig, log *slog.Logger) (providers.Provid
 // builders maps a [[providers]] kind to its adapter constructor.
 func builders() map[string]providerBuilder {
 	return map[string]providerBuilder{
-		"sim": buildSim,
+		"sim":    buildSim,
+		"vastai": buildVastai,
+		"salad":  buildSalad,
+		"akash":  buildAkash,
 	}
 }
 
@@ -95,6 +101,55 @@ func (o *options) done() error {
 		}
 	}
 	return nil
+}
+
+// credential loads the provider's API credential from the env var or file
+// the config names; the config itself never holds it.
+func credential(pc ProviderConfig) (providers.Credential, error) {
+	if pc.CredentialEnv == "" && pc.CredentialFile == "" {
+		return providers.Credential{}, fmt.Errorf("credential_env or credential_file is required")
+	}
+	return providers.LoadCredential(pc.CredentialEnv, pc.CredentialFile)
+}
+
+func buildVastai(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
+	cred, err := credential(pc)
+	if err != nil {
+		return nil, err
+	}
+	if err := newOptions(pc.Options).done(); err != nil {
+		return nil, err
+	}
+	return vastai.New(vastai.Config{BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, Logger: log})
+}
+
+// buildSalad: options organization, project (required).
+func buildSalad(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
+	cred, err := credential(pc)
+	if err != nil {
+		return nil, err
+	}
+	o := newOptions(pc.Options)
+	org, proj := o.str("organization", ""), o.str("project", "")
+	if err := o.done(); err != nil {
+		return nil, err
+	}
+	return salad.New(salad.Config{BaseURL: pc.BaseURL, Credential: cred, Organization: org, Project: proj, Regions: pc.Regions, Logger: log})
+}
+
+// buildAkash: options akt_usd (the AKT price in USD used to convert uakt bids),
+// denom (default uakt).
+func buildAkash(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
+	cred, err := credential(pc)
+	if err != nil {
+		return nil, err
+	}
+	o := newOptions(pc.Options)
+	rate, denom := o.str("akt_usd", ""), o.str("denom", "")
+	if err := o.done(); err != nil {
+		return nil, err
+	}
+	return akash.New(akash.Config{BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, AKTUSD: rate, Denom: denom, Logger: log})
 }
 
 // buildSim: options seed, fail (0..1), latency_ms, capacity, price (micro-USD

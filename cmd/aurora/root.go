@@ -29,6 +29,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newOrderCmd(),
 		newLedgerCmd(),
 		newHealthCmd(),
+		newTestnetCmd(),
 		newTSACmd(),
 		newSimCmd(),
 	)

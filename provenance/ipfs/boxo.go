@@ -219,7 +219,6 @@ func (n *memberNetwork) Connect(ctx context.Context, ai peer.AddrInfo) error {
 func (n *memberNetwork) refresh() {
 	n.evMu.Lock()
 	defer n.evMu.Unlock()
-	n.log.Debug("DEBUG refresh", "connected", len(n.connected))
 	for p, announced := range n.connected {
 		switch allowed := n.allow(p); {
 		case allowed && !announced:
@@ -244,7 +243,6 @@ func (r memberReceiver) ReceiveMessage(ctx context.Context, p peer.ID, m bsmsg.B
 		r.n.log.LogAttrs(ctx, slog.LevelDebug, "bitswap message from non-member dropped", slog.String("peer", p.String()))
 		return
 	}
-	r.n.log.Debug("DEBUG msg", "from", p, "wants", len(m.Wantlist()), "blocks", len(m.Blocks()), "haves", len(m.Haves()), "donthaves", len(m.DontHaves()))
 	r.n.evMu.Lock()
 	rs := r.n.receivers
 	r.n.evMu.Unlock()
@@ -263,7 +261,6 @@ func (r memberReceiver) ReceiveError(err error) {
 }
 
 func (r memberReceiver) PeerConnected(p peer.ID) {
-	r.n.log.Debug("DEBUG peer connected", "peer", p, "allow", r.n.allow(p))
 	r.n.evMu.Lock()
 	defer r.n.evMu.Unlock()
 	announce := r.n.allow(p)

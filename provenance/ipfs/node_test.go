@@ -105,8 +105,10 @@ func TestFederationExchange(t *testing.T) {
 	}
 }
 
-// TestMembershipChanged: a peer refused while not a member can fetch once
-// it becomes one, without reconnecting.
+// TestMembershipChanged: a connected peer refused while not a member is
+// served once it becomes one, without reconnecting. (Wants it sent while
+// refused are served from its next wantlist rebroadcast, within 30 s; the
+// test fetches a DAG it has not asked for before.)
 func TestMembershipChanged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts libp2p hosts")
@@ -117,20 +119,23 @@ func TestMembershipChanged(t *testing.T) {
 	a := newNode(t, hA, fed.Allow)
 	d := newNode(t, hD, func(peer.ID) bool { return true })
 	connect(t, hD, hA)
-	root, _ := writeEpoch(t, a, "aurora/test/A", 1, 3, cid.Undef)
-	if err := a.PinEpoch(ctx, root, cid.Undef); err != nil {
-		t.Fatal(err)
+	root1, _ := writeEpoch(t, a, "aurora/test/A", 1, 3, cid.Undef)
+	rootX, _ := writeEpoch(t, a, "aurora/test/X", 1, 3, cid.Undef)
+	for _, r := range []cid.Cid{root1, rootX} {
+		if err := a.PinRecursive(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := d.Get(short, root); err == nil {
+	if _, err := d.Get(short, root1); err == nil {
 		t.Fatal("non-member fetched a block")
 	}
 	fed.Add(hD.ID())
 	a.MembershipChanged()
 	long, cancel2 := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel2()
-	if err := d.FetchDAG(long, root); err != nil {
+	if err := d.FetchDAG(long, rootX); err != nil {
 		t.Fatalf("new member FetchDAG: %v", err)
 	}
 }

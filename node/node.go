@@ -55,6 +55,7 @@ type Node struct {
 
 	db       *store.DB
 	plog     *provenance.Log
+	epochs   *provenance.Epochs
 	jobs     *Jobs
 	judge    Judge
 	router   *providers.Router
@@ -121,6 +122,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.jobs = NewJobs(n.db.Namespace("ledger"), n.plog)
 	n.onClose(func(context.Context) error { n.jobs.Close(); return nil })
+	if n.epochs, err = provenance.NewEpochs(ctx, provenance.EpochsConfig{
+		Log: n.plog, Interval: cfg.Provenance.Epoch.Std(), Registerer: n.metrics.Registry, Logger: n.log.With("component", "epochs"),
+	}); err != nil {
+		return nil, err
+	}
+	n.onClose(func(context.Context) error { return n.epochs.Close() })
 
 	// Policy.
 	cacheDir := opts.PolicyCacheDir
@@ -187,7 +194,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// HTTP API.
 	handler := NewAPIHandler(APIHandlerConfig{
 		Pipeline: n.pipeline, Jobs: n.jobs, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Prover: &logProver{log: n.plog}, Backup: n.db.Backup, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+		Prover: &logProver{log: n.plog, epochs: n.epochs}, Backup: n.db.Backup, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {
@@ -199,6 +206,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	go func() { n.served <- n.server.Serve(n.ln) }()
+	epochsDone := make(chan struct{})
+	go func() {
+		defer close(epochsDone)
+		n.epochs.Run(context.Background())
+	}()
+	n.onClose(func(context.Context) error { n.epochs.Close(); <-epochsDone; return nil })
 	n.onClose(func(ctx context.Context) error {
 		err := n.server.Shutdown(ctx)
 		if e := <-n.served; !errors.Is(e, http.ErrServerClosed) && err == nil {
@@ -257,6 +270,9 @@ func (n *Node) Pipeline() *Pipeline { return n.pipeline }
 // Jobs returns the job ledger.
 func (n *Node) Jobs() *Jobs { return n.jobs }
 
+// Epochs returns the provenance epoch loop.
+func (n *Node) Epochs() *provenance.Epochs { return n.epochs }
+
 // Log returns the provenance log.
 func (n *Node) Log() *provenance.Log { return n.plog }
 
@@ -277,11 +293,14 @@ func lawOf(l LawConfig) providers.Law {
 	return providers.Law{AllowedRegions: l.Regions, MinProviderReputation: l.MinProviderReputation, MaxPricePerGPUHour: providers.Money(l.MaxPricePerGPUHour)}
 }
 
-// logProver serves proofs from the provenance log.
-type logProver struct{ log *provenance.Log }
+// logProver serves proofs from the provenance log and its epochs.
+type logProver struct {
+	log    *provenance.Log
+	epochs *provenance.Epochs
+}
 
 func (p *logProver) ProofBundle(ctx context.Context, index uint64) ([]byte, error) {
-	b, err := p.log.Bundle(ctx, index)
+	b, err := p.epochs.Bundle(ctx, index)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/node/client"
+	"github.com/aurora-federation/aurora/provenance"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -46,6 +47,7 @@ func TestMain(m *testing.M) {
 func newConfig() node.Config {
 	cfg := node.DefaultConfig()
 	cfg.Backup.Interval = 0
+	cfg.Provenance.Epoch = node.Duration(150 * time.Millisecond)
 	cfg.Providers = []node.ProviderConfig{
 		{Kind: "sim", Name: "sim-eu", Regions: []string{"eu-west"}, Options: map[string]string{"seed": "1", "price": "1000000"}},
 		{Kind: "sim", Name: "sim-us", Regions: []string{"us-east"}, Options: map[string]string{"seed": "2", "price": "1200000"}},
@@ -344,4 +346,49 @@ func mustListen(tb testing.TB) net.Listener {
 		tb.Fatal(err)
 	}
 	return ln
+}
+
+// TestProofBundleVerifiesOffline: a job's bundle, fetched over the API after
+// its epoch closed, verifies offline against the node's DID and origin.
+func TestProofBundleVerifiesOffline(t *testing.T) {
+	tn := startNode(t, newConfig())
+	resp, err := tn.api.Submit(t.Context(), mustOrder(t, clientKey(t), spec()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := tn.api.WaitSettled(ctx, resp.Job); err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	for {
+		raw, err = tn.api.Raw(ctx, http.MethodGet, "/v1/jobs/"+resp.Job+"/proof", "", nil)
+		if err == nil {
+			break // the epoch holding the job's last leaf has closed
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no proof bundle: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b, err := provenance.ParseBundle(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := "aurora/testnet/" + tn.n.Identity().PeerID.String()
+	rep, err := provenance.VerifyBundle(b, provenance.VerifyOptions{Origin: origin, LogDID: tn.n.Identity().DID})
+	if err != nil || !rep.OK() {
+		var buf bytes.Buffer
+		rep.WriteTo(&buf)
+		t.Fatalf("bundle does not verify: %v\n%s", err, buf.String())
+	}
+	// Signed by someone else's key, it fails.
+	if rep, err := provenance.VerifyBundle(b, provenance.VerifyOptions{Origin: origin, LogDID: clientKey(t).DID()}); err == nil && rep.OK() {
+		t.Fatal("bundle verifies against the wrong log key")
+	}
+	cp, err := tn.api.Raw(ctx, http.MethodGet, "/v1/checkpoints/latest", "", nil)
+	if err != nil || !bytes.HasPrefix(cp, []byte(origin+"\n")) {
+		t.Fatalf("latest checkpoint: %v %q", err, cp)
+	}
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -415,5 +417,42 @@ func TestLatestChain(t *testing.T) {
 				t.Errorf("chain (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestWriteManifestForStreamedBackup follows `aurora ledger backup`: the
+// stream comes from DB.Backup (over the API), the manifest from
+// WriteManifest, and RestoreFile accepts the pair.
+func TestWriteManifestForStreamedBackup(t *testing.T) {
+	ctx := t.Context()
+	src := openDB(t, Config{InMemory: true})
+	put(t, src.Datastore(), "/k", "v")
+	var buf bytes.Buffer
+	version, err := src.Backup(ctx, &buf, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "streamed.backup")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	m := Manifest{Format: ManifestFormat, Version: version, SHA256: hex.EncodeToString(sum[:]), Size: int64(buf.Len()), Created: t0}
+	if err := WriteManifest(path, Manifest{Format: ManifestFormat}); !errors.Is(err, ErrBadManifest) {
+		t.Fatalf("WriteManifest(invalid) = %v, want ErrBadManifest", err)
+	}
+	if err := WriteManifest(path, m); err != nil {
+		t.Fatal(err)
+	}
+	dst := openDB(t, Config{InMemory: true})
+	got, err := dst.RestoreFile(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(m, got); diff != "" {
+		t.Errorf("manifest (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"/k": "v"}, snapshot(t, dst.Datastore())); diff != "" {
+		t.Errorf("restored (-want +got):\n%s", diff)
 	}
 }

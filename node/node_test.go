@@ -34,6 +34,10 @@ type testNode struct {
 var policyCache string
 
 func TestMain(m *testing.M) {
+	if home := os.Getenv(crashChildEnv); home != "" {
+		runCrashChild(home)
+		return
+	}
 	dir, err := os.MkdirTemp("", "aurora-policy-cache")
 	if err != nil {
 		panic(err)

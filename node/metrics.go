@@ -55,7 +55,7 @@ func NewMetrics() *Metrics {
 			Name: "aurora_provider_launch_duration_seconds", Help: "Provider launch call duration.",
 			Buckets: []float64{0.001, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300},
 		}, []string{"provider"}),
-		JobsAcked:  prometheus.NewCounter(prometheus.CounterOpts{Name: "aurora_jobs_acked_total", Help: "Jobs acknowledged (the fill-rate denominator)."}),
+		JobsAcked:  prometheus.NewCounter(prometheus.CounterOpts{Name: "aurora_jobs_acked_total", Help: "Jobs acknowledged to run on this node's providers (the fill-rate denominator; forwarded orders count at the peer)."}),
 		JobsFilled: prometheus.NewCounter(prometheus.CounterOpts{Name: "aurora_jobs_filled_total", Help: "Jobs whose lease reached running (filled), after any fallbacks."}),
 		JobsFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "aurora_jobs_failed_total", Help: "Jobs whose fallback chain was exhausted."}),
 		FillDuration: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -464,11 +464,11 @@ func (p *Pipeline) commitAck(ctx context.Context, o *treaty.Order, ack *treaty.A
 	if err := p.cfg.Jobs.Put(ctx, job, leaf); err != nil {
 		return nil, fmt.Errorf("node: persist job: %w", err)
 	}
-	if m := p.cfg.Metrics; m != nil {
-		m.JobsAcked.Inc()
-	}
 	if ack.Route.Kind == treaty.RouteProvider {
+		// Fill rate counts jobs where they run: a forwarded order is the
+		// peer's job (and a treaty order here).
 		if m := p.cfg.Metrics; m != nil {
+			m.JobsAcked.Inc()
 			m.InflightJobs.Inc()
 		}
 		p.enqueue(&launchTask{job: job, plan: plan, at: now})

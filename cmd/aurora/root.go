@@ -30,6 +30,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newLedgerCmd(),
 		newHealthCmd(),
 		newTestnetCmd(),
+		newDemoCmd(),
 		newTSACmd(),
 		newSimCmd(),
 	)

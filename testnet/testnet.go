@@ -1,0 +1,189 @@
+// Package testnet runs a local Aurora federation on loopback: N real nodes
+// (badger, wazero, libp2p, boxo, HTTP API) with their own homes, provider
+// fakes that speak the networks' documented wire formats, two dev TSAs and a
+// client key. Tests use it in-process; `aurora testnet up` and `aurora demo`
+// build on it.
+package testnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aurora-federation/aurora/node"
+	"github.com/aurora-federation/aurora/node/client"
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// Config shapes a testnet. The zero value is the demo's: 3 nodes, the
+// Vast.ai, Salad and Akash fakes plus sim providers, 1 s epochs.
+type Config struct {
+	// Nodes is the number of nodes. Default 3.
+	Nodes int
+	// Dir holds every node home and the client key. Default: a new temp dir
+	// removed by Close.
+	Dir string
+	// Federation name. Default "testnet".
+	Federation string
+	// Fakes are the provider networks to fake. Default vastai, salad, akash.
+	Fakes []string
+	// Epoch is the provenance epoch. Default 1s.
+	Epoch time.Duration
+	// SimFailure is the launch failure rate of each node's sim provider.
+	// Default 0.2.
+	SimFailure float64
+	// PolicyCacheDir is shared by every node (compile the std policy once).
+	// Default <Dir>/policy-cache.
+	PolicyCacheDir string
+	// Logger receives every node's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Node is one testnet node.
+type Node struct {
+	*node.Node
+	Home string
+	// API is a client with the node's operator token.
+	API *client.Client
+	// Regions are where this node's own providers place work.
+	Regions []string
+}
+
+// Testnet is a running federation.
+type Testnet struct {
+	Nodes  []*Node
+	Fakes  []*Fake
+	Client *treaty.PrivateKey
+	Dir    string
+
+	cfg     Config
+	tempDir bool
+}
+
+// regionPlan gives each node its own regions so orders for a region only a
+// peer serves are forwarded: node 0 eu-west, node 1 us-east, node 2
+// eu-central, then round robin.
+var regionPlan = [][]string{{"eu-west"}, {"us-east"}, {"eu-central"}, {"ap-southeast"}}
+
+// Start builds and starts a testnet. Close stops it.
+func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 3
+	}
+	if cfg.Federation == "" {
+		cfg.Federation = "testnet"
+	}
+	if cfg.Fakes == nil {
+		cfg.Fakes = []string{"vastai", "salad", "akash"}
+	}
+	if cfg.Epoch == 0 {
+		cfg.Epoch = time.Second
+	}
+	if cfg.SimFailure == 0 {
+		cfg.SimFailure = 0.2
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	tn := &Testnet{cfg: cfg, Dir: cfg.Dir}
+	if tn.Dir == "" {
+		if tn.Dir, err = os.MkdirTemp("", "aurora-testnet-"); err != nil {
+			return nil, err
+		}
+		tn.tempDir = true
+	}
+	defer func() {
+		if err != nil {
+			tn.Close()
+		}
+	}()
+	if cfg.PolicyCacheDir == "" {
+		cfg.PolicyCacheDir = filepath.Join(tn.Dir, "policy-cache")
+	}
+	for _, kind := range cfg.Fakes {
+		f, err := StartFake(kind, "127.0.0.1:0", 100*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		tn.Fakes = append(tn.Fakes, f)
+	}
+	if tn.Client, err = node.WriteClientKey(filepath.Join(tn.Dir, "client.key"), true, nil); err != nil {
+		return nil, err
+	}
+	for i := range cfg.Nodes {
+		n, err := tn.startNode(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("testnet: node %d: %w", i, err)
+		}
+		tn.Nodes = append(tn.Nodes, n)
+	}
+	return tn, nil
+}
+
+func (tn *Testnet) startNode(ctx context.Context, i int) (*Node, error) {
+	home := filepath.Join(tn.Dir, fmt.Sprintf("node%d", i))
+	regions := regionPlan[i%len(regionPlan)]
+	cfg := node.DefaultConfig()
+	cfg.Federation = tn.cfg.Federation
+	cfg.API.Listen = "127.0.0.1:0"
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.P2P.MDNS = false
+	cfg.Provenance.Epoch = node.Duration(tn.cfg.Epoch)
+	cfg.Backup.Interval = 0
+	cfg.Providers = []node.ProviderConfig{{
+		Kind: "sim", Name: "sim-" + regions[0], Regions: regions,
+		Options: map[string]string{"seed": fmt.Sprint(i + 1), "fail": fmt.Sprint(tn.cfg.SimFailure), "price": "1400000"},
+	}, {
+		Kind: "sim", Name: "sim-" + regions[0] + "-b", Regions: regions,
+		Options: map[string]string{"seed": fmt.Sprint(100 + i), "fail": fmt.Sprint(tn.cfg.SimFailure), "price": "1900000"},
+	}}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	for _, f := range tn.Fakes {
+		pc, err := f.ProviderConfig(home, f.Kind, nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Providers = append(cfg.Providers, pc)
+	}
+	if _, err := node.InitHome(home, cfg, true, nil); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.New(ctx, node.Options{Home: home, Config: cfg, APIListener: ln, PolicyCacheDir: tn.cfg.PolicyCacheDir,
+		Logger: tn.cfg.Logger.With("testnet_node", i)})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	tok, err := node.LoadToken(home)
+	if err != nil {
+		n.Close(context.Background())
+		return nil, err
+	}
+	return &Node{Node: n, Home: home, API: client.New("http://"+n.APIAddr(), string(tok)), Regions: regions}, nil
+}
+
+// Close stops every node and fake and removes a temp Dir.
+func (tn *Testnet) Close() error {
+	var errs []error
+	for _, n := range tn.Nodes {
+		errs = append(errs, n.Close(context.Background()))
+	}
+	for _, f := range tn.Fakes {
+		errs = append(errs, f.Close())
+	}
+	if tn.tempDir {
+		errs = append(errs, os.RemoveAll(tn.Dir))
+	}
+	return errors.Join(errs...)
+}

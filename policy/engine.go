@@ -349,7 +349,7 @@ func (e *Engine) load(ctx context.Context, id cid.Cid, wasm []byte) error {
 	}
 	// A probe instance proves the module initialises and tells the truth
 	// about its ABI and buffers; it is not configured and not kept.
-	in, err := e.newInstance(ctx, m, e.cfg.DefaultMemoryPages, nil, e.cfg.DefaultDeadline)
+	in, err := e.newInstance(ctx, m, e.cfg.DefaultMemoryPages, false, nil)
 	if err != nil {
 		return err
 	}

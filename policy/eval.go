@@ -85,7 +85,7 @@ func (e *Engine) Prepare(ctx context.Context, module cid.Cid, params []byte, lim
 	params = append([]byte(nil), params...)
 	p = &Prepared{e: e, module: m, paramsID: ParamsCID(params), limits: lim}
 	p.pool = newPool(e.cfg.PoolSize, func(ctx context.Context) (*instance, error) {
-		return e.newInstance(ctx, m, lim.MemoryPages, params, lim.Deadline)
+		return e.newInstance(ctx, m, lim.MemoryPages, true, params)
 	})
 	warm, err := p.pool.get(ctx)
 	if err != nil {

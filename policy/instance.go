@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
+	
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -35,9 +34,9 @@ func (in *instance) close(ctx context.Context) {
 }
 
 // newInstance instantiates m under the runtime for pages, checks its ABI
-// answers and, when params is not nil, configures it. Failures are
+// answers and, when configure is set, hands it params. Failures are
 // *LoadError; the instance is closed on failure.
-func (e *Engine) newInstance(ctx context.Context, m *module, pages uint32, params []byte, deadline time.Duration) (*instance, error) {
+func (e *Engine) newInstance(ctx context.Context, m *module, pages uint32, configure bool, params []byte) (*instance, error) {
 	cm, err := e.compiled(ctx, m, pages)
 	if err != nil {
 		return nil, err
@@ -99,7 +98,7 @@ func (e *Engine) newInstance(ctx context.Context, m *module, pages uint32, param
 	}
 	in.maxBatch = min(int(in.inCap/sdk.RecordSize), int(in.outCap/4), sdk.MaxBatch)
 	in.recycleAt = uint32(min(uint64(pages)*65536*3/4, 1<<32-1))
-	if params != nil {
+	if configure {
 		if err := in.configure(ictx, m, params); err != nil {
 			in.close(ctx)
 			return nil, err

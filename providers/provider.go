@@ -106,6 +106,12 @@ type Offer struct {
 	PricePerHour Money // normalized, for the whole offer (all GPUs)
 	Raw          RawPrice
 	Available    int64 // how many such units are free; 0 = unknown
+	// Country is the ISO 3166-1 alpha-2 code of the host's country as the
+	// network gave it (its case kept: Vast.ai says "US", Salad "us"; compare
+	// with strings.EqualFold), or "" when the network did not say. Region,
+	// above, is an Aurora region name (see Regions) derived from it, or
+	// from something finer the network reports; "" = nowhere known.
+	Country string
 }
 
 // LaunchSpec is what Launch needs.

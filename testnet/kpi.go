@@ -203,4 +203,3 @@ func ms(s float64) string {
 	}
 	return fmt.Sprintf("%.2f ms", s*1e3)
 }
-

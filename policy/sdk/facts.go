@@ -77,7 +77,12 @@ func (c Code16) String() string { return trimZero(c[:]) }
 func (c Code32) String() string { return trimZero(c[:]) }
 
 // IsZero reports whether c holds no name.
-func (c Code16) IsZero() bool { return c == Code16{} }
+func (c Code16) IsZero() bool { lo, hi := c.Key(); return lo|hi == 0 }
+
+// Key returns c as two integers, for comparisons without a runtime call
+// (array equality calls memequal, which costs a termination check in a
+// guest).
+func (c *Code16) Key() (lo, hi uint64) { return get64(c[0:8]), get64(c[8:16]) }
 
 func trimZero(b []byte) string {
 	n := len(b)
@@ -200,8 +205,10 @@ func (f *OrderFacts) Decode(r []byte) bool {
 	f.Now = int64(get64(r[8:]))
 	f.OrderCreated = int64(get64(r[16:]))
 	f.OrderExpires = int64(get64(r[24:]))
-	copy(f.Client[:], r[32:64])
-	copy(f.GPUModel[:], r[64:96])
+	// Array conversions, not copy: in a wasm guest every runtime call costs
+	// a termination check, and these compile to plain loads and stores.
+	f.Client = [32]byte(r[32:64])
+	f.GPUModel = Code32(r[64:96])
 	f.GPUCount = get32(r[96:])
 	f.GPUHours = get32(r[100:])
 	f.MaxPricePerHour = int64(get64(r[104:]))
@@ -213,11 +220,12 @@ func (f *OrderFacts) Decode(r []byte) bool {
 	f.CPUMillis = get32(r[136:])
 	f.MemoryMiB = get32(r[140:])
 	f.DurationSec = get32(r[144:])
-	for i := range f.Regions {
-		copy(f.Regions[i][:], r[152+16*i:168+16*i])
-	}
-	copy(f.Provider[:], r[216:232])
-	copy(f.ProviderRegion[:], r[232:248])
+	f.Regions[0] = Code16(r[152:168])
+	f.Regions[1] = Code16(r[168:184])
+	f.Regions[2] = Code16(r[184:200])
+	f.Regions[3] = Code16(r[200:216])
+	f.Provider = Code16(r[216:232])
+	f.ProviderRegion = Code16(r[232:248])
 	return true
 }
 

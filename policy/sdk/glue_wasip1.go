@@ -12,6 +12,10 @@ var (
 	input      [InputCap]byte
 	output     [OutputCap]byte
 	configured bool
+	// facts is the decode target of fp_eval: a global because a local
+	// passed to the policy's Eval through a func value escapes, and one heap
+	// allocation per call means guest GCs on the hot path.
+	facts OrderFacts
 )
 
 //go:wasmexport fp_abi_version
@@ -92,11 +96,10 @@ func fpEval(n int32) int32 {
 		return ErrCodeBatch
 	}
 	eval := registered.Eval
-	var f OrderFacts
 	for i := 0; i < int(n); i++ {
 		w := Indeterminate
-		if f.Decode(input[i*RecordSize : (i+1)*RecordSize]) {
-			w = eval(&f)
+		if facts.Decode(input[i*RecordSize : (i+1)*RecordSize]) {
+			w = eval(&facts)
 		}
 		PutWord(output[i*4:], w)
 	}

@@ -181,7 +181,8 @@ func ParamsFrom(q *sdk.Params) (Params, error) {
 // as unsigned integers. Build it once per params with New; it is immutable
 // and safe for concurrent use.
 type Law struct {
-	regions        []sdk.Code16
+	regions        [MaxRegions]regionKey // a fixed array: no bounds checks
+	nregions       int
 	minReputation  uint32
 	maxPrice       uint64 // per GPU-hour
 	maxInflight    uint32
@@ -201,9 +202,11 @@ func New(p Params) (*Law, error) {
 		ordersPerMin:   uint32(p.OrdersPerMin),
 		gpuHoursPerDay: uint64(p.GPUHoursPerDay),
 	}
-	for _, r := range p.AllowedRegions {
-		l.regions = append(l.regions, sdk.MakeCode16(r))
+	for i, r := range p.AllowedRegions {
+		c := sdk.MakeCode16(r)
+		l.regions[i] = key(&c)
 	}
+	l.nregions = len(p.AllowedRegions)
 	return l, nil
 }
 
@@ -237,34 +240,18 @@ func Evaluate(f *sdk.OrderFacts, p *Params) uint32 {
 //   - gpu_hours_quota: the GPU-hours used today plus this order's exceed the
 //     daily budget.
 func (l *Law) Evaluate(f *sdk.OrderFacts) uint32 {
+	// The body is written for the guest build as much as for people: in Go
+	// compiled to wasm, every branch around a call and every loop iteration
+	// passes a termination check (an exit to the host, ~70 ns here), so the
+	// rules are straight-line selects over copied scalars, and the one loop
+	// is over the allowed regions.
 	var w uint32
-	if !f.NonceFresh {
-		w |= BitNonceReplayed
-	}
-	if f.Now >= f.OrderExpires {
-		w |= BitOrderExpired
-	}
-	if len(l.regions) > 0 {
-		if !f.ProviderRegion.IsZero() && !l.allowed(f.ProviderRegion) {
-			w |= BitRegionNotAllowed
-		}
-		if f.RegionCount > 0 {
-			n := int(f.RegionCount)
-			if n > sdk.RegionSlots {
-				n = sdk.RegionSlots
-			}
-			ok := false
-			for i := 0; i < n && !ok; i++ {
-				ok = l.allowed(f.Regions[i])
-			}
-			if !ok {
-				w |= BitRegionNotAllowed
-			}
-		}
-	}
-	if f.ProviderReputation < l.minReputation {
-		w |= BitReputationTooLow
-	}
+	w |= b2u(!f.NonceFresh) * BitNonceReplayed
+	w |= b2u(f.Now >= f.OrderExpires) * BitOrderExpired
+	w |= b2u(f.ProviderReputation < l.minReputation) * BitReputationTooLow
+	w |= b2u(l.maxInflight > 0 && f.InflightUsed >= l.maxInflight) * BitInflightQuota
+	w |= b2u(l.ordersPerMin > 0 && f.OrdersLastMinute >= l.ordersPerMin) * BitRateQuota
+	w |= b2u(l.gpuHoursPerDay > 0 && uint64(f.GPUHoursUsedToday)+uint64(f.GPUHours) > l.gpuHoursPerDay) * BitGPUHoursQuota
 	if l.maxPrice > 0 && f.GPUCount > 0 {
 		price := f.OfferPricePerHour
 		if price <= 0 {
@@ -272,30 +259,65 @@ func (l *Law) Evaluate(f *sdk.OrderFacts) uint32 {
 		}
 		// price > cap×count, tested without overflowing: the division
 		// bounds cap×count by price before the product is taken.
-		if price > 0 && uint64(price)/uint64(f.GPUCount) >= l.maxPrice &&
-			uint64(price) > l.maxPrice*uint64(f.GPUCount) {
-			w |= BitPriceTooHigh
-		}
+		count := uint64(f.GPUCount)
+		w |= b2u(price > 0 && uint64(price)/count >= l.maxPrice && uint64(price) > l.maxPrice*count) * BitPriceTooHigh
 	}
-	if l.maxInflight > 0 && f.InflightUsed >= l.maxInflight {
-		w |= BitInflightQuota
-	}
-	if l.ordersPerMin > 0 && f.OrdersLastMinute >= l.ordersPerMin {
-		w |= BitRateQuota
-	}
-	if l.gpuHoursPerDay > 0 && uint64(f.GPUHoursUsedToday)+uint64(f.GPUHours) > l.gpuHoursPerDay {
-		w |= BitGPUHoursQuota
+	if l.nregions > 0 && !l.regionsAllowed(f) {
+		w |= BitRegionNotAllowed
 	}
 	return w
 }
 
-func (l *Law) allowed(c sdk.Code16) bool {
-	for _, r := range l.regions {
-		if r == c {
-			return true
-		}
+func b2u(b bool) uint32 {
+	var x uint32
+	if b {
+		x = 1
 	}
-	return false
+	return x
+}
+
+// regionKey is a Code16 as two integers.
+type regionKey struct{ lo, hi uint64 }
+
+func key(c *sdk.Code16) regionKey {
+	return regionKey{
+		uint64(c[0]) | uint64(c[1])<<8 | uint64(c[2])<<16 | uint64(c[3])<<24 |
+			uint64(c[4])<<32 | uint64(c[5])<<40 | uint64(c[6])<<48 | uint64(c[7])<<56,
+		uint64(c[8]) | uint64(c[9])<<8 | uint64(c[10])<<16 | uint64(c[11])<<24 |
+			uint64(c[12])<<32 | uint64(c[13])<<40 | uint64(c[14])<<48 | uint64(c[15])<<56,
+	}
+}
+
+// regionsAllowed applies the region rule in one pass over the allowed list,
+// matching every carried region inside the pass.
+func (l *Law) regionsAllowed(f *sdk.OrderFacts) bool {
+	none := regionKey{^uint64(0), ^uint64(0)} // no printable name has this key
+	n := f.RegionCount
+	r0, r1, r2, r3 := none, none, none, none
+	if n > 0 {
+		r0 = key(&f.Regions[0])
+	}
+	if n > 1 {
+		r1 = key(&f.Regions[1])
+	}
+	if n > 2 {
+		r2 = key(&f.Regions[2])
+	}
+	if n > 3 {
+		r3 = key(&f.Regions[3])
+	}
+	cand := key(&f.ProviderRegion)
+	candOK := cand.lo|cand.hi == 0 // unknown candidate region: nothing to check
+	reqOK := n == 0                 // no region named: the router confines it
+	for i := range l.regions {
+		if i == l.nregions {
+			break
+		}
+		r := l.regions[i]
+		candOK = candOK || r == cand
+		reqOK = reqOK || r == r0 || r == r1 || r == r2 || r == r3
+	}
+	return candOK && reqOK
 }
 
 // Policy returns the standard law as a guest policy: its manifest, a

@@ -145,7 +145,11 @@ func DecodeEpochRoot(data []byte) (*EpochRoot, error) {
 	if err := c.dec.Unmarshal(data, &r); err != nil {
 		var typ *cbor.UnmarshalTypeError
 		if errors.As(err, &typ) {
-			return nil, &EpochRootError{Field: typ.StructFieldName, Rule: "cannot decode CBOR " + typ.CBORType + " into " + typ.GoType}
+			field := typ.StructFieldName // "ipfs.EpochRoot.epoch"
+			if i := strings.LastIndexByte(field, '.'); i >= 0 {
+				field = field[i+1:]
+			}
+			return nil, &EpochRootError{Field: field, Rule: "cannot decode CBOR " + typ.CBORType + " into " + typ.GoType}
 		}
 		return nil, &EpochRootError{Rule: "not dag-cbor: " + err.Error()}
 	}

@@ -103,6 +103,9 @@ type Config struct {
 	Pay PayFunc
 	// BaseURL of a FluxOS API. Default DefaultBaseURL.
 	BaseURL string
+	// Regions limits placement to these regions (ISO country codes,
+	// continent codes or "ac..." rules); nil = anywhere.
+	Regions []string
 	// HTTP tunes timeouts, retries and body limits; its zero value works.
 	// HTTP.Logger defaults to Logger.
 	HTTP httpx.Config
@@ -130,6 +133,7 @@ type Client struct {
 	clock         providers.Clock
 	rand          io.Reader
 	instances     int64
+	regions       []string
 	geolocation   []string
 	containerData string
 }
@@ -178,7 +182,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		http: h, log: log, pay: cfg.Pay, clock: cfg.Clock, rand: cfg.Rand,
-		instances: cfg.Instances, geolocation: slices.Clone(cfg.Geolocation), containerData: cfg.ContainerData,
+		instances: cfg.Instances, regions: slices.Clone(cfg.Regions), geolocation: slices.Clone(cfg.Geolocation), containerData: cfg.ContainerData,
 	}
 	c.key, err = btcmsg.ParseWIF(cfg.Credential.Reveal())
 	if err != nil {
@@ -197,7 +201,7 @@ func (c *Client) Name() string { return Name }
 // no GPU field); Launch and Terminate only with a payment hook.
 func (c *Client) Capabilities() providers.Capabilities {
 	can := c.pay != nil
-	return providers.Capabilities{Offers: true, Launch: can, Terminate: can, Idempotent: can}
+	return providers.Capabilities{Offers: true, Launch: can, Terminate: can, Idempotent: can, Regions: slices.Clone(c.regions)}
 }
 
 // Owner returns the Flux ID (zelid) the adapter acts as.
@@ -457,6 +461,10 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	if q.GPUModel != "" || q.GPUCount > 0 {
 		return nil, nil
 	}
+	var ok bool
+	if q.Regions, ok = searchRegions(c.regions, q.Regions); !ok {
+		return nil, nil
+	}
 	k, err := c.identity()
 	if err != nil {
 		return nil, err
@@ -608,6 +616,28 @@ func (p placement) rule(region string) (string, bool) {
 	return "", false
 }
 
+// searchRegions returns the regions a query may use: its own, limited to the
+// configured ones (either alone when the other is empty). ok is false when
+// the query asks only for regions outside the configured ones.
+func searchRegions(configured, asked []string) (regions []string, ok bool) {
+	if len(asked) == 0 {
+		return configured, true
+	}
+	if len(configured) == 0 {
+		return asked, true
+	}
+	for _, r := range asked {
+		if slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) }) {
+			regions = append(regions, r)
+		}
+	}
+	return regions, len(regions) > 0
+}
+
+func regionConfigured(configured []string, r string) bool {
+	return len(configured) == 0 || slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) })
+}
+
 var termID = regexp.MustCompile(`^term-([1-9][0-9]{0,7})$`)
 
 // Launch registers the workload as a Flux app named after the launch key
@@ -661,13 +691,20 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		}
 	}
 	var geo []string
+	want := c.regions
 	if spec.Offer.Region != "" {
-		_, rules, err := c.resolveRegions(ctx, []string{spec.Offer.Region})
+		if !regionConfigured(c.regions, spec.Offer.Region) {
+			return providers.Lease{}, fmt.Errorf("flux: launch: region %q is not one of the configured %q", spec.Offer.Region, c.regions)
+		}
+		want = []string{spec.Offer.Region}
+	}
+	if len(want) > 0 {
+		_, rules, err := c.resolveRegions(ctx, want)
 		if err != nil {
 			return providers.Lease{}, err
 		}
 		if len(rules) == 0 {
-			return providers.Lease{}, fmt.Errorf("flux: launch: no nodes in region %q: %w", spec.Offer.Region, providers.ErrNoCapacity)
+			return providers.Lease{}, fmt.Errorf("flux: launch: no nodes in regions %q: %w", want, providers.ErrNoCapacity)
 		}
 		geo = rules
 	}

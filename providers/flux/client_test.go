@@ -286,3 +286,55 @@ func TestBadKeyFailsEveryCallWithErrAuth(t *testing.T) {
 		t.Error("New without a key succeeded")
 	}
 }
+
+func TestConfiguredRegionsBecomeGeolocation(t *testing.T) {
+	srv := start(t, fluxtest.Options{})
+	c, err := flux.New(flux.Config{Credential: providers.NewCredential(testWIF), BaseURL: srv.URL(), Pay: payer(srv), Regions: []string{"FR", "CA"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offers, err := c.Offers(t.Context(), providers.Query{Duration: time.Hour})
+	if err != nil || len(offers) != 2 || offers[0].Region != "FR" || offers[1].Region != "CA" {
+		t.Fatalf("Offers = %+v, %v, want FR and CA", offers, err)
+	}
+	if offers, err := c.Offers(t.Context(), providers.Query{Regions: []string{"DE"}}); err != nil || len(offers) != 0 {
+		t.Errorf("Offers(DE) = %+v, %v, want none", offers, err)
+	}
+	l, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "geo", Workload: treaty.Workload{Image: "nginx:1.27", Duration: 3600}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Advance()
+	if body := getJSON(t, srv.URL()+"/apps/appspecifications/"+l.ID); !strings.Contains(body, `"geolocation":["acEU_FR","acNA_CA"]`) {
+		t.Errorf("published spec: %s", body)
+	}
+}
+
+func TestPayViaHTTPAgainstFakeWallet(t *testing.T) {
+	srv := start(t, fluxtest.Options{})
+	pay, err := flux.PayViaHTTP(flux.PayHTTPConfig{URL: srv.URL() + "/__fake/pay", Credential: providers.NewCredential("wallet-token")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, srv, fluxtest.DefaultWIF, pay)
+	spec := providers.LaunchSpec{JobID: "via-http", Workload: treaty.Workload{Image: "nginx:1.27", Duration: 3600}}
+	if _, err := c.Launch(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	// A relaunch before the block resumes the same hash; the wallet pays once.
+	if _, err := c.Launch(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Payments()); n != 1 {
+		t.Errorf("%d payments, want 1", n)
+	}
+	for _, bad := range []string{"", "ftp://x/pay", "not a url"} {
+		if _, err := flux.PayViaHTTP(flux.PayHTTPConfig{URL: bad}); err == nil {
+			t.Errorf("PayViaHTTP(%q) succeeded", bad)
+		}
+	}
+	// An unknown hash is the wallet's error, not a txid.
+	if _, err := pay(t.Context(), flux.Quote{Hash: strings.Repeat("0", 64)}); err == nil || !strings.Contains(err.Error(), "no temporary message") {
+		t.Errorf("pay(unknown) = %v", err)
+	}
+}

@@ -18,10 +18,8 @@ const testWIF = "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU74sHUHy8S"
 func start(t *testing.T, opts fluxtest.Options) *fluxtest.Server {
 	t.Helper()
 	srv := fluxtest.NewServer(opts)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv.Start()
+	t.Cleanup(srv.Close)
 	return srv
 }
 

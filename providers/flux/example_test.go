@@ -16,9 +16,7 @@ import (
 // gets the message hash to pay.
 func Example() {
 	fake := fluxtest.NewServer(fluxtest.Options{})
-	if err := fake.Start(); err != nil {
-		panic(err)
-	}
+	fake.Start()
 	defer fake.Close()
 	ctx := context.Background()
 	w := treaty.Workload{Image: "nginx:1.27", CPU: 500, Memory: 1000, Disk: 5120, Duration: 3600}

@@ -7,11 +7,7 @@ import (
 )
 
 // TestMain fails the package's tests if goroutines leak: fakes and adapters
-// must stop what they start. Idle keep-alive connections of the shared
-// default transport are not leaks.
+// must stop what they start.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-	)
+	goleak.VerifyTestMain(m)
 }

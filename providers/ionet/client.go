@@ -46,6 +46,9 @@ type Config struct {
 	Credential providers.Credential
 	// BaseURL of the CaaS API. Default DefaultBaseURL.
 	BaseURL string
+	// Regions limits placement to these ISO 3166-1 alpha-2 location codes;
+	// nil = anywhere.
+	Regions []string
 	// HTTP tunes timeouts, retries and body limits; its zero value works.
 	// HTTP.Logger defaults to Logger.
 	HTTP httpx.Config
@@ -67,6 +70,7 @@ type Config struct {
 type Client struct {
 	http         *httpx.Client
 	log          *slog.Logger
+	regions      []string
 	defaultHours int64
 	maxLocations int
 }
@@ -117,7 +121,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{http: h, log: log, defaultHours: cfg.DefaultHours, maxLocations: cfg.MaxLocations}, nil
+	return &Client{http: h, log: log, regions: slices.Clone(cfg.Regions), defaultHours: cfg.DefaultHours, maxLocations: cfg.MaxLocations}, nil
 }
 
 // classify adds io.net's quirks to httpx.Classify: capacity refusals come as
@@ -143,7 +147,7 @@ func (c *Client) Name() string { return Name }
 // Capabilities: live offers, launch, terminate, GPUs, idempotent launch by
 // name. Regions are io.net's ISO-3166 alpha-2 location codes.
 func (c *Client) Capabilities() providers.Capabilities {
-	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true}
+	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true, Regions: slices.Clone(c.regions)}
 }
 
 // hours is the whole number of prepaid hours for a duration, rounded up.
@@ -166,6 +170,10 @@ func (c *Client) priceUnit(d time.Duration, hours int64) string {
 // q.Duration, cheapest first. With every match above q.MaxPricePerHour it
 // returns providers.ErrOverPrice; with no match, an empty slice.
 func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
+	regions, ok := searchRegions(c.regions, q.Regions)
+	if !ok {
+		return nil, nil
+	}
 	gpus := max(q.GPUCount, 1)
 	hours := c.hours(q.Duration)
 	hw, err := c.hardware(ctx)
@@ -190,7 +198,7 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 			return nil, err
 		}
 		locs = slices.DeleteFunc(locs, func(l location) bool {
-			return l.AvailableReplicas <= 0 || !regionAllowed(q.Regions, l.ISO2)
+			return l.AvailableReplicas <= 0 || !regionAllowed(regions, l.ISO2)
 		})
 		if len(locs) == 0 {
 			continue
@@ -226,6 +234,28 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	}
 	slices.SortStableFunc(offers, func(a, b providers.Offer) int { return cmp.Compare(a.PricePerHour, b.PricePerHour) })
 	return offers, nil
+}
+
+// searchRegions returns the regions a query may use: its own, limited to the
+// configured ones (either alone when the other is empty). ok is false when
+// the query asks only for regions outside the configured ones.
+func searchRegions(configured, asked []string) (regions []string, ok bool) {
+	if len(asked) == 0 {
+		return configured, true
+	}
+	if len(configured) == 0 {
+		return asked, true
+	}
+	for _, r := range asked {
+		if slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) }) {
+			regions = append(regions, r)
+		}
+	}
+	return regions, len(regions) > 0
+}
+
+func regionConfigured(configured []string, r string) bool {
+	return len(configured) == 0 || slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) })
 }
 
 func regionAllowed(regions []string, iso2 string) bool {
@@ -375,6 +405,9 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	hw, loc, gpus, err := parseOfferID(offer.ID)
 	if err != nil {
 		return providers.Lease{}, err
+	}
+	if offer.Region != "" && !regionConfigured(c.regions, offer.Region) {
+		return providers.Lease{}, fmt.Errorf("ionet: launch: region %q is not one of the configured %q", offer.Region, c.regions)
 	}
 	d := time.Duration(spec.Workload.Duration) * time.Second
 	hours := c.hours(d)

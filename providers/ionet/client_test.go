@@ -327,3 +327,45 @@ func TestTerminateEndedDeploymentMakesNoDelete(t *testing.T) {
 		t.Errorf("Status = %+v, %v, want succeeded", st, err)
 	}
 }
+
+func TestConfiguredRegionsLimitPlacement(t *testing.T) {
+	srv := start(t, ionettest.Options{})
+	c, err := ionet.New(ionet.Config{Credential: providers.NewCredential(srv.APIKey()), BaseURL: srv.URL(), Regions: []string{"DE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Capabilities().Regions; len(got) != 1 || got[0] != "DE" {
+		t.Errorf("Capabilities().Regions = %q", got)
+	}
+	tests := []struct {
+		name    string
+		regions []string
+		want    []string
+	}{
+		{"no query regions: the configured ones", nil, []string{"7:12:1"}},
+		{"intersection", []string{"us", "de"}, []string{"7:12:1"}},
+		{"outside the configured ones", []string{"US"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "H100", Regions: tt.regions})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range offers {
+				got = append(got, o.ID)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("offers (-want +got):\n%s", diff)
+			}
+		})
+	}
+	w := treaty.Workload{Image: "x:1", GPU: &treaty.GPU{Model: "H100", Count: 1}}
+	if _, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "a", Workload: w, Offer: providers.Offer{Provider: "ionet", ID: "7:11:1", Region: "US"}}); err == nil {
+		t.Error("Launch outside the configured regions succeeded")
+	}
+	if len(srv.Deployments()) != 0 {
+		t.Error("a deployment was created")
+	}
+}

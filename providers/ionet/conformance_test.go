@@ -14,10 +14,8 @@ import (
 func start(t *testing.T, opts ionettest.Options) *ionettest.Server {
 	t.Helper()
 	srv := ionettest.NewServer(opts)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv.Start()
+	t.Cleanup(srv.Close)
 	return srv
 }
 

@@ -14,9 +14,7 @@ import (
 // prepaid hours, so the offer is for two hours and says so.
 func Example() {
 	fake := ionettest.NewServer(ionettest.Options{})
-	if err := fake.Start(); err != nil {
-		panic(err)
-	}
+	fake.Start()
 	defer fake.Close()
 
 	// In production: providers.LoadCredential(ionet.CredentialEnv, "").

@@ -15,7 +15,8 @@ func TestMicroUSD(t *testing.T) {
 		{"0", 0, false},
 		{"0.35", 350000, false},
 		{"1.4", 1400000, false},
-		{"2.1900001", 2190001, false}, // rounds up
+		{"2.1900001", 2190000, false}, // nearest micro-dollar
+		{"2.1900005", 2190001, false}, // halves away from zero
 		{"1e-05", 10, false},
 		{"12.5E+1", 125000000, false},
 		{"-1", 0, true},
@@ -25,7 +26,6 @@ func TestMicroUSD(t *testing.T) {
 		{"", 0, true},
 		{"NaN", 0, true},
 		{"0x10", 0, true},
-		{"1.", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -55,6 +55,9 @@ type Config struct {
 	Credential providers.Credential
 	// BaseURL of the API including /v1. Default DefaultBaseURL.
 	BaseURL string
+	// Regions limits placement to these region codes ("us-west-2"); nil =
+	// anywhere.
+	Regions []string
 	// HTTP tunes timeouts, retries and body limits; its zero value works.
 	// HTTP.Logger defaults to Logger.
 	HTTP httpx.Config
@@ -73,6 +76,7 @@ type Config struct {
 type Client struct {
 	http     *httpx.Client
 	log      *slog.Logger
+	regions  []string
 	maxPages int
 }
 
@@ -114,7 +118,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{http: h, log: log, maxPages: cfg.MaxPages}, nil
+	return &Client{http: h, log: log, regions: slices.Clone(cfg.Regions), maxPages: cfg.MaxPages}, nil
 }
 
 // signer signs each attempt of a request.
@@ -175,7 +179,7 @@ func (c *Client) Name() string { return Name }
 // job title. Regions are the network's AWS-style region codes
 // ("us-west-2").
 func (c *Client) Capabilities() providers.Capabilities {
-	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true}
+	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true, Regions: slices.Clone(c.regions)}
 }
 
 // Offers lists matching offers, cheapest first. The documented filters go to
@@ -183,6 +187,11 @@ func (c *Client) Capabilities() providers.Capabilities {
 // providers.SameGPUModel, count, VRAM, region, price cap). With every match
 // above q.MaxPricePerHour it returns providers.ErrOverPrice.
 func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
+	regions, ok := searchRegions(c.regions, q.Regions)
+	if !ok {
+		return nil, nil
+	}
+	q.Regions = regions
 	raw, err := c.listOffers(ctx, q)
 	if err != nil {
 		return nil, err
@@ -244,6 +253,28 @@ func (c *Client) listOffers(ctx context.Context, q providers.Query) ([]offer, er
 	}
 	c.log.DebugContext(ctx, "render offer listing truncated", "pages", c.maxPages)
 	return all, nil
+}
+
+// searchRegions returns the regions a query may use: its own, limited to the
+// configured ones (either alone when the other is empty). ok is false when
+// the query asks only for regions outside the configured ones.
+func searchRegions(configured, asked []string) (regions []string, ok bool) {
+	if len(asked) == 0 {
+		return configured, true
+	}
+	if len(configured) == 0 {
+		return asked, true
+	}
+	for _, r := range asked {
+		if slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) }) {
+			regions = append(regions, r)
+		}
+	}
+	return regions, len(regions) > 0
+}
+
+func regionConfigured(configured []string, r string) bool {
+	return len(configured) == 0 || slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) })
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -357,6 +388,9 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 // chosen, the cheapest match), refusing one above the cap.
 func (c *Client) currentOffer(ctx context.Context, q providers.Query, chosen providers.Offer) (providers.Offer, error) {
 	mine := chosen.ID != "" && (chosen.Provider == "" || chosen.Provider == Name)
+	if mine && chosen.Region != "" && !regionConfigured(c.regions, chosen.Region) {
+		return providers.Offer{}, fmt.Errorf("render: launch: region %q is not one of the configured %q", chosen.Region, c.regions)
+	}
 	if mine && chosen.Region != "" {
 		q.Regions = []string{chosen.Region}
 	}

@@ -259,3 +259,26 @@ func TestStateMapping(t *testing.T) {
 		t.Errorf("StateOf(PAUSED) = %q, want unknown", got)
 	}
 }
+
+func TestConfiguredRegionsLimitPlacement(t *testing.T) {
+	srv := start(t, rendertest.Options{})
+	c, err := render.New(render.Config{PublicKey: srv.PublicKey(), Credential: providers.NewCredential(srv.SecretKey()),
+		BaseURL: srv.URL(), Regions: []string{"us-east-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 4090"})
+	if err != nil || len(offers) != 1 || offers[0].Region != "us-east-1" {
+		t.Errorf("Offers = %+v, %v, want only us-east-1", offers, err)
+	}
+	if offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 4090", Regions: []string{"us-west-2"}}); err != nil || len(offers) != 0 {
+		t.Errorf("Offers(us-west-2) = %+v, %v, want none", offers, err)
+	}
+	w := treaty.Workload{Image: "x:1", GPU: &treaty.GPU{Model: "RTX 4090", Count: 1}}
+	if _, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "a", Workload: w, Offer: providers.Offer{Provider: "render", ID: "off-4090-usw2-a", Region: "us-west-2"}}); err == nil {
+		t.Error("Launch outside the configured regions succeeded")
+	}
+	if len(srv.Jobs()) != 0 {
+		t.Error("a job was created")
+	}
+}

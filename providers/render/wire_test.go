@@ -33,9 +33,9 @@ func TestToOfferRejectsBadPrices(t *testing.T) {
 		}
 	}
 	var o offer
-	o.OfferID, o.Pricing.HourlyRateUSD = "o", "0.4500001"
+	o.OfferID, o.Pricing.HourlyRateUSD = "o", "0.4500006"
 	po, err := toOffer(o)
-	if err != nil || po.PricePerHour != 450001 || po.Raw != (providers.RawPrice{Amount: "0.4500001", Unit: "usd/hour"}) {
+	if err != nil || po.PricePerHour != 450001 || po.Raw != (providers.RawPrice{Amount: "0.4500006", Unit: "usd/hour"}) {
 		t.Errorf("toOffer = %+v, %v", po, err)
 	}
 }

@@ -158,9 +158,10 @@ type Provider struct {
 
 	mu     sync.Mutex // protects following
 	rng    *rand.Rand
-	seq    uint64 // last lease sequence number issued
-	leases map[uint64]lease
-	keys   map[string]uint64
+	seq    uint64  // last lease sequence number issued
+	leases []lease // slab; a slot is live when its seq is not 0
+	free   []int32 // free slots
+	keys   map[string]int32
 	stats  Stats
 }
 
@@ -175,7 +176,10 @@ type shapeKey struct {
 // input).
 const maxCanon = 4096
 
+// lease is one live lease. Its ID is "<name>-<seq>.<slot>": the sequence
+// number makes IDs unique, the slot finds it without a map.
 type lease struct {
+	seq     uint64
 	key     string
 	offer   int
 	started int64 // unix ns
@@ -207,8 +211,7 @@ func New(cfg Config) (*Provider, error) {
 		byModel:    map[string][]int{},
 		tableCanon: map[string]string{},
 		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		leases:     map[uint64]lease{},
-		keys:       map[string]uint64{},
+		keys:       make(map[string]int32, cfg.Capacity),
 	}
 	p.errRateLimited = fmt.Errorf("sim: %s: API requests too frequent: %w", cfg.Name, providers.ErrRateLimited)
 	p.errNoCapacity = fmt.Errorf("sim: %s: %d leases at capacity: %w", cfg.Name, cfg.Capacity, providers.ErrNoCapacity)
@@ -425,9 +428,8 @@ func (p *Provider) Launch(ctx context.Context, spec providers.LaunchSpec) (provi
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if spec.IdempotencyKey != "" {
-		if seq, ok := p.keys[spec.IdempotencyKey]; ok {
-			l := p.leases[seq]
-			return p.leaseLocked(seq, &l, now), nil
+		if slot, ok := p.keys[spec.IdempotencyKey]; ok {
+			return p.leaseLocked(slot, now), nil
 		}
 	}
 	if take(&p.faultFail) {
@@ -447,20 +449,33 @@ func (p *Provider) Launch(ctx context.Context, spec providers.LaunchSpec) (provi
 	}
 	lat := p.cfg.LaunchLatency.sample(p.rng)
 	p.seq++
-	l := lease{key: spec.IdempotencyKey, offer: oi, started: now, ready: now + int64(lat), fails: fails}
-	p.leases[p.seq] = l
-	if l.key != "" {
-		p.keys[l.key] = p.seq
+	var slot int32
+	if n := len(p.free); n > 0 {
+		slot = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		slot = int32(len(p.leases))
+		p.leases = append(p.leases, lease{})
+	}
+	p.leases[slot] = lease{seq: p.seq, key: spec.IdempotencyKey, offer: oi, started: now, ready: now + int64(lat), fails: fails}
+	if spec.IdempotencyKey != "" {
+		p.keys[spec.IdempotencyKey] = slot
 	}
 	p.active.Add(1)
 	p.stats.Launched++
-	return p.leaseLocked(p.seq, &l, now), nil
+	return p.leaseLocked(slot, now), nil
 }
 
-func (p *Provider) leaseLocked(seq uint64, l *lease, now int64) providers.Lease {
+func (p *Provider) leaseLocked(slot int32, now int64) providers.Lease {
+	l := &p.leases[slot]
 	o := p.offers[l.offer]
+	var buf [64]byte
+	id := append(buf[:0], p.prefix...)
+	id = strconv.AppendUint(id, l.seq, 10)
+	id = append(id, '.')
+	id = strconv.AppendInt(id, int64(slot), 10)
 	return providers.Lease{
-		ID:           p.prefix + strconv.FormatUint(seq, 10),
+		ID:           string(id),
 		Provider:     p.cfg.Name,
 		Offer:        o,
 		PricePerHour: o.PricePerHour,
@@ -478,15 +493,39 @@ func (l *lease) state(now int64) providers.State {
 	return providers.StateRunning
 }
 
-// parseID returns the sequence number of lease id, or false if id is not
-// one of this provider's lease IDs.
-func (p *Provider) parseID(id string) (uint64, bool) {
+// parseID splits lease id into its sequence number and slot, or returns
+// false if id is not shaped like one of this provider's lease IDs.
+func (p *Provider) parseID(id string) (seq uint64, slot int32, ok bool) {
 	rest, ok := strings.CutPrefix(id, p.prefix)
-	if !ok || rest == "" || rest[0] == '0' || len(rest) > 20 {
-		return 0, false
+	if !ok {
+		return 0, 0, false
 	}
-	seq, err := strconv.ParseUint(rest, 10, 64)
-	return seq, err == nil
+	num, sl, ok := strings.Cut(rest, ".")
+	if !ok || num == "" || num[0] == '0' || len(num) > 20 || sl == "" || len(sl) > 1 && sl[0] == '0' || len(sl) > 9 {
+		return 0, 0, false
+	}
+	seq, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	n, err := strconv.ParseUint(sl, 10, 31)
+	if err != nil {
+		return 0, 0, false
+	}
+	return seq, int32(n), true
+}
+
+// find returns the live lease id names; issued reports whether the ID is one
+// this provider could have issued (a lease since terminated).
+func (p *Provider) findLocked(id string) (l *lease, slot int32, issued bool) {
+	seq, slot, ok := p.parseID(id)
+	if !ok || seq > p.seq {
+		return nil, 0, false
+	}
+	if int(slot) < len(p.leases) && p.leases[slot].seq == seq {
+		return &p.leases[slot], slot, true
+	}
+	return nil, 0, true
 }
 
 // Status reports lease id's state on the clock: launching until its ready
@@ -496,15 +535,14 @@ func (p *Provider) Status(ctx context.Context, id string) (providers.Status, err
 	if err := ctx.Err(); err != nil {
 		return providers.Status{}, err
 	}
-	seq, ok := p.parseID(id)
 	now := p.cfg.Clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !ok || seq > p.seq {
+	l, _, issued := p.findLocked(id)
+	switch {
+	case !issued:
 		return providers.Status{}, fmt.Errorf("sim: %s: lease %q: %w", p.cfg.Name, id, providers.ErrNotFound)
-	}
-	l, ok := p.leases[seq]
-	if !ok {
+	case l == nil:
 		return providers.Status{ID: id, State: providers.StateTerminated, Message: "terminated", UpdatedAt: now}, nil
 	}
 	st := l.state(now.UnixNano())
@@ -521,20 +559,20 @@ func (p *Provider) Terminate(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	seq, ok := p.parseID(id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !ok || seq > p.seq {
+	l, slot, issued := p.findLocked(id)
+	switch {
+	case !issued:
 		return fmt.Errorf("sim: %s: lease %q: %w", p.cfg.Name, id, providers.ErrNotFound)
-	}
-	l, ok := p.leases[seq]
-	if !ok {
+	case l == nil:
 		return nil
 	}
-	delete(p.leases, seq)
-	if l.key != "" && p.keys[l.key] == seq {
+	if l.key != "" && p.keys[l.key] == slot {
 		delete(p.keys, l.key)
 	}
+	*l = lease{}
+	p.free = append(p.free, slot)
 	p.active.Add(-1)
 	p.stats.Terminated++
 	return nil
@@ -552,14 +590,10 @@ type LeaseInfo struct {
 
 // Inspect returns what the provider knows about live lease id.
 func (p *Provider) Inspect(id string) (LeaseInfo, bool) {
-	seq, ok := p.parseID(id)
-	if !ok {
-		return LeaseInfo{}, false
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l, ok := p.leases[seq]
-	if !ok {
+	l, _, _ := p.findLocked(id)
+	if l == nil {
 		return LeaseInfo{}, false
 	}
 	return LeaseInfo{

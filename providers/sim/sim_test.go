@@ -158,8 +158,20 @@ func TestLifecycle(t *testing.T) {
 	if st, err := p.Status(ctx, lease.ID); err != nil || st.State != providers.StateTerminated {
 		t.Errorf("Status after Terminate = %+v, %v", st, err)
 	}
-	if _, err := p.Launch(ctx, spec2); err != nil {
-		t.Errorf("Launch after Terminate = %v", err)
+	lease2, err := p.Launch(ctx, spec2)
+	if err != nil {
+		t.Fatalf("Launch after Terminate = %v", err)
+	}
+	// The new lease reuses the slot; the old ID still reads terminated and
+	// terminating it again leaves the new one alone.
+	if lease2.ID == lease.ID {
+		t.Fatalf("lease ID %s reused", lease.ID)
+	}
+	if err := p.Terminate(ctx, lease.ID); err != nil {
+		t.Errorf("third Terminate = %v", err)
+	}
+	if st, err := p.Status(ctx, lease2.ID); err != nil || st.State != providers.StateLaunching {
+		t.Errorf("Status of the new lease = %+v, %v", st, err)
 	}
 	st := p.Stats()
 	if st.Launched != 2 || st.Terminated != 1 || st.Active != 1 || st.NoCapacity != 1 || st.Calls != 3 {
@@ -199,7 +211,7 @@ func TestLaunchErrors(t *testing.T) {
 	if p.Stats().Launched != 0 {
 		t.Errorf("failed launches created leases")
 	}
-	for _, id := range []string{"", "net-", "net-0", "net-01", "net-1", "net-x", "other-1", "net-99999999999999999999999", "../net-1"} {
+	for _, id := range []string{"", "net-", "net-0.0", "net-01.0", "net-1.0", "net-1", "net-1.", "net-1.01", "net-x.0", "other-1.0", "net-99999999999999999999999.0", "../net-1.0"} {
 		if _, err := p.Status(ctx, id); !errors.Is(err, providers.ErrNotFound) {
 			t.Errorf("Status(%q) = %v, want ErrNotFound", id, err)
 		}
@@ -468,21 +480,46 @@ func FuzzParseID(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add("net-1")
-	f.Add("net-18446744073709551615")
-	f.Add("net-0")
-	f.Add("net--1")
-	f.Add("net-1/../2")
+	f.Add("net-1.0")
+	f.Add("net-18446744073709551615.2147483647")
+	f.Add("net-0.0")
+	f.Add("net-1.01")
+	f.Add("net--1.0")
+	f.Add("net-1.0/../2")
 	f.Fuzz(func(t *testing.T, id string) {
-		seq, ok := p.parseID(id)
+		seq, slot, ok := p.parseID(id)
 		if !ok {
 			return
 		}
-		if seq == 0 {
-			t.Fatalf("parseID(%q) = 0", id)
+		if seq == 0 || slot < 0 {
+			t.Fatalf("parseID(%q) = %d, %d", id, seq, slot)
 		}
-		if back := p.prefix + fmt.Sprint(seq); back != id {
-			t.Fatalf("parseID(%q) = %d, which prints as %q", id, seq, back)
+		if back := fmt.Sprintf("%s%d.%d", p.prefix, seq, slot); back != id {
+			t.Fatalf("parseID(%q) = %d, %d, which prints as %q", id, seq, slot, back)
+		}
+		// Whatever the ID, lookups answer without panicking.
+		_, _ = p.Status(context.Background(), id)
+		_ = p.Terminate(context.Background(), id)
+	})
+}
+
+func FuzzOfferIndex(f *testing.F) {
+	p, err := New(Config{Name: "net", Regions: []string{"eu-de", "us-east"}, GPUs: table()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("net/0/eu-de")
+	f.Add("net/5/eu-de")
+	f.Add("net/99999999999/eu-de")
+	f.Add("net//eu-de")
+	f.Add("net/-1/x")
+	f.Fuzz(func(t *testing.T, id string) {
+		i, ok := p.offerIndex(id)
+		if ok && p.offers[i].ID != id {
+			t.Fatalf("offerIndex(%q) = %d, which is %q", id, i, p.offers[i].ID)
+		}
+		if !ok && slices.ContainsFunc(p.offers, func(o providers.Offer) bool { return o.ID == id }) {
+			t.Fatalf("offerIndex(%q) missed a real offer", id)
 		}
 	})
 }
@@ -545,6 +582,6 @@ func ExampleProvider() {
 	st, _ = p.Status(ctx, lease.ID)
 	fmt.Println(lease.ID, st.State)
 	// Output:
-	// sim-1 launching
-	// sim-1 running
+	// sim-1.0 launching
+	// sim-1.0 running
 }

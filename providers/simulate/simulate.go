@@ -2,9 +2,10 @@
 // each with the real providers.Router and providers.Reputation over its own
 // seeded set of in-process providers (providers/sim, shaped by per-network
 // profiles), a policy judge, and a deterministic stream of orders arriving
-// on a virtual clock. Nothing sleeps and no goroutine runs: a Run replays
-// 100,000 orders in well under a second and the same Config always yields the
-// same decisions, summarised by a digest.
+// on a virtual clock. Nothing sleeps and Run starts no goroutine (Compare
+// runs one Run per strategy in parallel); the same Config always yields the
+// same decisions, summarised by a digest. BenchmarkSimulate reports the
+// speed in orders per second.
 //
 // The model: orders arrive as a Poisson process (Rate per operator) at a
 // uniformly chosen operator. The operator judges the order (Judge), plans
@@ -241,7 +242,6 @@ type run struct {
 	rtts   []int64
 	names  []string
 	share  map[string]int
-	cost   map[string]providers.Money
 
 	plan, peerPlan providers.Plan // reused by every order
 
@@ -262,7 +262,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		ctx:   ctx,
 		clock: providers.NewVirtualClock(cfg.Start),
 		share: map[string]int{},
-		cost:  map[string]providers.Money{},
 		names: cfg.Providers,
 		rtts:  make([]int64, 0, cfg.Orders),
 	}

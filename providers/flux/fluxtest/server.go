@@ -21,7 +21,9 @@
 //	GET  /apps/location/{name}
 //	GET  /apps/temporarymessages[/{hash}]
 //	GET  /apps/permanentmessages[/{hash}][?appname=&owner=&hash=]
-//	POST /__fake/pay         {"hash":"..."} → {"txid":"..."}  (fake-only: stands in for the on-chain payment)
+//	POST /__fake/pay         flux.PayRequest → {"txid":"..."}  (fake-only: a wallet service that
+//	                         pays on the fake chain; honours "resumed" by paying a hash once;
+//	                         use it with flux.PayViaHTTP)
 //
 // zelidauth is checked as FluxOS's verifyUserSession does for a self-issued
 // phrase (13-digit ms timestamp at most 16 h old and not in the future,
@@ -38,16 +40,14 @@
 package fluxtest
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -55,10 +55,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/flux/internal/btcmsg"
 	"github.com/aurora-federation/aurora/providers/providertest/fakekit"
 )
+
+// DefaultWIF is a throwaway Flux ID key for testnets (the private key 3: public knowledge, never fund it).
+const DefaultWIF = "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU74sHUHy8S"
 
 // Network parameters the fake reports in deploymentinformation.
 const (
@@ -87,10 +89,8 @@ type Server struct {
 	fakekit.Faults
 
 	minInstances int64
-	clock        providers.Clock
+	now          func() time.Time
 	log          *slog.Logger
-	addr         string
-	auto         time.Duration
 
 	mu        sync.Mutex // protects following
 	height    int64
@@ -98,10 +98,7 @@ type Server struct {
 	apps      map[string]*app // by lower-case name
 	permanent []permMsg
 	payments  []Payment
-	srv       *http.Server
-	url       string
-	stop      chan struct{}
-	done      chan struct{}
+	srv       *httptest.Server
 }
 
 type tempMsg struct {
@@ -140,83 +137,52 @@ type Payment struct {
 // NewServer returns a fake; call Start to listen or use Handler.
 func NewServer(opts Options) *Server {
 	s := &Server{
-		minInstances: opts.MinimumInstances, clock: opts.Clock, log: opts.Logger,
-		addr: opts.Addr, auto: opts.AutoAdvance, height: StartHeight, apps: map[string]*app{},
+		minInstances: opts.MinimumInstances, now: opts.Now, log: opts.Logger,
+		height: StartHeight, apps: map[string]*app{},
 	}
 	if s.minInstances <= 0 {
 		s.minInstances = 3
 	}
-	if s.clock == nil {
-		s.clock = providers.SystemClock{}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.addr == "" {
-		s.addr = "127.0.0.1:0"
-	}
 	return s
 }
 
-// Start listens on Options.Addr and serves until Close.
-func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("fluxtest: %w", err)
-	}
+// Start serves on a loopback port (until Close) and returns the base URL
+// for the adapter's Config.BaseURL. To serve elsewhere (a process, a
+// chosen address), use Handler with your own listener.
+func (s *Server) Start() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srv != nil {
-		ln.Close()
-		return errors.New("fluxtest: already started")
+	if s.srv == nil {
+		s.srv = httptest.NewServer(s.Handler())
 	}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	s.url = "http://" + ln.Addr().String()
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go s.srv.Serve(ln)
-	go func(stop, done chan struct{}) {
-		defer close(done)
-		if s.auto <= 0 {
-			return
-		}
-		t := time.NewTicker(s.auto)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				s.Advance()
-			}
-		}
-	}(s.stop, s.done)
-	return nil
+	return s.srv.URL
 }
 
-// URL is the base URL for flux.Config.BaseURL.
+// URL returns the base URL of a started server, or "".
 func (s *Server) URL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.url
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL
 }
 
-// Close stops the server and waits for its goroutines.
-func (s *Server) Close() error {
+// Close stops a started server and waits for its handlers.
+func (s *Server) Close() {
 	s.mu.Lock()
-	srv, stop, done := s.srv, s.stop, s.done
+	srv := s.srv
 	s.srv = nil
 	s.mu.Unlock()
-	if srv == nil {
-		return nil
+	if srv != nil {
+		srv.Close()
 	}
-	close(stop)
-	<-done
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return srv.Close()
-	}
-	return nil
 }
 
 // Height is the fake chain's block height.
@@ -241,7 +207,7 @@ func (s *Server) Advance() {
 	for _, a := range s.apps {
 		a.Locations = a.Spec.Instances
 	}
-	now := s.clock.Now()
+	now := s.now()
 	var keep []*tempMsg
 	for _, m := range s.temp {
 		switch {
@@ -414,7 +380,7 @@ func (s *Server) handlePlacement(w http.ResponseWriter, r *http.Request) {
 	country := func(n, d int) map[string]any { return map[string]any{"nodes": n, "domains": d, "tiers": tiers(n)} }
 	success(w, map[string]any{
 		"tableAvailable": true,
-		"tableGenerated": s.clock.Now().UTC().Format(time.RFC3339),
+		"tableGenerated": s.now().UTC().Format(time.RFC3339),
 		"total":          map[string]int{"nodes": 415, "domains": 61},
 		"unresolved":     0,
 		"continents": map[string]any{
@@ -517,7 +483,7 @@ func (s *Server) session(r *http.Request) bool {
 		return false
 	}
 	ms, err := strconv.ParseInt(p[:13], 10, 64)
-	now := s.clock.Now().UnixMilli()
+	now := s.now().UnixMilli()
 	if err != nil || ms < now-16*3600*1000 || ms > now {
 		return false
 	}
@@ -551,7 +517,7 @@ func (s *Server) handleMessage(kind string) func(http.ResponseWriter, *http.Requ
 			fail(w, "Error", "Invalid version of message", nil)
 			return
 		}
-		now := s.clock.Now().UnixMilli()
+		now := s.now().UnixMilli()
 		if msg.Timestamp < now-3600*1000 {
 			fail(w, "Error", "Message timestamp is over 1 hour old, not valid. Check if your computer clock is synced and restart the registration process.", nil)
 			return
@@ -587,7 +553,7 @@ func (s *Server) handleMessage(kind string) func(http.ResponseWriter, *http.Requ
 		hash := hex.EncodeToString(sum[:])
 		s.mu.Lock()
 		if !slices.ContainsFunc(s.temp, func(m *tempMsg) bool { return m.Hash == hash }) {
-			s.temp = append(s.temp, &tempMsg{Type: msg.Type, Spec: sp, Hash: hash, Timestamp: msg.Timestamp, Signature: msg.Signature, Received: s.clock.Now()})
+			s.temp = append(s.temp, &tempMsg{Type: msg.Type, Spec: sp, Hash: hash, Timestamp: msg.Timestamp, Signature: msg.Signature, Received: s.now()})
 		}
 		s.mu.Unlock()
 		if !update && s.TakeLaunchLoss() {
@@ -617,7 +583,7 @@ func (s *Server) handleLocation(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	locs := []any{}
 	if a := s.apps[strings.ToLower(r.PathValue("name"))]; a != nil {
-		now := s.clock.Now().UTC()
+		now := s.now().UTC()
 		for i := int64(0); i < a.Locations; i++ {
 			locs = append(locs, map[string]any{
 				"name": a.Spec.Name, "hash": a.Hash, "ip": fmt.Sprintf("203.0.113.%d:16127", 10+i),
@@ -639,7 +605,7 @@ func (s *Server) handleTemp(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	hash := r.PathValue("hash")
 	out := []json.RawMessage{}
-	now := s.clock.Now()
+	now := s.now()
 	for _, m := range s.temp {
 		if (hash == "" || m.Hash == hash) && now.Sub(m.Received) < tempTTL {
 			out = append(out, tempJSON(m))
@@ -673,12 +639,20 @@ func cmpOr(a, b string) string {
 }
 
 func (s *Server) handlePay(w http.ResponseWriter, r *http.Request) {
+	// The body is flux.PayRequest; only hash and resumed matter here.
 	var b struct {
-		Hash string `json:"hash"`
+		Hash    string `json:"hash"`
+		Resumed bool   `json:"resumed"`
 	}
-	if err := fakekit.ReadJSON(r, &b); err != nil {
+	if err := fakekit.ReadJSONLoose(r, &b); err != nil {
 		fail(w, "Error", "fake pay: "+err.Error(), nil)
 		return
+	}
+	if b.Resumed {
+		if txid, ok := s.Paid(b.Hash); ok {
+			success(w, map[string]string{"txid": txid})
+			return
+		}
 	}
 	txid, err := s.Pay(b.Hash)
 	if err != nil {

@@ -88,7 +88,7 @@ func TestRegisterChecksSessionAndSignature(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewServer(Options{Clock: clock})
+			s := NewServer(Options{Now: clock.Now})
 			out := register(s, tt.auth, testSpec(owner.Address()), tt.ts, tt.signer, tt.mutate)
 			if out["http"] != http.StatusOK {
 				t.Fatalf("HTTP %v: FluxOS answers errors with 200", out["http"])
@@ -117,7 +117,7 @@ func TestRegisterChecksSessionAndSignature(t *testing.T) {
 func TestSameMessageSameHashAndQueryStringSession(t *testing.T) {
 	owner := key(t, 3)
 	clock := providers.NewVirtualClock(epoch)
-	s := NewServer(Options{Clock: clock})
+	s := NewServer(Options{Now: clock.Now})
 	phrase := strconv.FormatInt(epoch.UnixMilli(), 10) + strings.Repeat("cd", 16)
 	qs := "zelid=" + owner.Address() + "&signature=" + strings.ReplaceAll(strings.ReplaceAll(owner.Sign([]byte(phrase)), "+", "%2B"), "/", "%2F") + "&loginPhrase=" + phrase
 	a := register(s, qs, testSpec(owner.Address()), epoch, owner, nil)

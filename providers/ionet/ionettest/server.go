@@ -27,22 +27,19 @@
 package ionettest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/providertest/fakekit"
 )
 
@@ -111,21 +108,16 @@ func DefaultHardware() []Hardware {
 type Server struct {
 	fakekit.Faults
 
-	key   string
-	clock providers.Clock
-	log   *slog.Logger
-	addr  string
-	auto  time.Duration
+	key string
+	now func() time.Time
+	log *slog.Logger
 
 	mu        sync.Mutex // protects following
 	hardware  []Hardware
 	locations []Location
 	deps      []*deployment // in creation order
 	byID      map[string]*deployment
-	srv       *http.Server
-	url       string
-	stop      chan struct{}
-	done      chan struct{}
+	srv       *httptest.Server
 }
 
 type deployment struct {
@@ -148,10 +140,8 @@ type deployment struct {
 func NewServer(opts Options) *Server {
 	s := &Server{
 		key:       opts.APIKey,
-		clock:     opts.Clock,
+		now:       opts.Now,
 		log:       opts.Logger,
-		addr:      opts.Addr,
-		auto:      opts.AutoAdvance,
 		hardware:  opts.Hardware,
 		locations: opts.Locations,
 		byID:      map[string]*deployment{},
@@ -159,14 +149,11 @@ func NewServer(opts Options) *Server {
 	if s.key == "" {
 		s.key = DefaultAPIKey
 	}
-	if s.clock == nil {
-		s.clock = providers.SystemClock{}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.addr == "" {
-		s.addr = "127.0.0.1:0"
 	}
 	if s.hardware == nil {
 		s.hardware = DefaultHardware()
@@ -195,67 +182,37 @@ func cloneMap(m map[int64]int64) map[int64]int64 {
 // APIKey returns the key the fake accepts.
 func (s *Server) APIKey() string { return s.key }
 
-// Start listens on Options.Addr and serves until Close.
-func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("ionettest: %w", err)
-	}
+// Start serves on a loopback port (until Close) and returns the base URL
+// for the adapter's Config.BaseURL. To serve elsewhere (a process, a
+// chosen address), use Handler with your own listener.
+func (s *Server) Start() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srv != nil {
-		ln.Close()
-		return errors.New("ionettest: already started")
+	if s.srv == nil {
+		s.srv = httptest.NewServer(s.Handler())
 	}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	s.url = "http://" + ln.Addr().String() + Prefix
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go s.srv.Serve(ln)
-	go s.autoAdvance(s.stop, s.done)
-	return nil
+	return s.srv.URL + Prefix
 }
 
-func (s *Server) autoAdvance(stop, done chan struct{}) {
-	defer close(done)
-	if s.auto <= 0 {
-		return
-	}
-	t := time.NewTicker(s.auto)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			s.Advance()
-		}
-	}
-}
-
-// URL is the base URL for ionet.Config.BaseURL ("" before Start).
+// URL returns the base URL of a started server, or "".
 func (s *Server) URL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.url
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL + Prefix
 }
 
-// Close stops the server and its auto-advance loop and waits for them.
-func (s *Server) Close() error {
+// Close stops a started server and waits for its handlers.
+func (s *Server) Close() {
 	s.mu.Lock()
-	srv, stop, done := s.srv, s.stop, s.done
+	srv := s.srv
 	s.srv = nil
 	s.mu.Unlock()
-	if srv == nil {
-		return nil
+	if srv != nil {
+		srv.Close()
 	}
-	close(stop)
-	<-done
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return srv.Close()
-	}
-	return nil
 }
 
 // Advance moves every deployment one step: deployment requested → running,
@@ -263,7 +220,7 @@ func (s *Server) Close() error {
 func (s *Server) Advance() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock.Now().UTC()
+	now := s.now().UTC()
 	for _, d := range s.deps {
 		switch d.Status {
 		case "deployment requested":
@@ -333,7 +290,7 @@ func (s *Server) Complete(id string) bool {
 	if d == nil || d.Status != "running" {
 		return false
 	}
-	d.Status, d.Done = "completed", s.clock.Now().UTC()
+	d.Status, d.Done = "completed", s.now().UTC()
 	s.releaseLocked(d)
 	return true
 }
@@ -671,7 +628,7 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		GPUs: b.GPUsPerContainer, Replicas: c.ReplicaCount, Hours: b.DurationHours,
 		Locations: used, Taken: taken, Paid: total.FloatString(6),
 		Image: reg.ImageURL, Entrypoint: c.Entrypoint, Env: c.EnvVariables, TrafficPort: c.TrafficPort,
-		Created: s.clock.Now().UTC(),
+		Created: s.now().UTC(),
 	}
 	s.deps = append(s.deps, d)
 	s.byID[d.ID] = d

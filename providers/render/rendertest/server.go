@@ -26,15 +26,14 @@
 package rendertest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,19 +91,14 @@ type Server struct {
 	fakekit.Faults
 
 	verifier *Verifier
-	clock    providers.Clock
+	now      func() time.Time
 	log      *slog.Logger
-	addr     string
-	auto     time.Duration
 
 	mu     sync.Mutex // protects following
 	offers []Offer
 	jobs   []*Job
 	byID   map[string]*Job
-	srv    *http.Server
-	url    string
-	stop   chan struct{}
-	done   chan struct{}
+	srv    *httptest.Server
 }
 
 // Job is a job on the fake. Snapshots returned by Jobs are copies.
@@ -129,21 +123,18 @@ func NewServer(opts Options) *Server {
 	if opts.SecretKey == "" {
 		opts.SecretKey = DefaultSecretKey
 	}
-	if opts.Clock == nil {
-		opts.Clock = providers.SystemClock{}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1:0"
 	}
 	if opts.Offers == nil {
 		opts.Offers = DefaultOffers()
 	}
 	return &Server{
-		verifier: &Verifier{PublicKey: opts.PublicKey, SecretKey: opts.SecretKey, Now: opts.Clock.Now},
-		clock:    opts.Clock, log: opts.Logger, addr: opts.Addr, auto: opts.AutoAdvance,
+		verifier: &Verifier{PublicKey: opts.PublicKey, SecretKey: opts.SecretKey, Now: opts.Now},
+		now:      opts.Now, log: opts.Logger,
 		offers: slices.Clone(opts.Offers), byID: map[string]*Job{},
 	}
 }
@@ -154,72 +145,44 @@ func (s *Server) PublicKey() string { return s.verifier.PublicKey }
 // SecretKey returns the HMAC secret the fake accepts.
 func (s *Server) SecretKey() string { return s.verifier.SecretKey }
 
-// Start listens on Options.Addr and serves until Close.
-func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("rendertest: %w", err)
-	}
+// Start serves on a loopback port (until Close) and returns the base URL
+// for the adapter's Config.BaseURL. To serve elsewhere (a process, a
+// chosen address), use Handler with your own listener.
+func (s *Server) Start() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srv != nil {
-		ln.Close()
-		return errors.New("rendertest: already started")
+	if s.srv == nil {
+		s.srv = httptest.NewServer(s.Handler())
 	}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	s.url = "http://" + ln.Addr().String() + "/v1"
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go s.srv.Serve(ln)
-	go func(stop, done chan struct{}) {
-		defer close(done)
-		if s.auto <= 0 {
-			return
-		}
-		t := time.NewTicker(s.auto)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				s.Advance()
-			}
-		}
-	}(s.stop, s.done)
-	return nil
+	return s.srv.URL + "/v1"
 }
 
-// URL is the base URL for render.Config.BaseURL, ending in /v1.
+// URL returns the base URL of a started server, or "".
 func (s *Server) URL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.url
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL + "/v1"
 }
 
-// Close stops the server and waits for its goroutines.
-func (s *Server) Close() error {
+// Close stops a started server and waits for its handlers.
+func (s *Server) Close() {
 	s.mu.Lock()
-	srv, stop, done := s.srv, s.stop, s.done
+	srv := s.srv
 	s.srv = nil
 	s.mu.Unlock()
-	if srv == nil {
-		return nil
+	if srv != nil {
+		srv.Close()
 	}
-	close(stop)
-	<-done
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return srv.Close()
-	}
-	return nil
 }
 
 // Advance moves every job one step along PENDING → ASSIGNED → RUNNING.
 func (s *Server) Advance() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock.Now().UTC()
+	now := s.now().UTC()
 	for _, j := range s.jobs {
 		switch j.Status {
 		case "PENDING":
@@ -243,7 +206,7 @@ func (s *Server) Complete(uuid string) bool {
 	if j == nil || j.Status != "RUNNING" {
 		return false
 	}
-	now := s.clock.Now().UTC()
+	now := s.now().UTC()
 	j.Status, j.Completed, j.Updated = "COMPLETED", now, now
 	return true
 }
@@ -369,7 +332,7 @@ func (s *Server) handleOffers(w http.ResponseWriter, r *http.Request) {
 		}
 		match = append(match, o)
 	}
-	now := s.clock.Now().UTC().Format(time.RFC3339)
+	now := s.now().UTC().Format(time.RFC3339)
 	s.mu.Unlock()
 	data := []any{}
 	for i := (page - 1) * limit; i < int64(len(match)) && i < page*limit; i++ {
@@ -455,7 +418,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusInternalServerError, "internal_error", "internal server error")
 		return
 	}
-	now := s.clock.Now().UTC()
+	now := s.now().UTC()
 	p := b.Parameters.Parameters
 	j := &Job{
 		UUID: newUUID(), Status: "PENDING", Task: b.Task, Title: b.Title,
@@ -574,7 +537,7 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusConflict, "conflict", "job is "+j.Status)
 		return
 	}
-	now := s.clock.Now().UTC()
+	now := s.now().UTC()
 	j.Status, j.StatusReason, j.Completed, j.Updated = "CANCELLED", b.Reason, now, now
 	fakekit.WriteJSON(w, http.StatusOK, jobJSON(j))
 }

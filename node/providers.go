@@ -9,7 +9,11 @@ import (
 	"time"
 
 	"github.com/aurora-federation/aurora/providers"
+	"github.com/aurora-federation/aurora/providers/aethir"
 	"github.com/aurora-federation/aurora/providers/akash"
+	"github.com/aurora-federation/aurora/providers/flux"
+	"github.com/aurora-federation/aurora/providers/ionet"
+	"github.com/aurora-federation/aurora/providers/render"
 	"github.com/aurora-federation/aurora/providers/salad"
 	"github.com/aurora-federation/aurora/providers/sim"
 	"github.com/aurora-federation/aurora/providers/vastai"
@@ -25,6 +29,10 @@ func builders() map[string]providerBuilder {
 		"vastai": buildVastai,
 		"salad":  buildSalad,
 		"akash":  buildAkash,
+		"ionet":  buildIonet,
+		"render": buildRender,
+		"flux":   buildFlux,
+		"aethir": buildAethir,
 	}
 }
 
@@ -150,6 +158,64 @@ func buildAkash(pc ProviderConfig, log *slog.Logger) (providers.Provider, error)
 		return nil, err
 	}
 	return akash.New(akash.Config{BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, AKTUSD: rate, Denom: denom, Logger: log})
+}
+
+func buildIonet(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
+	cred, err := credential(pc)
+	if err != nil {
+		return nil, err
+	}
+	o := newOptions(pc.Options)
+	hours := o.int("default_hours", 0)
+	if err := o.done(); err != nil {
+		return nil, err
+	}
+	return ionet.New(ionet.Config{Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, DefaultHours: hours, Logger: log})
+}
+
+// buildRender: option public_key (the pk_ half; the credential is the HMAC
+// secret).
+func buildRender(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
+	cred, err := credential(pc)
+	if err != nil {
+		return nil, err
+	}
+	o := newOptions(pc.Options)
+	pk := o.str("public_key", "")
+	if err := o.done(); err != nil {
+		return nil, err
+	}
+	return render.New(render.Config{PublicKey: pk, Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, Logger: log})
+}
+
+// buildFlux: the credential is the Flux ID's WIF key; option pay_url names a
+// wallet service that pays registrations (without it, Launch is
+// ErrNotSupported: Flux needs an on-chain payment).
+func buildFlux(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
+	cred, err := credential(pc)
+	if err != nil {
+		return nil, err
+	}
+	o := newOptions(pc.Options)
+	payURL := o.str("pay_url", "")
+	if err := o.done(); err != nil {
+		return nil, err
+	}
+	cfg := flux.Config{Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, Logger: log}
+	if payURL != "" {
+		pay, err := flux.PayViaHTTP(flux.PayHTTPConfig{URL: payURL})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Pay = pay
+	}
+	return flux.New(cfg)
+}
+
+// buildAethir: Aethir has no public compute API; the adapter is ManualOnly
+// and says so on every call.
+func buildAethir(_ ProviderConfig, log *slog.Logger) (providers.Provider, error) {
+	return aethir.New(aethir.Config{Logger: log})
 }
 
 // buildSim: options seed, fail (0..1), latency_ms, capacity, price (micro-USD

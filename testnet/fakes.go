@@ -15,6 +15,9 @@ import (
 
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/providers/akash/akashtest"
+	"github.com/aurora-federation/aurora/providers/flux/fluxtest"
+	"github.com/aurora-federation/aurora/providers/ionet/ionettest"
+	"github.com/aurora-federation/aurora/providers/render/rendertest"
 	"github.com/aurora-federation/aurora/providers/salad/saladtest"
 	"github.com/aurora-federation/aurora/providers/vastai/vastaitest"
 )
@@ -41,6 +44,13 @@ func fakeKinds() map[string]fakeKind {
 			options: map[string]string{"organization": saladtest.DefaultOrganization, "project": saladtest.DefaultProject}},
 		"akash": {new: func() fakeServer { return akashtest.NewServer(akashtest.Options{}) }, secret: akashtest.DefaultAPIKey,
 			options: map[string]string{"akt_usd": akashtest.DefaultAKTUSD}},
+		"ionet": {new: func() fakeServer { return ionettest.NewServer(ionettest.Options{}) }, secret: ionettest.DefaultAPIKey, basePath: ionettest.Prefix},
+		"render": {new: func() fakeServer { return rendertest.NewServer(rendertest.Options{}) }, secret: rendertest.DefaultSecretKey, basePath: "/v1",
+			options: map[string]string{"public_key": rendertest.DefaultPublicKey}},
+		// Flux launches need an on-chain payment: the fake's own pay
+		// endpoint stands in for a wallet service.
+		"flux": {new: func() fakeServer { return fluxtest.NewServer(fluxtest.Options{}) }, secret: fluxtest.DefaultWIF,
+			options: map[string]string{"pay_url": "{{URL}}/__fake/pay"}},
 	}
 }
 
@@ -127,8 +137,9 @@ func (f *Fake) ProviderConfig(dir, name string, regions []string) (node.Provider
 		return node.ProviderConfig{}, err
 	}
 	opts := map[string]string{}
+	base := strings.TrimSuffix(f.URL, f.kind.basePath)
 	for k, v := range f.kind.options {
-		opts[k] = v
+		opts[k] = strings.ReplaceAll(v, "{{URL}}", base)
 	}
 	return node.ProviderConfig{Kind: f.Kind, Name: name, BaseURL: f.URL, CredentialFile: cred, Regions: regions, Options: opts}, nil
 }

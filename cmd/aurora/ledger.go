@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,14 +127,7 @@ func writeBackup(path string, since uint64, resp *http.Response) (store.Manifest
 		return store.Manifest{}, err
 	}
 	m := store.Manifest{Format: store.ManifestFormat, Since: since, Version: version, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, Created: time.Now().UTC()}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return m, err
-	}
-	if err := os.WriteFile(path+store.ManifestSuffix, append(data, '\n'), 0o600); err != nil {
-		return m, err
-	}
-	return m, nil
+	return m, store.WriteManifest(path, m)
 }
 
 func newHealthCmd() *cobra.Command {

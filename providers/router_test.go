@@ -1048,33 +1048,47 @@ func BenchmarkRouterPlan50(b *testing.B) {
 		{DID: "did:key:z6MkPeerC", Regions: []string{"asia-jp"}, Reputation: 950},
 	}
 	for _, strat := range []Strategy{Cheapest{}, Fastest{}, ReputationWeighted{}} {
-		b.Run(strat.Name(), func(b *testing.B) {
-			r, _ := newRouter(b, RouterConfig{Providers: provs, Strategy: strat})
-			for i, p := range provs {
-				observeN(r.Reputation(), p.Name(), i%2 == 0, 3)
+		// Plan allocates its candidate slice (8 x 216 B) per call, so its tail
+		// includes GC assists; PlanInto reuses one.
+		for _, into := range []bool{false, true} {
+			name := strat.Name() + "/Plan"
+			if into {
+				name = strat.Name() + "/PlanInto"
 			}
-			order := rtOrder(func(o *treaty.Order) { o.Constraints.Regions = []string{"eu-de", "eu-fr", "us-east", "us-west"} })
-			ctx := context.Background()
-			if p, err := r.Plan(ctx, order, Law{}, peers); err != nil || len(p.Candidates) != 8 {
-				b.Fatalf("warm-up plan: %d candidates, %v", len(p.Candidates), err)
-			}
-			samples := make([]time.Duration, 0, 1<<16)
-			for b.Loop() {
-				start := time.Now()
-				_, err := r.Plan(ctx, order, Law{}, peers)
-				d := time.Since(start)
-				if err != nil {
-					b.Fatal(err)
+			b.Run(name, func(b *testing.B) {
+				r, _ := newRouter(b, RouterConfig{Providers: provs, Strategy: strat})
+				for i, p := range provs {
+					observeN(r.Reputation(), p.Name(), i%2 == 0, 3)
 				}
-				if len(samples) < cap(samples) {
-					samples = append(samples, d)
+				order := rtOrder(func(o *treaty.Order) { o.Constraints.Regions = []string{"eu-de", "eu-fr", "us-east", "us-west"} })
+				ctx := context.Background()
+				if p, err := r.Plan(ctx, order, Law{}, peers); err != nil || len(p.Candidates) != 8 {
+					b.Fatalf("warm-up plan: %d candidates, %v", len(p.Candidates), err)
 				}
-			}
-			slices.Sort(samples)
-			q := func(f float64) float64 { return float64(samples[int(f*float64(len(samples)-1))].Nanoseconds()) }
-			b.ReportMetric(q(0.50), "p50-ns")
-			b.ReportMetric(q(0.99), "p99-ns")
-		})
+				var plan Plan
+				samples := make([]time.Duration, 0, 1<<16)
+				for b.Loop() {
+					start := time.Now()
+					var err error
+					if into {
+						err = r.PlanInto(ctx, &plan, order, Law{}, peers)
+					} else {
+						plan, err = r.Plan(ctx, order, Law{}, peers)
+					}
+					d := time.Since(start)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(samples) < cap(samples) {
+						samples = append(samples, d)
+					}
+				}
+				slices.Sort(samples)
+				q := func(f float64) float64 { return float64(samples[int(f*float64(len(samples)-1))].Nanoseconds()) }
+				b.ReportMetric(q(0.50), "p50-ns")
+				b.ReportMetric(q(0.99), "p99-ns")
+			})
+		}
 	}
 }
 

@@ -9,15 +9,34 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aurora-federation/aurora/policy"
+	"github.com/aurora-federation/aurora/policy/std"
+	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/simulate"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
-// simJudge is the policy that judges simulated orders; nil allows every
-// order. To judge with the standard treaty law, return its native evaluator
-// here.
-func simJudge() func(order *treaty.Order, now time.Time) uint32 {
-	return nil
+// simJudge judges simulated orders with the standard treaty law's native
+// build (the same Go source as the embedded std.wasm, proven to agree with
+// it by policy/std's differential test): every canonical region but
+// af-south, a 4 USD/GPU-hour cap, no quotas.
+func simJudge() (func(order *treaty.Order, now time.Time) uint32, error) {
+	regions := []string{}
+	for _, r := range providers.Regions() {
+		if r != "af-south" {
+			regions = append(regions, r)
+		}
+	}
+	law, err := std.New(std.Params{AllowedRegions: regions, MaxPricePerGPUHour: 4_000_000})
+	if err != nil {
+		return nil, err
+	}
+	return func(o *treaty.Order, now time.Time) uint32 {
+		f := policy.FactsFromOrder(o, now)
+		f.NonceFresh = true
+		f.ProviderReputation = 1000
+		return law.Evaluate(&f)
+	}, nil
 }
 
 func newSimCmd() *cobra.Command {
@@ -38,7 +57,11 @@ same flags always print the same table and decision digest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Providers = splitList(providers)
-			cfg.Judge = simJudge()
+			judge, err := simJudge()
+			if err != nil {
+				return err
+			}
+			cfg.Judge = judge
 			strategies := []string{strategy}
 			if compare {
 				strategies = []string{"cheapest", "fastest", "reputation"}

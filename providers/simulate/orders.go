@@ -13,14 +13,14 @@ import (
 // hot loop allocates nothing per order; shared slices (regions, providers,
 // the GPU request) are immutable.
 type orderGen struct {
-	rng       *rand.Rand
-	clients   []treaty.DID
-	gpus      map[gpuKey]*treaty.GPU // shared, immutable GPU requests
-	provSets  [][]string
-	singles   [][]string // one-region lists
-	nonce     [16]byte
-	unsatGPU  *treaty.GPU
-	antarctic []string
+	rng      *rand.Rand
+	clients  []treaty.DID
+	gpus     map[gpuKey]*treaty.GPU // shared, immutable GPU requests
+	provSets [][]string
+	singles  [][]string // one-region lists
+	nonce    [16]byte
+	unsatGPU *treaty.GPU
+	nowhere  []string // a region no profile serves
 }
 
 type gpuKey struct {
@@ -49,10 +49,10 @@ var modelMix = []struct {
 
 func newOrderGen(seed uint64, provs []string, clients []treaty.DID) *orderGen {
 	g := &orderGen{
-		rng:       rand.New(rand.NewPCG(seed, 0x0dde75)),
-		clients:   clients,
-		gpus:      map[gpuKey]*treaty.GPU{},
-		antarctic: []string{"antarctica"},
+		rng:     rand.New(rand.NewPCG(seed, 0x0dde75)),
+		clients: clients,
+		gpus:    map[gpuKey]*treaty.GPU{},
+		nowhere: []string{"af-south"},
 	}
 	for _, r := range allRegions {
 		g.singles = append(g.singles, []string{r})
@@ -150,7 +150,7 @@ func (g *orderGen) next(o *treaty.Order, now time.Time) {
 	case x < 97:
 		k.Regions = g.singles[r.IntN(len(g.singles))]
 	default:
-		k.Regions = g.antarctic // nobody serves it: unroutable on purpose
+		k.Regions = g.nowhere // nobody serves it: unroutable on purpose
 	}
 	k.Providers = nil
 	if r.IntN(100) < 8 && len(g.provSets) > 0 {

@@ -9,12 +9,13 @@ import (
 	"github.com/aurora-federation/aurora/providers/sim"
 )
 
-// Regions of the simulated world. Names are treaty names.
+// Regions of the simulated world: canonical Aurora regions (providers.Regions).
+// Lists used as order constraints are sorted, as orders require.
 var (
-	regionsEU   = []string{"eu-de", "eu-fr", "eu-nl", "eu-se"}
-	regionsUS   = []string{"us-east", "us-west"}
-	regionsAsia = []string{"asia-jp", "asia-sg"}
-	allRegions  = []string{"au", "ca-central", "eu-de", "eu-fr", "eu-nl", "eu-se", "uk", "us-east", "us-west", "asia-jp", "asia-sg"}
+	regionsEU   = []string{"eu-central", "eu-north", "eu-south", "eu-west"}
+	regionsUS   = []string{"us-central", "us-east", "us-west"}
+	regionsAsia = []string{"ap-northeast", "ap-southeast"}
+	allRegions  = []string{"ap-northeast", "ap-southeast", "ca-central", "eu-central", "eu-north", "eu-south", "eu-west", "oc-southeast", "us-central", "us-east", "us-west"}
 )
 
 // gpuModel is a GPU the simulated world knows, with its VRAM and a
@@ -86,7 +87,7 @@ const capacityScale = 2
 var profiles = []profile{
 	{
 		name:    "vastai",
-		regions: []string{"au", "ca-central", "eu-de", "eu-nl", "eu-se", "uk", "us-east", "us-west", "asia-jp", "asia-sg"},
+		regions: []string{"ap-northeast", "ap-southeast", "ca-central", "eu-central", "eu-north", "eu-south", "eu-west", "oc-southeast", "us-central", "us-east", "us-west"},
 		offers: []offering{
 			{"H100", dc, 0.80, 1.05}, {"A100", dc, 0.75, 1.0}, {"L40S", []int64{1, 2, 4}, 0.8, 1.0},
 			{"A6000", []int64{1, 2, 4}, 0.75, 1.0}, {"RTX 4090", dc, 0.75, 1.0}, {"RTX 3090", []int64{1, 2, 4}, 0.75, 1.0},
@@ -97,7 +98,7 @@ var profiles = []profile{
 	},
 	{
 		name:    "salad",
-		regions: []string{"au", "ca-central", "eu-de", "eu-fr", "uk", "us-east", "us-west", "asia-jp"},
+		regions: []string{"ap-northeast", "ca-central", "eu-central", "eu-west", "oc-southeast", "us-central", "us-east", "us-west"},
 		offers: []offering{
 			{"RTX 4090", []int64{1, 2}, 0.6, 0.85}, {"RTX 3090", []int64{1, 2}, 0.6, 0.85},
 			{"RTX 3060", []int64{1}, 0.6, 0.8}, {"L40S", []int64{1}, 0.75, 0.95}, {"", []int64{0}, 0.8, 1.2},
@@ -107,7 +108,7 @@ var profiles = []profile{
 	},
 	{
 		name:    "akash",
-		regions: []string{"eu-de", "eu-fr", "eu-nl", "us-east", "us-west", "asia-sg"},
+		regions: []string{"ap-southeast", "eu-central", "eu-north", "eu-west", "us-east", "us-west"},
 		offers: []offering{
 			{"H100", dc, 0.7, 0.95}, {"A100", dc, 0.7, 0.95}, {"RTX 4090", []int64{1, 2}, 0.7, 0.95},
 			{"A6000", []int64{1}, 0.7, 1.0}, {"RTX 3090", []int64{1}, 0.7, 1.0}, {"", []int64{0}, 0.6, 0.9},
@@ -117,7 +118,7 @@ var profiles = []profile{
 	},
 	{
 		name:    "ionet",
-		regions: []string{"eu-de", "eu-fr", "eu-se", "uk", "us-east", "us-west", "asia-jp", "asia-sg"},
+		regions: []string{"ap-northeast", "ap-southeast", "eu-central", "eu-north", "eu-south", "eu-west", "us-central", "us-east", "us-west"},
 		offers: []offering{
 			{"H100", dc, 0.85, 1.1}, {"A100", dc, 0.85, 1.1}, {"L40S", []int64{1, 2, 4}, 0.85, 1.1},
 			{"RTX 4090", dc, 0.85, 1.1}, {"A6000", []int64{1, 2}, 0.85, 1.1},
@@ -127,7 +128,7 @@ var profiles = []profile{
 	},
 	{
 		name:    "render",
-		regions: []string{"eu-de", "eu-nl", "us-east", "us-west"},
+		regions: []string{"eu-central", "eu-west", "us-east", "us-west"},
 		offers: []offering{
 			{"RTX 4090", []int64{1, 2, 4}, 0.9, 1.25}, {"A100", []int64{1, 2}, 0.9, 1.2},
 			{"H100", []int64{1, 8}, 0.95, 1.2}, {"L40S", []int64{1, 2}, 0.9, 1.2},
@@ -137,7 +138,7 @@ var profiles = []profile{
 	},
 	{
 		name:    "flux",
-		regions: []string{"eu-de", "eu-fr", "eu-nl", "us-east", "us-west", "asia-jp"},
+		regions: []string{"ap-northeast", "eu-central", "eu-south", "eu-west", "us-east", "us-west"},
 		offers:  []offering{{"", []int64{0}, 0.4, 0.7}},
 		latency: sim.Latency{Median: 10 * time.Minute, Sigma: 0.3, Min: 3 * time.Minute, Max: 40 * time.Minute},
 		call:    2 * time.Second, fail: 0.03, rate429: 0, capacity: 2000,

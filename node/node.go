@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aurora-federation/aurora/mesh"
 	"github.com/aurora-federation/aurora/node/store"
 	"github.com/aurora-federation/aurora/provenance"
 	"github.com/aurora-federation/aurora/providers"
@@ -56,6 +57,7 @@ type Node struct {
 	db       *store.DB
 	plog     *provenance.Log
 	epochs   *provenance.Epochs
+	fed      *federation
 	jobs     *Jobs
 	judge    Judge
 	router   *providers.Router
@@ -122,12 +124,6 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.jobs = NewJobs(n.db.Namespace("ledger"), n.plog)
 	n.onClose(func(context.Context) error { n.jobs.Close(); return nil })
-	if n.epochs, err = provenance.NewEpochs(ctx, provenance.EpochsConfig{
-		Log: n.plog, Interval: cfg.Provenance.Epoch.Std(), Registerer: n.metrics.Registry, Logger: n.log.With("component", "epochs"),
-	}); err != nil {
-		return nil, err
-	}
-	n.onClose(func(context.Context) error { return n.epochs.Close() })
 
 	// Policy.
 	cacheDir := opts.PolicyCacheDir
@@ -154,6 +150,29 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 
+	// Mesh: treaties, forwarding, witnessing, gossip. Off when p2p.listen is
+	// empty (a standalone node).
+	if len(cfg.P2P.Listen) > 0 {
+		if n.fed, err = n.startFederation(ctx, cfg, rep); err != nil {
+			return nil, err
+		}
+		n.onClose(func(context.Context) error { return n.fed.close() })
+	}
+
+	// Provenance epochs: checkpoint, witness round, timestamps, pin, gossip.
+	ecfg := provenance.EpochsConfig{
+		Log: n.plog, Interval: cfg.Provenance.Epoch.Std(), Registerer: n.metrics.Registry, Logger: n.log.With("component", "epochs"),
+	}
+	if n.fed != nil {
+		ecfg.Witnesses = n.fed.cosign
+		ecfg.WitnessKeysFunc = n.fed.witnessKeys
+		ecfg.Announce = n.fed.mesh.PublishAnchor
+	}
+	if n.epochs, err = provenance.NewEpochs(ctx, ecfg); err != nil {
+		return nil, err
+	}
+	n.onClose(func(context.Context) error { return n.epochs.Close() })
+
 	// Order pipeline.
 	tenants := make([]treaty.DID, 0, len(cfg.API.Tenants))
 	for i, t := range cfg.API.Tenants {
@@ -163,11 +182,15 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		tenants = append(tenants, d)
 	}
-	n.pipeline = NewPipeline(PipelineConfig{
+	pcfg := PipelineConfig{
 		Key: n.key, Replay: replay, Judge: n.judge, Router: n.router, Jobs: n.jobs, Quotas: NewQuotas(), Metrics: n.metrics,
 		Law: lawOf(cfg.Law), Limits: Limits{MaxInflight: cfg.Law.MaxInflight, OrdersPerMin: cfg.Law.OrdersPerMin, GPUHoursPerDay: cfg.Law.GPUHoursPerDay},
 		Tenants: tenants, Reputation: rep.Score, Providers: byName(n.provs), Clock: opts.Clock, Logger: n.log.With("component", "pipeline"),
-	})
+	}
+	if n.fed != nil {
+		pcfg.Peers, pcfg.Forward, pcfg.Lanes = n.fed.mesh, n.fed.mesh, n.fed.mesh
+	}
+	n.pipeline = NewPipeline(pcfg)
 	// Closes run in reverse: the pipeline stops before the ledger it writes.
 	n.onClose(func(context.Context) error { n.pipeline.Close(); return nil })
 	resumed, err := n.pipeline.Resume(ctx)
@@ -194,7 +217,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// HTTP API.
 	handler := NewAPIHandler(APIHandlerConfig{
 		Pipeline: n.pipeline, Jobs: n.jobs, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Prover: &logProver{log: n.plog, epochs: n.epochs}, Backup: n.db.Backup, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+		Prover: &logProver{log: n.plog, epochs: n.epochs}, Backup: n.db.Backup, Extra: n.federationRoutes, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {
@@ -212,6 +235,15 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.epochs.Run(context.Background())
 	}()
 	n.onClose(func(context.Context) error { n.epochs.Close(); <-epochsDone; return nil })
+	if n.fed != nil {
+		loopCtx, stopLoop := context.WithCancel(context.Background())
+		loopDone := make(chan struct{})
+		go func() {
+			defer close(loopDone)
+			n.fed.loop(loopCtx, cfg.Provenance.Epoch.Std())
+		}()
+		n.onClose(func(context.Context) error { stopLoop(); <-loopDone; return nil })
+	}
 	n.onClose(func(ctx context.Context) error {
 		err := n.server.Shutdown(ctx)
 		if e := <-n.served; !errors.Is(e, http.ErrServerClosed) && err == nil {
@@ -275,6 +307,14 @@ func (n *Node) Epochs() *provenance.Epochs { return n.epochs }
 
 // Log returns the provenance log.
 func (n *Node) Log() *provenance.Log { return n.plog }
+
+// Mesh returns the node's mesh, nil for a standalone node.
+func (n *Node) Mesh() *mesh.Mesh {
+	if n.fed == nil {
+		return nil
+	}
+	return n.fed.mesh
+}
 
 // Store returns the node's database (backups).
 func (n *Node) Store() *store.DB { return n.db }

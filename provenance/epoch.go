@@ -73,6 +73,9 @@ type EpochsConfig struct {
 	// WitnessKeys are the witnesses whose cosignatures are merged into the
 	// checkpoint; lines by other keys, or that do not verify, are dropped.
 	WitnessKeys []*CosignatureVerifier
+	// WitnessKeysFunc, if set, is called at each witness round instead of
+	// reading WitnessKeys: a node's witnesses are its current treaty peers.
+	WitnessKeysFunc func() []*CosignatureVerifier
 	// Timestampers are the two independent RFC 3161 TSAs. Each epoch's
 	// SHA-256(checkpoint body) is sent to both asynchronously, with
 	// retries; the digests of the tokens go into a tsa leaf next epoch.
@@ -710,7 +713,7 @@ func (e *Epochs) mergeCosignatures(ctx context.Context, cp Checkpoint, responses
 			merged = m
 		}
 	}
-	cos, err := VerifyCosignatures(Checkpoint{Note: merged}, e.cfg.WitnessKeys)
+	cos, err := VerifyCosignatures(Checkpoint{Note: merged}, e.witnessKeys())
 	if err != nil {
 		// Cannot happen: every merged line verified. Fall back to the
 		// log-signed note rather than publish a bad one.
@@ -720,8 +723,15 @@ func (e *Epochs) mergeCosignatures(ctx context.Context, cp Checkpoint, responses
 	return merged, uint64(len(cos))
 }
 
+func (e *Epochs) witnessKeys() []*CosignatureVerifier {
+	if e.cfg.WitnessKeysFunc != nil {
+		return e.cfg.WitnessKeysFunc()
+	}
+	return e.cfg.WitnessKeys
+}
+
 func (e *Epochs) witnessKey(s NoteSignature) *CosignatureVerifier {
-	for _, v := range e.cfg.WitnessKeys {
+	for _, v := range e.witnessKeys() {
 		if v != nil && v.Name() == s.Name && v.KeyHash() == s.KeyHash {
 			return v
 		}

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/node/client"
 	"github.com/aurora-federation/aurora/treaty"
@@ -122,7 +124,103 @@ func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 		}
 		tn.Nodes = append(tn.Nodes, n)
 	}
+	// Node 0 is everyone's bootstrap peer.
+	boot := peer.AddrInfo{ID: tn.Nodes[0].Identity().PeerID, Addrs: tn.Nodes[0].Mesh().Host().Addrs()}
+	for _, n := range tn.Nodes[1:] {
+		if err := n.Mesh().Connect(ctx, boot); err != nil {
+			return nil, fmt.Errorf("testnet: connect to bootstrap: %w", err)
+		}
+	}
 	return tn, nil
+}
+
+// TreatyEvent reports one step of ExchangeTreaties.
+type TreatyEvent struct {
+	From, To int
+	CID      string
+	Step     string // "proposed", "countersigned", "active everywhere"
+	Elapsed  time.Duration
+}
+
+// ExchangeTreaties has node i propose a bilateral treaty to node i+1 (a
+// ring) through the operators' HTTP API; the proposal travels by gossip,
+// node i+1 countersigns it through its API, and the call returns once every
+// treaty is active on every node.
+func (tn *Testnet) ExchangeTreaties(ctx context.Context, template string, report func(TreatyEvent)) error {
+	if report == nil {
+		report = func(TreatyEvent) {}
+	}
+	if len(tn.Nodes) < 2 {
+		return nil
+	}
+	start := time.Now()
+	type pending struct {
+		from, to int
+		cid      string
+	}
+	var all []pending
+	pairs := len(tn.Nodes)
+	if pairs == 2 {
+		pairs = 1
+	}
+	for i := range pairs {
+		j := (i + 1) % len(tn.Nodes)
+		var view struct{ CID string }
+		body := fmt.Sprintf(`{"template":%q,"peer":%q}`, template, tn.Nodes[j].Identity().DID)
+		if err := tn.Nodes[i].API.Do(ctx, "POST", "/v1/treaties", "application/json", []byte(body), &view); err != nil {
+			return fmt.Errorf("testnet: node%d proposes to node%d: %w", i, j, err)
+		}
+		report(TreatyEvent{From: i, To: j, CID: view.CID, Step: "proposed", Elapsed: time.Since(start)})
+		all = append(all, pending{i, j, view.CID})
+	}
+	for _, p := range all {
+		// Wait for the proposal to arrive by gossip, then countersign.
+		if err := waitFor(ctx, func() bool {
+			return tn.Nodes[p.to].API.Do(ctx, "GET", "/v1/treaties/"+p.cid, "", nil, nil) == nil
+		}); err != nil {
+			return fmt.Errorf("testnet: treaty %s never reached node%d: %w", p.cid, p.to, err)
+		}
+		var signed struct{ CID string }
+		if err := tn.Nodes[p.to].API.Do(ctx, "POST", "/v1/treaties/"+p.cid+"/sign", "application/json", nil, &signed); err != nil {
+			return fmt.Errorf("testnet: node%d countersigns: %w", p.to, err)
+		}
+		report(TreatyEvent{From: p.from, To: p.to, CID: signed.CID, Step: "countersigned", Elapsed: time.Since(start)})
+	}
+	// A treaty's CID changes as parties sign: a node that first hears of it
+	// complete (by sync) knows only the final CID, so wait on that one.
+	for i := range all {
+		var v struct{ CID string }
+		if err := tn.Nodes[all[i].to].API.Do(ctx, "GET", "/v1/treaties/"+all[i].cid, "", nil, &v); err != nil {
+			return err
+		}
+		all[i].cid = v.CID
+	}
+	for _, p := range all {
+		for k, n := range tn.Nodes {
+			if err := waitFor(ctx, func() bool {
+				var v struct{ State string }
+				return n.API.Do(ctx, "GET", "/v1/treaties/"+p.cid, "", nil, &v) == nil && v.State == "active"
+			}); err != nil {
+				return fmt.Errorf("testnet: treaty %s not active on node%d: %w", p.cid, k, err)
+			}
+		}
+		report(TreatyEvent{From: p.from, To: p.to, CID: p.cid, Step: "active everywhere", Elapsed: time.Since(start)})
+	}
+	return nil
+}
+
+// waitFor polls cond until it holds or ctx ends (30s at most).
+func waitFor(ctx context.Context, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func (tn *Testnet) startNode(ctx context.Context, i int) (*Node, error) {
@@ -146,7 +244,7 @@ func (tn *Testnet) startNode(ctx context.Context, i int) (*Node, error) {
 		return nil, err
 	}
 	for _, f := range tn.Fakes {
-		pc, err := f.ProviderConfig(home, f.Kind, nil)
+		pc, err := f.ProviderConfig(home, f.Kind, regions)
 		if err != nil {
 			return nil, err
 		}

@@ -34,6 +34,7 @@ func TestLedgerBackupRestore(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "n1")
 	cfg := node.DefaultConfig()
 	cfg.Backup.Interval = 0
+	cfg.P2P.Listen = []string{}
 	if _, err := node.InitHome(home, cfg, false, nil); err != nil {
 		t.Fatal(err)
 	}

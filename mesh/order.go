@@ -1,0 +1,297 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// traceparentOf returns the W3C traceparent of ctx's span ("" if none).
+func traceparentOf(ctx context.Context) string {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c["traceparent"]
+}
+
+// withTraceparent returns ctx carrying the remote span of tp (invalid
+// values are ignored, as W3C trace context requires).
+func withTraceparent(ctx context.Context, tp string) context.Context {
+	if tp == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
+}
+
+// handleOrder serves /aurora/order/1.0.0: one request frame, one response
+// frame, under one deadline.
+func (m *Mesh) handleOrder(s network.Stream) {
+	if !m.enter() {
+		s.Reset()
+		return
+	}
+	defer m.handlers.Done()
+	g := m.metrics.streams.WithLabelValues(string(ProtocolOrder))
+	g.Inc()
+	defer g.Dec()
+	if err := s.Scope().SetService(ServiceOrder); err != nil {
+		s.Reset()
+		return
+	}
+	deadline := time.Now().Add(m.cfg.StreamTimeout)
+	if err := s.SetDeadline(deadline); err != nil {
+		s.Reset()
+		return
+	}
+	payload, err := readFrame(s, MaxOrderRequestFrame)
+	if err != nil {
+		m.log.Debug("order stream: no request", "peer", s.Conn().RemotePeer(), "err", err)
+		s.Reset()
+		return
+	}
+	req, err := decodeOrderRequest(payload)
+	if err != nil {
+		m.answerOrder(s, nil, CodeBadFrame, err.Error())
+		return
+	}
+	from, err := DIDOf(s.Conn().RemotePeer())
+	if err != nil {
+		m.answerOrder(s, nil, CodeBadFrame, err.Error())
+		return
+	}
+	if _, _, err := m.Lane(m.ctx, req.Treaty, from); err != nil {
+		m.answerOrder(s, nil, CodeNoLane, err.Error())
+		return
+	}
+	if m.cfg.OnOrder == nil {
+		m.answerOrder(s, nil, CodeUnavailable, "this node takes no forwarded orders")
+		return
+	}
+	// Leave the handler a margin to answer before the stream deadline.
+	ctx, cancel := context.WithDeadline(m.ctx, deadline.Add(-min(m.cfg.StreamTimeout/10, 500*time.Millisecond)))
+	defer cancel()
+	reply, err := m.cfg.OnOrder(withTraceparent(ctx, req.Traceparent), from, req.Treaty, req.Order)
+	switch {
+	case err == nil && (len(reply) == 0 || len(reply) > treaty.MaxRecordSize):
+		m.log.Error("order handler reply out of bounds", "bytes", len(reply))
+		m.answerOrder(s, nil, CodeInternal, "internal error")
+	case err == nil:
+		m.answerOrder(s, reply, "", "")
+	default:
+		code, msg := errorCode(err)
+		if code == CodeInternal && ctx.Err() != nil {
+			code, msg = CodeTimeout, "the order was not judged in time"
+			if m.ctx.Err() != nil {
+				code, msg = CodeUnavailable, "the node is shutting down"
+			}
+		}
+		m.answerOrder(s, nil, code, msg)
+	}
+}
+
+// errorCode maps a handler error to an error frame's code and message.
+// Only coded errors reveal their message to the peer.
+func errorCode(err error) (string, string) {
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) && coded.ErrorCode() != "" {
+		return truncate(coded.ErrorCode(), MaxErrorCodeLen), truncate(err.Error(), MaxErrorMessageLen)
+	}
+	return CodeInternal, "internal error"
+}
+
+// truncate cuts s to at most n bytes, replacing control characters.
+func truncate(s string, n int) string {
+	b := []byte(s)
+	if len(b) > n {
+		b = b[:n]
+	}
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
+
+func (m *Mesh) answerOrder(s network.Stream, reply []byte, code, msg string) {
+	result := LaneRecvError
+	if code == "" {
+		result = LaneRecvDenial
+		if isAck(reply) {
+			result = LaneRecvAck
+		}
+	}
+	m.metrics.orders.WithLabelValues(result).Inc()
+	if err := writeFrame(s, &orderResponse{V: frameVersion, Reply: reply, Code: code, Message: msg}); err != nil {
+		s.Reset()
+		return
+	}
+	s.Close()
+}
+
+// isAck tells an Ack from a Denial by decoding it.
+func isAck(b []byte) bool {
+	var a treaty.Ack
+	return treaty.Decode(b, &a) == nil
+}
+
+// Forward sends a signed order (dag-cbor) to a treaty peer under treatyCID
+// and returns the peer's signed Ack or Denial. A refusal by the peer is a
+// *ForwardError (its code, e.g. no_lane or replay). When the peer cannot
+// be reached, or the stream breaks before the answer, Forward redials once
+// and resends the same bytes (the peer's replay guard makes a duplicate
+// harmless: it answers "replay"); if that fails too it returns an
+// *UnreachableError, and the caller falls back to its next candidate.
+// ctx bounds the whole exchange; each attempt is also bounded by
+// Config.StreamTimeout.
+func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link, order []byte) ([]byte, error) {
+	if len(order) == 0 || len(order) > treaty.MaxRecordSize {
+		return nil, fmt.Errorf("mesh: forward: order is %d bytes, want 1 to %d", len(order), treaty.MaxRecordSize)
+	}
+	if !treatyCID.Defined() {
+		return nil, errors.New("mesh: forward: no treaty CID")
+	}
+	pid, err := PeerIDOf(to)
+	if err != nil {
+		return nil, err
+	}
+	if pid == m.id {
+		return nil, errors.New("mesh: forward: the peer is this node")
+	}
+	if m.isClosed() {
+		return nil, ErrClosed
+	}
+	payload, err := encodeFrame(&orderRequest{V: frameVersion, Order: order, Treaty: treatyCID, Traceparent: traceparentOf(ctx)})
+	if err != nil {
+		return nil, err
+	}
+	frame := appendFrame(make([]byte, 0, len(payload)+10), payload)
+	start := time.Now()
+	reply, err := m.forwardOnce(ctx, pid, frame)
+	if retryable(ctx, err) {
+		m.log.Debug("forward broke; redialling once", "peer", to.Short(), "err", err)
+		dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+		derr := m.dial(dctx, pid)
+		cancel()
+		if derr == nil {
+			reply, err = m.forwardOnce(ctx, pid, frame)
+		}
+		res := "ok"
+		if derr != nil || err != nil {
+			res = "failed"
+		}
+		m.metrics.forwardTry.WithLabelValues(res).Inc()
+		if derr != nil {
+			err = derr
+		}
+	}
+	rtt := time.Since(start)
+	var fe *ForwardError
+	switch {
+	case err == nil:
+		var a treaty.Ack
+		if treaty.Decode(reply, &a) == nil {
+			m.metrics.orders.WithLabelValues(LaneSentAck).Inc()
+			m.learn(to, a.Price, rtt, true)
+		} else {
+			m.metrics.orders.WithLabelValues(LaneSentDenial).Inc()
+			m.learn(to, 0, rtt, false)
+		}
+		m.metrics.rtt.Observe(rtt.Seconds())
+		return reply, nil
+	case errors.As(err, &fe):
+		fe.Peer = to
+		m.metrics.orders.WithLabelValues(LaneSentError).Inc()
+		m.metrics.rtt.Observe(rtt.Seconds())
+		return nil, fe
+	default:
+		m.metrics.orders.WithLabelValues(LaneSentError).Inc()
+		var fr *FrameError
+		if errors.As(err, &fr) || ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, &UnreachableError{Peer: to, ID: pid, Err: err}
+	}
+}
+
+// brokenError marks a transport failure before an answer: worth one retry
+// over a fresh connection.
+type brokenError struct{ err error }
+
+func (e *brokenError) Error() string { return e.err.Error() }
+func (e *brokenError) Unwrap() error { return e.err }
+
+func retryable(ctx context.Context, err error) bool {
+	var b *brokenError
+	return err != nil && ctx.Err() == nil && errors.As(err, &b)
+}
+
+// forwardOnce runs one order exchange on a new stream.
+func (m *Mesh) forwardOnce(ctx context.Context, pid peer.ID, frame []byte) ([]byte, error) {
+	s, err := m.host.NewStream(ctx, pid, ProtocolOrder)
+	if err != nil {
+		return nil, &brokenError{fmt.Errorf("open stream: %w", err)}
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	deadline := time.Now().Add(m.cfg.StreamTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := s.SetDeadline(deadline); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	if _, err := s.Write(frame); err != nil {
+		s.Reset()
+		return nil, classify(ctx, fmt.Errorf("send order: %w", err))
+	}
+	if err := s.CloseWrite(); err != nil {
+		s.Reset()
+		return nil, classify(ctx, fmt.Errorf("send order: %w", err))
+	}
+	payload, err := readFrame(s, MaxOrderResponseFrame)
+	if err != nil {
+		s.Reset()
+		return nil, classify(ctx, fmt.Errorf("read answer: %w", err))
+	}
+	resp, err := decodeOrderResponse(payload)
+	if err != nil {
+		s.Reset()
+		return nil, err
+	}
+	s.Close()
+	if resp.Code != "" {
+		return nil, &ForwardError{Code: resp.Code, Message: resp.Message}
+	}
+	return resp.Reply, nil
+}
+
+// classify marks a stream failure as broken (retry over a new connection)
+// unless it is a timeout, a cancellation, a malformed answer or a
+// resource-limit refusal by the peer, where a retry would not help.
+func classify(ctx context.Context, err error) error {
+	var (
+		se  *network.StreamError
+		big *FrameTooLargeError
+		fe  *FrameError
+	)
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w (%w)", err, ctx.Err())
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, errVarint), errors.As(err, &big), errors.As(err, &fe):
+		return err
+	case errors.As(err, &se) && se.ErrorCode == network.StreamResourceLimitExceeded:
+		return err
+	default:
+		// EOF before the answer, a reset, a closed connection.
+		return &brokenError{err}
+	}
+}

@@ -1,0 +1,294 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/aurora-federation/aurora/mesh"
+	"github.com/aurora-federation/aurora/provenance"
+	"github.com/aurora-federation/aurora/providers"
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// ErrorCode lets the mesh send a rejection's code to the forwarding peer.
+func (e *RejectError) ErrorCode() string { return e.Code }
+
+// federation wires the mesh to the node's components: forwarded orders into
+// the pipeline, witness requests into the witness, anchors into the log
+// (cross-anchoring), reputation reports into the reputation.
+type federation struct {
+	n       *Node
+	mesh    *mesh.Mesh
+	witness *provenance.Witness
+	rep     *providers.Reputation
+	fed     string
+	log     *slog.Logger
+
+	mu      sync.Mutex // protects anchors
+	anchors [][]byte   // verified peer checkpoints to append as anchor leaves
+}
+
+// witnessName is the key name a node's witness cosigns with.
+func witnessName(id peer.ID) string { return "aurora-witness/" + id.String() }
+
+func (n *Node) startFederation(ctx context.Context, cfg Config, rep *providers.Reputation) (*federation, error) {
+	f := &federation{n: n, rep: rep, fed: cfg.Federation, log: n.log.With("component", "federation")}
+	members := make([]treaty.DID, 0, len(cfg.P2P.Members))
+	for i, m := range cfg.P2P.Members {
+		d, err := treaty.ParseDID(m)
+		if err != nil {
+			return nil, &ConfigError{Key: fmt.Sprintf("p2p.members[%d]", i), Reason: err.Error()}
+		}
+		members = append(members, d)
+	}
+	var psk []byte
+	if cfg.P2P.PSKFile != "" {
+		b, err := os.ReadFile(cfg.P2P.PSKFile)
+		if err != nil {
+			return nil, &ConfigError{Key: "p2p.psk_file", Reason: err.Error()}
+		}
+		psk = b
+	}
+	var err error
+	if f.witness, err = provenance.NewWitness(provenance.WitnessConfig{
+		Key: n.key, Name: witnessName(n.id.PeerID), Store: n.db.Namespace("witness"), Logs: f.logVerifier,
+		Logger: n.log.With("component", "witness"), Registerer: n.metrics.Registry,
+	}); err != nil {
+		return nil, err
+	}
+	if f.mesh, err = mesh.New(ctx, mesh.Config{
+		Key: n.key, Federation: cfg.Federation, ListenAddrs: cfg.P2P.Listen, Bootstrap: cfg.P2P.Bootstrap,
+		MDNS: cfg.P2P.MDNS, DHT: cfg.P2P.DHT, PSK: psk, Members: members, Datastore: n.db.Namespace("mesh"),
+		Logger: n.log.With("component", "mesh"), Registerer: n.metrics.Registry,
+		OnOrder:      f.onOrder,
+		OnWitness:    func(ctx context.Context, _ treaty.DID, body []byte) ([]byte, error) { return f.witness.AddCheckpoint(ctx, body) },
+		OnAnchor:     f.onAnchor,
+		OnReputation: f.onReputation,
+		PeerScore:    f.peerScore,
+		SyncInterval: syncInterval(cfg),
+	}); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// syncInterval is 30s, or two epochs on fast testnets.
+func syncInterval(cfg Config) time.Duration {
+	if e := 2 * cfg.Provenance.Epoch.Std(); e < 30*time.Second {
+		return max(e, time.Second)
+	}
+	return 30 * time.Second
+}
+
+func (f *federation) close() error { return f.mesh.Close() }
+
+// onOrder runs a forwarded order through our own pipeline.
+func (f *federation) onOrder(ctx context.Context, from treaty.DID, treatyCID treaty.Link, order []byte) ([]byte, error) {
+	p := f.n.pipeline
+	if p == nil {
+		return nil, &RejectError{Status: 503, Code: "not_ready", Err: errors.New("node: starting")}
+	}
+	reply, err := p.SubmitForwarded(ctx, from, treatyCID, order)
+	if err != nil {
+		return nil, err
+	}
+	return reply.Bytes, nil
+}
+
+// partners returns the DIDs we share an active treaty with.
+func (f *federation) partners() []treaty.DID {
+	me := f.n.id.DID
+	seen := map[treaty.DID]bool{}
+	var out []treaty.DID
+	for _, ti := range f.mesh.List() {
+		if ti.State != treaty.StateActive || !ti.Treaty.IsParty(me) {
+			continue
+		}
+		for _, p := range ti.Treaty.Parties {
+			if p != me && !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// logVerifier: we witness the logs of our treaty partners.
+func (f *federation) logVerifier(origin string) (note.Verifier, bool) {
+	did, ok := f.originDID(origin)
+	if !ok {
+		return nil, false
+	}
+	for _, p := range f.partners() {
+		if p == did {
+			v, err := provenance.LogVerifier(origin, did)
+			return v, err == nil
+		}
+	}
+	return nil, false
+}
+
+// originDID maps "aurora/<federation>/<peer ID>" to the peer's DID.
+func (f *federation) originDID(origin string) (treaty.DID, bool) {
+	rest, ok := strings.CutPrefix(origin, "aurora/"+f.fed+"/")
+	if !ok {
+		return "", false
+	}
+	id, err := peer.Decode(rest)
+	if err != nil {
+		return "", false
+	}
+	did, err := mesh.DIDOf(id)
+	return did, err == nil
+}
+
+// witnessKeys are our partners' witness keys: their cosignatures count.
+func (f *federation) witnessKeys() []*provenance.CosignatureVerifier {
+	var out []*provenance.CosignatureVerifier
+	for _, p := range f.partners() {
+		id, err := mesh.PeerIDOf(p)
+		if err != nil {
+			continue
+		}
+		v, err := provenance.WitnessVerifier(witnessName(id), p)
+		if err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// cosign asks every partner to witness a checkpoint, retrying once with
+// the size a witness reports it stored (409).
+func (f *federation) cosign(ctx context.Context, req provenance.WitnessRequest) [][]byte {
+	partners := f.partners()
+	out := make([][]byte, len(partners))
+	var wg sync.WaitGroup
+	for i, p := range partners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			old := req.PrevSize
+			for attempt := 0; attempt < 2; attempt++ {
+				body, err := req.Body(ctx, old)
+				if err != nil {
+					return
+				}
+				resp, err := f.mesh.RequestCosign(ctx, p, body)
+				if err == nil {
+					out[i] = resp
+					return
+				}
+				var we *mesh.WitnessError
+				if !errors.As(err, &we) || we.Status != 409 {
+					f.log.Debug("witness refused", "peer", p.Short(), "err", err)
+					return
+				}
+				if old, err = provenance.ParseConflictBody(we.Body); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// onAnchor verifies a peer's checkpoint (its log key is its DID) and queues
+// it as an anchor leaf in our own log: cross-anchoring.
+func (f *federation) onAnchor(ctx context.Context, from treaty.DID, a *treaty.Anchor) error {
+	did, ok := f.originDID(a.Origin)
+	if !ok {
+		return fmt.Errorf("node: anchor origin %q is not a %s log", a.Origin, f.fed)
+	}
+	v, err := provenance.LogVerifier(a.Origin, did)
+	if err != nil {
+		return err
+	}
+	cp, err := provenance.OpenAnchor(a, v)
+	if err != nil {
+		return err
+	}
+	root := ""
+	if a.Root != nil {
+		root = a.Root.String()
+	}
+	leaf, err := provenance.AnchorLeaf(cp, root, a.TSA)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if len(f.anchors) < 4096 {
+		f.anchors = append(f.anchors, leaf)
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// flushAnchors appends queued anchor leaves to our log (once per epoch).
+func (f *federation) flushAnchors(ctx context.Context) {
+	f.mu.Lock()
+	leaves := f.anchors
+	f.anchors = nil
+	f.mu.Unlock()
+	if len(leaves) == 0 {
+		return
+	}
+	if _, err := f.n.plog.Append(ctx, leaves...); err != nil {
+		f.log.Warn("append anchor leaves", "err", err)
+	}
+}
+
+// onReputation blends a peer's report: partners' reports weigh more.
+func (f *federation) onReputation(from treaty.DID, r *treaty.ReputationReport) {
+	trust := 0.25
+	for _, p := range f.partners() {
+		if p == from {
+			trust = 1
+		}
+	}
+	f.rep.Blend(r, trust)
+}
+
+// peerScore feeds gossipsub's AppSpecificScore from the reputation
+// snapshot (O(1)): 0 for the prior, negative for peers that fail to fill.
+func (f *federation) peerScore(id peer.ID) float64 {
+	did, err := mesh.DIDOf(id)
+	if err != nil {
+		return 0
+	}
+	s := f.rep.Snapshot()
+	return float64(s.PeerScore(did)-s.Prior()) / 100
+}
+
+// loop appends verified anchors to our log and publishes our signed
+// reputation report, once per epoch.
+func (f *federation) loop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			f.flushAnchors(ctx)
+			r := f.rep.Report(f.n.id.DID, f.fed, f.mesh.ReputationEpochOf(now), now)
+			if err := treaty.Sign(r, f.n.key); err != nil {
+				continue
+			}
+			if err := f.mesh.PublishReputation(ctx, r); err != nil && ctx.Err() == nil {
+				f.log.Debug("publish reputation", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package testnet
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aurora-federation/aurora/node/client"
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// TestFederationForwards: a 3-node testnet exchanges treaties over gossip;
+// an order for a region only node1 serves, submitted to node0, is forwarded:
+// node0's Ack carries node1's signed Ack in its via chain, and node1 runs
+// the job.
+func TestFederationForwards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 real nodes: skipped in -short")
+	}
+	tn, err := Start(t.Context(), Config{Nodes: 3, Dir: t.TempDir(), SimFailure: 0.0001, Epoch: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	if err := tn.ExchangeTreaties(ctx, treaty.TemplateBilateral, nil); err != nil {
+		t.Fatal(err)
+	}
+	o, err := client.BuildOrder(tn.Client, client.OrderSpec{Image: "x:1", GPU: "A100:1", Regions: tn.Nodes[1].Regions, MaxPrice: "3/h"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tn.Nodes[0].API.Submit(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Result != "ack" {
+		t.Fatalf("result %s: %s", r.Result, r.Record)
+	}
+	var ack treaty.Ack
+	if err := treaty.DecodeJSON(r.Record, &ack); err != nil {
+		t.Fatal(err)
+	}
+	if ack.Route.Kind != treaty.RoutePeer || ack.Route.Name != string(tn.Nodes[1].Identity().DID) || len(ack.Via) != 1 {
+		t.Fatalf("ack route %+v via %d hops: want forwarded to node1", ack.Route, len(ack.Via))
+	}
+	var peerAck treaty.Ack
+	if err := treaty.Decode(ack.Via[0].Ack, &peerAck); err != nil {
+		t.Fatal(err)
+	}
+	if err := treaty.Verify(&peerAck); err != nil || peerAck.Operator != tn.Nodes[1].Identity().DID || !peerAck.Order.Equals(ack.Order.Cid) {
+		t.Fatalf("peer ack in the via chain: %v %+v", err, peerAck)
+	}
+	j, err := tn.Nodes[1].API.WaitSettled(ctx, peerAck.Job)
+	if err != nil || j.Status != treaty.StatusRunning {
+		t.Fatalf("job on node1: %v %+v", err, j)
+	}
+	// An order for a region no node serves is denied, signed by node0.
+	o2, _ := client.BuildOrder(tn.Client, client.OrderSpec{Image: "x:1", GPU: "A100:1", Regions: []string{"sa-east"}, MaxPrice: "3/h"}, time.Now())
+	if r2, err := tn.Nodes[0].API.Submit(ctx, o2); err != nil || r2.Result != "denial" {
+		t.Fatalf("unservable order: %v %+v", err, r2)
+	}
+}

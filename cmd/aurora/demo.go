@@ -217,13 +217,17 @@ func runDemo(ctx context.Context, out io.Writer, nodes, orders int, dir string, 
 	return nil
 }
 
-// demoTreaties is filled in by the mesh wiring: node i proposes a bilateral
-// treaty to node i+1, which countersigns.
+// demoTreaties: node i proposes a bilateral treaty to node i+1 through its
+// API; the proposal travels by gossip and node i+1 countersigns it.
 func demoTreaties(ctx context.Context, out io.Writer, tn *testnet.Testnet) error {
-	_ = ctx
-	_ = tn
-	fmt.Fprintln(out, "  (no mesh yet: orders for a peer's region are denied)")
-	return nil
+	fmt.Fprintln(out, "Treaties (proposed on one node, gossiped, countersigned on the other):")
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	err := tn.ExchangeTreaties(ctx, "bilateral", func(e testnet.TreatyEvent) {
+		fmt.Fprintf(out, "  %6.0f ms  node%d → node%d  %-18s %s\n", float64(e.Elapsed.Microseconds())/1000, e.From, e.To, e.Step, short(e.CID))
+	})
+	fmt.Fprintln(out)
+	return err
 }
 
 func short(s string) string {

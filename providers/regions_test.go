@@ -199,6 +199,61 @@ func TestRegionTables(t *testing.T) {
 	}
 }
 
+func TestParseRegions(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      []string
+		want    []string
+		wantErr bool
+	}{
+		{"nil is anywhere", nil, nil, false},
+		{"deduplicated in order", []string{"us-west", "eu-central", "us-west"}, []string{"us-west", "eu-central"}, false},
+		{"country code", []string{"eu-west", "US"}, nil, true},
+		{"cloud region", []string{"us-east-1"}, nil, true},
+		{"upper case", []string{"EU-WEST"}, nil, true},
+		{"empty", []string{""}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseRegions(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("ParseRegions(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseRegions(%q) (-want +got):\n%s", tt.in, diff)
+			}
+			if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.in[len(tt.in)-1])) {
+				t.Errorf("error %q does not name the bad entry", err)
+			}
+		})
+	}
+}
+
+func TestNarrowRegions(t *testing.T) {
+	tests := []struct {
+		name              string
+		query, configured []string
+		want              []string
+		wantOK            bool
+	}{
+		{"anything anywhere", nil, nil, nil, true},
+		{"the restriction when the query names none", nil, []string{"eu-west"}, []string{"eu-west"}, true},
+		{"the query when unrestricted", []string{"us-east", "eu-west", "us-east"}, nil, []string{"us-east", "eu-west"}, true},
+		{"the intersection", []string{"us-east", "eu-west"}, []string{"eu-west", "eu-central"}, []string{"eu-west"}, true},
+		{"disjoint", []string{"us-east"}, []string{"eu-west"}, nil, false},
+		{"names that are not regions match nothing", []string{"US", "zz-nowhere-9"}, nil, nil, false},
+	}
+	for _, tt := range tests {
+		got, ok := NarrowRegions(tt.query, tt.configured)
+		if ok != tt.wantOK {
+			t.Errorf("%s: ok = %v, want %v", tt.name, ok, tt.wantOK)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
 func FuzzRegionForCountry(f *testing.F) {
 	for _, s := range []string{"US", "de", "Gb", "", "ZZ", "AQ", " U", "ı", "\xff\xff"} {
 		f.Add(s, "Texas")

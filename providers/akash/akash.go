@@ -7,14 +7,30 @@
 // deployment and its lease status; Terminate closes the deployment.
 //
 // Offers are indicative: Akash has no offers before a deployment exists, so
-// they come from the Console's GPU price statistics (USD/hour) per model and
-// memory, placed in the regions where online providers carry that model.
-// The lease's price comes from the winning bid.
+// they come from the Console's GPU price statistics (USD/hour, network-wide)
+// per model and memory, one offer per place (Aurora region and country)
+// where an online provider carries that model. The lease's price comes from
+// the winning bid.
+//
+// Regions: providers describe their place with attributes, which Locate
+// turns into an Aurora region and a country (location-region, country, the
+// older free-form region attribute, or the Console's IP geolocation). A
+// provider with none of these yields offers with Region "": the router
+// (providers.Router.Plan) keeps such an offer only for orders whose
+// constraints and law name no region at all, since an empty region is in
+// no region list. Launch does not pin placement attributes in the SDL
+// (providers spell places inconsistently); every provider may bid, and
+// Launch takes only bids from providers it locates in the offer's region
+// (and country, when the offer names one), so the lease is where the offer
+// said. Query and Config regions are Aurora region names.
 //
 // Money: bids are priced per block in uakt (10⁻⁶ AKT) or a USD-pegged micro
-// denom (uact, USDC); Pricer converts them to micro-USD per hour at the
-// configured block time (6 s: 600 blocks per hour) and AKT/USD rate. The
-// Lease keeps the bid's amount and "<denom>/block" in RawPrice.
+// denom (uact, USDC: one unit is one micro-USD); Pricer converts them to
+// micro-USD per hour at the configured block time (6 s: 600 blocks per hour)
+// and AKT/USD rate: an A100 bid of 800 uakt/block at $2.50/AKT is
+// 800 × 2.5 × 600 = 1,200,000 µUSD = $1.20/hour. The Lease keeps the bid's
+// amount and "<denom>/block" in RawPrice. The Console's gpu-prices are
+// already USD/hour (its per-block × 600 × AKT/USD ÷ 10⁶).
 //
 // Idempotency: the SDL's service is named by the launch's idempotency key,
 // which (a) shows in the lease status, so a relaunch finds a leased
@@ -27,6 +43,7 @@
 package akash
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +52,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aurora-federation/aurora/providers"
@@ -54,11 +72,12 @@ type Config struct {
 	BaseURL string
 	// Credential is the Console API key (x-api-key header). Required.
 	Credential providers.Credential
-	// Regions limits placement to these values of the region attribute;
-	// nil = anywhere.
+	// Regions limits placement to these Aurora regions (providers.Regions);
+	// nil = anywhere, including providers that state no place.
 	Regions []string
-	// RegionAttribute is the provider attribute that names a region, used
-	// in offers and SDL placement. Default "region".
+	// RegionAttribute is the older free-form provider attribute that may
+	// name an Aurora region, consulted when a provider has neither a
+	// country nor a location-region (see Locate). Default "region".
 	RegionAttribute string
 	// Denom prices the deployment: "uakt" or a USD-pegged denom (USDDenoms).
 	// Default "uakt".
@@ -99,9 +118,12 @@ type Client struct {
 	log     *slog.Logger
 	cfg     Config
 	pricer  *Pricer
-	regions []string
+	regions []string // Config.Regions, validated
 	sleep   func(context.Context, time.Duration) error
 	now     func() time.Time
+
+	mu   sync.Mutex      // protects following
+	seen map[string]bool // regions of online providers in the latest listing
 }
 
 var _ providers.Provider = (*Client)(nil)
@@ -145,10 +167,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BidPolls < 0 || cfg.BidPollInterval < 0 || cfg.DepositUSD < 0 || cfg.DefaultMaxPerHour < 0 {
 		return nil, errors.New("akash: negative limit in config")
 	}
-	for _, r := range cfg.Regions {
-		if strings.TrimSpace(r) == "" {
-			return nil, errors.New("akash: empty region")
-		}
+	regions, err := providers.ParseRegions(cfg.Regions)
+	if err != nil {
+		return nil, fmt.Errorf("akash: %w", err)
 	}
 	pricer, err := NewPricer(cfg.BlockTime, cfg.AKTUSD, cfg.USDDenoms)
 	if err != nil {
@@ -180,7 +201,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{http: hc, log: log.With("provider", Name), cfg: cfg, pricer: pricer,
-		regions: slices.Clone(cfg.Regions), sleep: hcfg.Sleep, now: hcfg.Now}
+		regions: regions, sleep: hcfg.Sleep, now: hcfg.Now, seen: map[string]bool{}}
 	if c.sleep == nil {
 		c.sleep = sleepCtx
 	}
@@ -205,11 +226,22 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func (c *Client) Name() string { return Name }
 
 // Capabilities reports offers (indicative), launch, terminate, GPUs and
-// idempotent launch.
+// idempotent launch. Regions are Config.Regions when set; otherwise the
+// regions of the online providers in the latest provider listing (the
+// inventory, fetched by Offers), sorted: empty before the first Offers.
 func (c *Client) Capabilities() providers.Capabilities {
+	regions := slices.Clone(c.regions)
+	if len(regions) == 0 {
+		c.mu.Lock()
+		for r := range c.seen {
+			regions = append(regions, r)
+		}
+		c.mu.Unlock()
+	}
+	slices.Sort(regions)
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
-		Regions: slices.Clone(c.regions),
+		Regions: regions,
 	}
 }
 
@@ -240,9 +272,10 @@ type gpuPrices struct {
 }
 
 type providerInfo struct {
-	Owner      string `json:"owner"`
-	IsOnline   bool   `json:"isOnline"`
-	Attributes []struct {
+	Owner         string  `json:"owner"`
+	IsOnline      bool    `json:"isOnline"`
+	IPCountryCode *string `json:"ipCountryCode"`
+	Attributes    []struct {
 		Key   string `json:"key"`
 		Value string `json:"value"`
 	} `json:"attributes"`
@@ -291,33 +324,66 @@ func ramMiB(s string) int64 {
 	return n * mult
 }
 
-func (c *Client) regionsFor(q []string) (out []string, any bool) {
-	switch {
-	case len(q) == 0 && len(c.regions) == 0:
-		return nil, true
-	case len(q) == 0:
-		return c.regions, false
-	}
-	for _, r := range q {
-		if (len(c.regions) == 0 || slices.Contains(c.regions, r)) && !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	return out, false
+// OfferID names an indicative offer: vendor/model/ram@region/country
+// ("nvidia/a100/80Gi@eu-central/DE"; either part of the place may be empty).
+func OfferID(vendor, model, ram string, at Location) string {
+	return vendor + "/" + model + "/" + ram + "@" + at.Region + "/" + at.Country
 }
 
-// OfferID names an indicative offer: vendor/model/ram@region.
-func OfferID(vendor, model, ram, region string) string {
-	return vendor + "/" + model + "/" + ram + "@" + region
+// locate returns where p is.
+func (c *Client) locate(p *providerInfo) Location {
+	attrs := make(map[string]string, len(p.Attributes))
+	for _, a := range p.Attributes {
+		attrs[a.Key] = a.Value
+	}
+	ip := ""
+	if p.IPCountryCode != nil {
+		ip = *p.IPCountryCode
+	}
+	return Locate(attrs, c.cfg.RegionAttribute, ip)
+}
+
+// listProviders fetches the providers and locates the online ones, by
+// owner address; it records their regions for Capabilities.
+func (c *Client) listProviders(ctx context.Context) ([]providerInfo, map[string]Location, error) {
+	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: "/v1/providers", Op: "list providers"})
+	if err != nil {
+		return nil, nil, err
+	}
+	provs, err := parseProviders(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	where := make(map[string]Location, len(provs))
+	seen := map[string]bool{}
+	for i := range provs {
+		p := &provs[i]
+		if !p.IsOnline {
+			continue
+		}
+		at := c.locate(p)
+		where[p.Owner] = at
+		if at.Region != "" {
+			seen[at.Region] = true
+		}
+	}
+	c.mu.Lock()
+	c.seen = seen
+	c.mu.Unlock()
+	return provs, where, nil
 }
 
 // Offers lists indicative offers: one per GPU model and memory with a
-// price, per region where an online provider carries it, priced at the
-// Console's weighted-average USD/hour times the GPU count. With no regions
-// asked or configured, offers have an empty Region (anywhere).
+// price, per place (Aurora region and country, see Locate) of the online
+// providers that carry it, priced at the Console's network-wide
+// weighted-average USD/hour times the GPU count. Available is the
+// network-wide count of free GPUs of the model (the Console does not split
+// it by place). With regions asked or configured, providers in no region
+// are left out; otherwise they give offers with Region "". Offers are
+// cheapest first, then by place.
 func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
-	regions, anywhere := c.regionsFor(q.Regions)
-	if !anywhere && len(regions) == 0 {
+	regions, ok := providers.NarrowRegions(q.Regions, c.regions)
+	if !ok {
 		return nil, nil
 	}
 	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: "/v1/gpu-prices", Op: "gpu prices"})
@@ -328,35 +394,22 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	if err != nil {
 		return nil, err
 	}
-	// regionsOf[vendor/model/ram] = regions of online providers with it.
-	regionsOf := map[string][]string{}
-	if !anywhere {
-		resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: "/v1/providers", Op: "list providers"})
-		if err != nil {
-			return nil, err
+	provs, where, err := c.listProviders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// placesOf[vendor/model/ram] = places of online providers with it.
+	placesOf := map[string][]Location{}
+	for i := range provs {
+		p := &provs[i]
+		at, online := where[p.Owner]
+		if !online || len(regions) > 0 && !slices.Contains(regions, at.Region) {
+			continue
 		}
-		provs, err := parseProviders(resp.Body)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range provs {
-			if !p.IsOnline {
-				continue
-			}
-			region := ""
-			for _, a := range p.Attributes {
-				if a.Key == c.cfg.RegionAttribute {
-					region = a.Value
-				}
-			}
-			if !slices.Contains(regions, region) {
-				continue
-			}
-			for _, g := range p.GPUModels {
-				k := g.Vendor + "/" + g.Model + "/" + g.RAM
-				if !slices.Contains(regionsOf[k], region) {
-					regionsOf[k] = append(regionsOf[k], region)
-				}
+		for _, g := range p.GPUModels {
+			k := g.Vendor + "/" + g.Model + "/" + g.RAM
+			if !slices.Contains(placesOf[k], at) {
+				placesOf[k] = append(placesOf[k], at)
 			}
 		}
 	}
@@ -388,20 +441,20 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 		if q.MaxPricePerHour > 0 && price > q.MaxPricePerHour {
 			continue
 		}
-		in := []string{""}
-		if !anywhere {
-			in = regionsOf[m.Vendor+"/"+m.Model+"/"+m.RAM]
-		}
-		for _, region := range in {
+		places := placesOf[m.Vendor+"/"+m.Model+"/"+m.RAM]
+		slices.SortFunc(places, func(a, b Location) int {
+			return cmp.Or(strings.Compare(a.Region, b.Region), strings.Compare(a.Country, b.Country))
+		})
+		for _, at := range places {
 			out = append(out, providers.Offer{
-				Provider: Name, ID: OfferID(m.Vendor, m.Model, m.RAM, region), GPUModel: m.Model, GPUCount: count,
-				VRAMMiB: vram, Region: region, PricePerHour: price,
+				Provider: Name, ID: OfferID(m.Vendor, m.Model, m.RAM, at), GPUModel: m.Model, GPUCount: count,
+				VRAMMiB: vram, Region: at.Region, PricePerHour: price,
 				Raw:       providers.RawPrice{Amount: string(raw), Unit: "usd/hour"},
-				Available: m.Availability.Available,
+				Available: m.Availability.Available, Country: at.Country,
 			})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b providers.Offer) int { return int(a.PricePerHour - b.PricePerHour) })
+	slices.SortStableFunc(out, func(a, b providers.Offer) int { return cmp.Compare(a.PricePerHour, b.PricePerHour) })
 	c.log.DebugContext(ctx, "akash offers", "models", len(prices.Models), "matching", len(out))
 	return out, nil
 }
@@ -674,23 +727,51 @@ func (c *Client) close(ctx context.Context, dseq string) error {
 // --- launch ---
 
 // SDLFor renders the SDL Launch sends for spec with the given per-block
-// ceiling in the configured denom.
+// ceiling in the configured denom. It has no placement attributes: where
+// the lease may be is enforced on the bids (see Placement).
 func (c *Client) SDLFor(spec providers.LaunchSpec, maxAmount string) (string, error) {
-	p := SDLParams{
-		Service: spec.IdempotencyKey, RegionAttribute: c.cfg.RegionAttribute, Region: spec.Offer.Region,
-		Denom: c.cfg.Denom, MaxAmount: maxAmount,
-	}
+	p := SDLParams{Service: spec.IdempotencyKey, Denom: c.cfg.Denom, MaxAmount: maxAmount}
 	if spec.Offer.GPUModel != "" {
 		p.GPUModel = providers.CanonicalGPUModel(spec.Offer.GPUModel)
 		p.VRAMMiB = spec.Offer.VRAMMiB
 	}
-	if p.Region == "" && len(c.regions) == 1 {
-		p.Region = c.regions[0]
-	}
-	if len(c.regions) > 0 && !slices.Contains(c.regions, p.Region) {
-		return "", fmt.Errorf("akash: launch: region %q is not one of the configured %q", p.Region, c.regions)
-	}
 	return SDL(spec.Workload, p)
+}
+
+// Placement returns where a launch of offer may lease: the offer's region
+// and country; with Config.Regions, an offer without a region is placed in
+// the only configured region, and a region outside them is an error. A zero
+// Location (no region) accepts any provider.
+func (c *Client) Placement(offer providers.Offer) (Location, error) {
+	at := Location{Region: offer.Region, Country: offer.Country}
+	if at.Region == "" && at.Country != "" {
+		at.Region = providers.RegionForCountry(at.Country)
+		if at.Region == "" {
+			return Location{}, fmt.Errorf("akash: launch: offer country %q is not an ISO 3166-1 alpha-2 code", httpx.Excerpt([]byte(at.Country), 20))
+		}
+	}
+	if at.Region != "" && !providers.ValidRegion(at.Region) {
+		return Location{}, fmt.Errorf("akash: launch: offer region %q is not an Aurora region", httpx.Excerpt([]byte(at.Region), 40))
+	}
+	if at.Region == "" && len(c.regions) == 1 {
+		at.Region = c.regions[0]
+	}
+	if len(c.regions) > 0 && !slices.Contains(c.regions, at.Region) {
+		return Location{}, fmt.Errorf("akash: launch: region %q is not one of the configured %q", at.Region, c.regions)
+	}
+	return at, nil
+}
+
+// accepts reports whether a bid from a provider located at p may win a
+// launch placed at want.
+func (want Location) accepts(p Location, known bool) bool {
+	switch {
+	case want.Region == "":
+		return true
+	case !known || p.Region != want.Region:
+		return false
+	}
+	return want.Country == "" || strings.EqualFold(p.Country, want.Country)
 }
 
 func (c *Client) leaseOf(spec providers.LaunchSpec, d *deployment, l *leaseInfo) providers.Lease {
@@ -751,9 +832,23 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if !ok {
 		return providers.Lease{}, fmt.Errorf("akash: launch: cap %v/h is below one micro-unit of %s per block: %w", capPerHour, c.cfg.Denom, providers.ErrOverPrice)
 	}
+	at, err := c.Placement(spec.Offer)
+	if err != nil {
+		return providers.Lease{}, err
+	}
 	sdl, err := c.SDLFor(spec, maxAmount)
 	if err != nil {
 		return providers.Lease{}, err
+	}
+	var where map[string]Location // bidders' places, when the placement needs them
+	if at.Region != "" {
+		if _, where, err = c.listProviders(ctx); err != nil {
+			return providers.Lease{}, fmt.Errorf("akash: launch: %w", err)
+		}
+	}
+	accept := func(provider string) bool {
+		p, known := where[provider]
+		return at.accepts(p, known)
 	}
 
 	before, err := c.activeDeployments(ctx)
@@ -786,7 +881,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		return lease, err
 	}
 
-	chosen, sawBids, err := c.awaitBid(ctx, dseq, spec.MaxPricePerHour)
+	chosen, sawBids, err := c.awaitBid(ctx, dseq, spec.MaxPricePerHour, accept)
 	if err != nil || chosen == nil {
 		if cerr := c.cleanup(ctx, dseq); cerr != nil {
 			c.log.WarnContext(ctx, "akash could not close unleased deployment", "dseq", dseq, "err", cerr)
@@ -798,7 +893,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		if sawBids {
 			why = providers.ErrOverPrice
 		}
-		return providers.Lease{}, fmt.Errorf("akash: launch: no acceptable bid for dseq %s within %v/h after %d polls: %w", dseq, capPerHour, c.cfg.BidPolls, why)
+		return providers.Lease{}, fmt.Errorf("akash: launch: no acceptable bid for dseq %s in %s within %v/h after %d polls: %w", dseq, at, capPerHour, c.cfg.BidPolls, why)
 	}
 
 	id := chosen.Bid.ID
@@ -878,9 +973,10 @@ func (c *Client) reconcile(ctx context.Context, spec providers.LaunchSpec, dseq 
 }
 
 // awaitBid polls the bids of dseq and returns the cheapest open bid at or
-// under capPerHour (0 = any), after ExtraBidPolls more polls once one
-// appears. sawBids reports whether any open bid came at all.
-func (c *Client) awaitBid(ctx context.Context, dseq string, capPerHour providers.Money) (chosen *bid, sawBids bool, err error) {
+// under capPerHour (0 = any) from a provider accept allows, after
+// ExtraBidPolls more polls once one appears. sawBids reports whether any
+// open bid from an allowed provider came at all.
+func (c *Client) awaitBid(ctx context.Context, dseq string, capPerHour providers.Money, accept func(provider string) bool) (chosen *bid, sawBids bool, err error) {
 	extra := -1 // polls left after the first acceptable bid; -1 = none seen yet
 	for poll := 0; extra >= 0 || poll < c.cfg.BidPolls; poll++ {
 		if poll > 0 {
@@ -901,6 +997,10 @@ func (c *Client) awaitBid(ctx context.Context, dseq string, capPerHour providers
 		for i := range bids {
 			b := &bids[i]
 			if b.Bid.State != "open" || b.Bid.ID.DSeq != dseq || b.Bid.ID.Provider == "" {
+				continue
+			}
+			if !accept(b.Bid.ID.Provider) {
+				c.log.DebugContext(ctx, "akash: skipping bid from a provider outside the placement", "provider", b.Bid.ID.Provider)
 				continue
 			}
 			sawBids = true

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +153,43 @@ func TestSDLGolden(t *testing.T) {
 	}
 }
 
+// TestSDLForGolden pins the SDL Launch sends: the offer's GPU, the cap as a
+// per-block ceiling, and no placement attributes (placement is enforced on
+// bids).
+func TestSDLForGolden(t *testing.T) {
+	c, err := newClient("http://127.0.0.1:1", secret, akash.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := providers.LaunchSpec{
+		JobID: "golden", IdempotencyKey: providers.IdempotencyKey("golden"), MaxPricePerHour: 1_500_000,
+		Offer: providers.Offer{Provider: "akash", ID: "nvidia/a100/80Gi@eu-central/DE", GPUModel: "a100", GPUCount: 1,
+			VRAMMiB: 80 << 10, Region: "eu-central", Country: "DE"},
+		Workload: providertest.DefaultWorkload(providers.Query{GPUModel: "A100", GPUCount: 1}),
+	}
+	amount, ok, err := c.Pricer().PerBlock(spec.MaxPricePerHour, "uakt")
+	if err != nil || !ok || amount != "1000" { // $1.50/h ÷ 600 blocks ÷ $2.50/AKT = 1000 uakt
+		t.Fatalf("PerBlock($1.50/h) = %q, %v, %v; want 1000", amount, ok, err)
+	}
+	got, err := c.SDLFor(spec, amount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "sdl-launch.yaml")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("SDL (-want +got):\n%s", diff)
+	}
+}
+
 func TestSDLRejects(t *testing.T) {
 	ok := akash.SDLParams{Service: "aur-x", Denom: "uakt", MaxAmount: "1"}
 	tests := []struct {
@@ -238,6 +276,112 @@ func TestPriceConversion(t *testing.T) {
 	}
 }
 
+// TestGPUPriceEndToEnd pins Akash money on realistic A100 numbers, from the
+// fake's per-block prices through the Console's gpu-prices (USD/hour per
+// GPU) to Offer.PricePerHour, and through a bid to the lease's price. Real
+// A100s rent for about $0.8–1.5/hour on Akash: 2000 uact/block is $1.20.
+// (The fake once seeded 2–3.5 uact/block, a thousandth of that, and offered
+// A100s at $0.0012/hour; the conversion itself was right.)
+func TestGPUPriceEndToEnd(t *testing.T) {
+	a100 := func(perBlock string, free int64) akashtest.GPU {
+		return akashtest.GPU{Vendor: "nvidia", Model: "a100", RAM: "80Gi", Interface: "SXM4", PerBlock: perBlock, Available: free}
+	}
+	prov := func(name string, gpus ...akashtest.GPU) akashtest.Provider {
+		return akashtest.Provider{Owner: "akash1provider" + name, HostURI: "https://" + name + ".example:8443", Online: true, CPUPerBlock: "15",
+			Attributes: map[string]string{"location-region": "na-us-west", "country": "US"}, GPUs: gpus}
+	}
+	tests := []struct {
+		name      string
+		providers []akashtest.Provider
+		gpus      int64
+		wantRaw   string          // the Console's weightedAverage, USD/hour per GPU
+		wantOffer providers.Money // Offer.PricePerHour, µUSD/hour for all GPUs
+	}{
+		{"one provider at 2000 uact/block", []akashtest.Provider{prov("a", a100("2000", 8))}, 1, "1.2", 1_200_000},
+		{"two GPUs cost twice", []akashtest.Provider{prov("a", a100("2000", 8))}, 2, "1.2", 2_400_000},
+		{"weighted by free GPUs", []akashtest.Provider{prov("a", a100("1800", 8)), prov("b", a100("2200", 4))}, 1, "1.16", 1_160_000},
+		{"rounded to cents like the Console", []akashtest.Provider{prov("a", a100("1333", 1))}, 1, "0.8", 800_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, c, _, _ := setup(t, akashtest.Options{Providers: tt.providers})
+			offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "A100", GPUCount: tt.gpus})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(offers) != 1 {
+				t.Fatalf("offers %+v, want one", offers)
+			}
+			o := offers[0]
+			if o.Raw != (providers.RawPrice{Amount: tt.wantRaw, Unit: "usd/hour"}) || o.PricePerHour != tt.wantOffer {
+				t.Errorf("offer raw %+v, %d µ$/h; want %s usd/hour, %d µ$/h", o.Raw, o.PricePerHour, tt.wantRaw, tt.wantOffer)
+			}
+			if each := o.PricePerHour / providers.Money(tt.gpus); each < 800_000 || each > 1_500_000 {
+				t.Errorf("A100 at %v per GPU-hour, outside Akash's $0.8–1.5", each)
+			}
+		})
+	}
+
+	// The bid: 15 (base) + 2000 (A100) = 2015 uact/block, or 806 uakt at
+	// $2.50/AKT; either is $1.209/hour.
+	for _, denom := range []struct{ denom, amount string }{{"uakt", "806.000000000000000000"}, {"uact", "2015.000000000000000000"}} {
+		t.Run("lease in "+denom.denom, func(t *testing.T) {
+			srv := akashtest.NewServer(akashtest.Options{Providers: tests[0].providers})
+			url := srv.Start()
+			t.Cleanup(srv.Close)
+			c, err := newClient(url, secret, akash.Config{Denom: denom.denom})
+			if err != nil {
+				t.Fatal(err)
+			}
+			offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "A100", GPUCount: 1})
+			if err != nil || len(offers) != 1 {
+				t.Fatalf("offers %+v, %v", offers, err)
+			}
+			spec := providers.LaunchSpec{JobID: "p", IdempotencyKey: providers.IdempotencyKey("p"), Offer: offers[0],
+				Workload: providertest.DefaultWorkload(providers.Query{GPUModel: "A100", GPUCount: 1}), MaxPricePerHour: 1_500_000}
+			lease, err := c.Launch(t.Context(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (providers.RawPrice{Amount: denom.amount, Unit: denom.denom + "/block"}); lease.Offer.Raw != want {
+				t.Errorf("lease raw %+v, want %+v", lease.Offer.Raw, want)
+			}
+			if lease.PricePerHour != 1_209_000 {
+				t.Errorf("lease %d µ$/h, want 1209000", lease.PricePerHour)
+			}
+		})
+	}
+}
+
+// TestDefaultInventoryPricesRealistic keeps the default fake's offers in
+// the market's range per GPU-hour.
+func TestDefaultInventoryPricesRealistic(t *testing.T) {
+	_, c, _, _ := setup(t, akashtest.Options{})
+	ranges := map[string][2]providers.Money{ // canonical model → [lo, hi] µUSD per GPU-hour
+		"a100": {800_000, 1_500_000}, "h100": {1_500_000, 3_000_000},
+		"rtx4090": {250_000, 600_000}, "rtx3090": {120_000, 350_000},
+	}
+	offers, err := c.Offers(t.Context(), providers.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, o := range offers {
+		r, ok := ranges[providers.CanonicalGPUModel(o.GPUModel)]
+		if !ok {
+			t.Errorf("offer %s: no expected range", o.ID)
+			continue
+		}
+		seen[providers.CanonicalGPUModel(o.GPUModel)] = true
+		if o.PricePerHour < r[0] || o.PricePerHour > r[1] {
+			t.Errorf("offer %s at %v/GPU-hour, outside %v–%v", o.ID, o.PricePerHour, r[0], r[1])
+		}
+	}
+	if len(seen) != len(ranges) {
+		t.Errorf("models offered %v, want all of %v", seen, ranges)
+	}
+}
+
 func TestLaunchPicksCheapestBid(t *testing.T) {
 	srv, c, _, _ := setup(t, akashtest.Options{})
 	spec := providers.LaunchSpec{
@@ -249,21 +393,29 @@ func TestLaunchPicksCheapestBid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// west2 bids 0.04 + 0.7 = 0.74 uact/block; west1 0.85: 0.74 / 2.5 uakt.
+	// In us-west, west2 bids 12 + 560 = 572 uact/block and west1 615; at
+	// $2.50/AKT that is 228.8 uakt. (The SG provider's 594 and the others
+	// are outside us-west.)
 	if !strings.HasSuffix(lease.Offer.ID, "akash1provider000000000000000000000000000west2") {
 		t.Errorf("lease on %s, want the cheaper west2", lease.Offer.ID)
 	}
-	if lease.Offer.Raw.Unit != "uakt/block" || lease.Offer.Raw.Amount != "0.296000000000000000" {
+	if lease.Offer.Raw.Unit != "uakt/block" || lease.Offer.Raw.Amount != "228.800000000000000000" {
 		t.Errorf("raw price %+v", lease.Offer.Raw)
 	}
-	if lease.PricePerHour != 444 { // 0.296 uakt × $2.5 × 600
-		t.Errorf("PricePerHour = %d, want 444", lease.PricePerHour)
+	if lease.PricePerHour != 343_200 { // 228.8 uakt × $2.5 × 600 = $0.3432/hour
+		t.Errorf("PricePerHour = %d, want 343200", lease.PricePerHour)
+	}
+	if lease.Offer.Region != "us-west" {
+		t.Errorf("lease region %q, want us-west", lease.Offer.Region)
 	}
 	sdl, _ := srv.SDL(lease.ID)
-	for _, want := range []string{`- model: "rtx4090"`, "ram: 24Gi", `region: "us-west"`, `denom: "uakt"`, "amount: 13333.333333\n", "  " + spec.IdempotencyKey + ":"} {
+	for _, want := range []string{`- model: "rtx4090"`, "ram: 24Gi", `denom: "uakt"`, "amount: 13333.333333\n", "  " + spec.IdempotencyKey + ":"} {
 		if !strings.Contains(sdl, want) {
 			t.Errorf("SDL lacks %q:\n%s", want, sdl)
 		}
+	}
+	if strings.Contains(sdl, "region") {
+		t.Errorf("SDL pins a placement attribute; placement is enforced on bids:\n%s", sdl)
 	}
 	// A cap under west2 but over nothing: no bid fits, deployment closed.
 	spec2 := spec
@@ -273,6 +425,184 @@ func TestLaunchPicksCheapestBid(t *testing.T) {
 	}
 	if n := srv.Workloads(); n != 1 {
 		t.Errorf("%d active deployments, want 1 (the unleased one closed)", n)
+	}
+}
+
+// TestLaunchTakesBidsOnlyFromThePlace: every provider bids (the SDL pins no
+// place), cheaper ones elsewhere too; the lease goes to the offer's place.
+func TestLaunchTakesBidsOnlyFromThePlace(t *testing.T) {
+	tests := []struct {
+		name      string
+		offer     providers.Offer
+		wantOwner string // suffix
+		wantErr   error
+	}{
+		{"eu-central: eucent at 638 although west2 bids 572", providers.Offer{GPUModel: "rtx4090", Region: "eu-central"}, "eucent", nil},
+		{"eu-west NL", providers.Offer{GPUModel: "rtx4090", Region: "eu-west", Country: "NL"}, "euwest", nil},
+		{"country in any case", providers.Offer{GPUModel: "rtx4090", Region: "eu-west", Country: "nl"}, "euwest", nil},
+		{"country alone", providers.Offer{GPUModel: "rtx4090", Country: "DE"}, "eucent", nil},
+		{"IP-located", providers.Offer{GPUModel: "rtx4090", Region: "ap-southeast"}, "iponly", nil},
+		{"legacy region attribute", providers.Offer{GPUModel: "rtx3090", Region: "us-central"}, "legacy", nil},
+		{"anywhere: the cheapest of all", providers.Offer{GPUModel: "rtx3090"}, "nowhere", nil},
+		{"us-east but not in DE", providers.Offer{GPUModel: "h100", Region: "us-east", Country: "DE"}, "", providers.ErrNoCapacity},
+		{"no 4090 provider in ca-central", providers.Offer{GPUModel: "rtx4090", Region: "ca-central"}, "", providers.ErrNoCapacity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, c, _, _ := setup(t, akashtest.Options{})
+			spec := providers.LaunchSpec{JobID: tt.name, IdempotencyKey: providers.IdempotencyKey(tt.name), Offer: tt.offer,
+				Workload: providertest.DefaultWorkload(providers.Query{GPUModel: tt.offer.GPUModel, GPUCount: 1})}
+			lease, err := c.Launch(t.Context(), spec)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || srv.Workloads() != 0 {
+					t.Errorf("Launch = %+v, %v with %d deployments; want %v and none", lease, err, srv.Workloads(), tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(lease.Offer.ID, tt.wantOwner) {
+				t.Errorf("lease on %s, want the %s provider", lease.Offer.ID, tt.wantOwner)
+			}
+		})
+	}
+}
+
+func TestLocate(t *testing.T) {
+	tests := []struct {
+		name  string
+		attrs map[string]string
+		ip    string
+		want  akash.Location
+	}{
+		{"country and location-region", map[string]string{"country": "DE", "location-region": "eu-central"}, "", akash.Location{Region: "eu-central", Country: "DE"}},
+		{"location-region refines the US", map[string]string{"country": "US", "location-region": "na-us-west"}, "", akash.Location{Region: "us-west", Country: "US"}},
+		{"southeast US is us-east", map[string]string{"country": "US", "location-region": "na-us-southeast"}, "", akash.Location{Region: "us-east", Country: "US"}},
+		{"legacy region refines the US", map[string]string{"country": "us", "region": "US-Central"}, "", akash.Location{Region: "us-central", Country: "us"}},
+		{"US without detail", map[string]string{"country": "US", "region": "westcoast"}, "", akash.Location{Region: "us-east", Country: "US"}},
+		{"country beats a contradicting location-region", map[string]string{"country": "DE", "location-region": "na-us-west"}, "", akash.Location{Region: "eu-central", Country: "DE"}},
+		{"country decides across Akash's split", map[string]string{"country": "EE", "location-region": "eu-east"}, "", akash.Location{Region: "eu-north", Country: "EE"}},
+		{"GB is eu-west", map[string]string{"country": "GB", "location-region": "eu-west"}, "", akash.Location{Region: "eu-west", Country: "GB"}},
+		{"location-region alone", map[string]string{"location-region": "as-southeast"}, "", akash.Location{Region: "ap-southeast"}},
+		{"location-region case", map[string]string{"location-region": " EU-West "}, "", akash.Location{Region: "eu-west"}},
+		{"legacy Aurora-style region", map[string]string{"region": "eu-central"}, "", akash.Location{Region: "eu-central"}},
+		{"free-form legacy region is ignored", map[string]string{"region": "westcoast"}, "", akash.Location{}},
+		{"bad country falls through", map[string]string{"country": "Germany", "location-region": "eu-central"}, "", akash.Location{Region: "eu-central"}},
+		{"IP geolocation last", map[string]string{"host": "akash"}, "SG", akash.Location{Region: "ap-southeast", Country: "SG"}},
+		{"attributes beat IP", map[string]string{"location-region": "eu-west"}, "SG", akash.Location{Region: "eu-west"}},
+		{"nowhere", map[string]string{"host": "akash"}, "", akash.Location{}},
+		{"unknown location-region and IP", map[string]string{"location-region": "mars"}, "XX", akash.Location{}},
+	}
+	for _, tt := range tests {
+		if got := akash.Locate(tt.attrs, "", tt.ip); got != tt.want {
+			t.Errorf("%s: Locate(%v, %q) = %+v, want %+v", tt.name, tt.attrs, tt.ip, got, tt.want)
+		}
+	}
+	// Every location-region value of Akash's provider-attributes schema
+	// (console config/provider-attributes.json) maps to an Aurora region.
+	schema := strings.Fields(`na-ca-west na-ca-central na-ca-prairie na-ca-atlantic na-ca-north na-us-west
+		na-us-southwest na-us-midwest na-us-southeast na-us-northeast central-america caribbean sa-north sa-west
+		sa-south sa-brazil eu-central eu-east eu-north eu-southeast eu-south eu-southwest eu-west af-east af-middle
+		af-north af-south af-west as-central as-east as-southeast as-south as-west oc-aus oc-nz oc-mel oc-mic oc-pol`)
+	if len(akash.LocationRegions) != len(schema) {
+		t.Errorf("%d location-regions mapped, the schema has %d", len(akash.LocationRegions), len(schema))
+	}
+	for _, k := range schema {
+		if r := akash.LocationRegions[k]; !providers.ValidRegion(r) {
+			t.Errorf("location-region %s → %q, not an Aurora region", k, r)
+		}
+	}
+	// Another attribute key for the older free-form region.
+	if got := akash.Locate(map[string]string{"zone": "us-west", "region": "eu-west"}, "zone", ""); got.Region != "us-west" {
+		t.Errorf("RegionAttribute zone: %+v", got)
+	}
+}
+
+func FuzzLocate(f *testing.F) {
+	f.Add("eu-central", "DE", "", "")
+	f.Add("na-us-west", "US", "us-east", "")
+	f.Add("", "", "westcoast", "SG")
+	f.Add("mars", "ZZ", "US", "u")
+	f.Fuzz(func(t *testing.T, locationRegion, country, region, ip string) {
+		at := akash.Locate(map[string]string{"location-region": locationRegion, "country": country, "region": region}, "", ip)
+		if at.Region != "" && !providers.ValidRegion(at.Region) {
+			t.Fatalf("Region %q is not an Aurora region", at.Region)
+		}
+		if at.Country == "" {
+			return
+		}
+		if at.Country != strings.TrimSpace(country) && at.Country != strings.TrimSpace(ip) {
+			t.Fatalf("Country %q is neither given code %q nor %q", at.Country, country, ip)
+		}
+		if !slices.Contains(providers.CountriesIn(at.Region), strings.ToUpper(at.Country)) {
+			t.Fatalf("Region %q does not hold country %q", at.Region, at.Country)
+		}
+	})
+}
+
+func TestOffersPlaces(t *testing.T) {
+	_, c, _, _ := setup(t, akashtest.Options{})
+	if got := c.Capabilities().Regions; len(got) != 0 {
+		t.Errorf("Regions before any listing = %q, want none", got)
+	}
+	tests := []struct {
+		name string
+		q    providers.Query
+		want []string // "<id> <region> <country> <price>"
+	}{
+		{"4090 everywhere", providers.Query{GPUModel: "RTX 4090"}, []string{
+			"nvidia/rtx4090/24Gi@ap-southeast/SG ap-southeast SG 0.37",
+			"nvidia/rtx4090/24Gi@eu-central/DE eu-central DE 0.37",
+			"nvidia/rtx4090/24Gi@eu-west/NL eu-west NL 0.37",
+			"nvidia/rtx4090/24Gi@us-east/US us-east US 0.37",
+			"nvidia/rtx4090/24Gi@us-west/US us-west US 0.37",
+		}},
+		{"3090: located, legacy-only and nowhere", providers.Query{GPUModel: "RTX 3090"}, []string{
+			"nvidia/rtx3090/24Gi@/   0.18",
+			"nvidia/rtx3090/24Gi@us-central/ us-central  0.18",
+			"nvidia/rtx3090/24Gi@us-east/US us-east US 0.18",
+		}},
+		{"3090 in a region: the unlocated provider is out", providers.Query{GPUModel: "RTX 3090", Regions: []string{"us-central", "us-east"}}, []string{
+			"nvidia/rtx3090/24Gi@us-central/ us-central  0.18",
+			"nvidia/rtx3090/24Gi@us-east/US us-east US 0.18",
+		}},
+		{"A100 in Europe: both sizes", providers.Query{GPUModel: "A100", Regions: []string{"eu-west", "eu-central"}}, []string{
+			"nvidia/a100/40Gi@eu-central/DE eu-central DE 0.88",
+			"nvidia/a100/80Gi@eu-west/NL eu-west NL 1.22",
+		}},
+		{"H100 in us-east and eu-central, two of them", providers.Query{GPUModel: "H100", GPUCount: 2, Regions: []string{"us-east", "eu-central"}}, []string{
+			"nvidia/h100/80Gi@eu-central/DE eu-central DE 2.04",
+			"nvidia/h100/80Gi@us-east/US us-east US 2.04",
+		}},
+		{"offline provider's region", providers.Query{GPUModel: "A100", Regions: []string{"ap-south"}}, nil},
+		{"not an Aurora region", providers.Query{GPUModel: "A100", Regions: []string{"na-us-west"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			offers, err := c.Offers(t.Context(), tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range offers {
+				got = append(got, o.ID+" "+o.Region+" "+o.Country+" "+o.Raw.Amount)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("offers (-want +got):\n%s", diff)
+			}
+		})
+	}
+	want := []string{"ap-southeast", "eu-central", "eu-west", "us-central", "us-east", "us-west"}
+	if diff := cmp.Diff(want, c.Capabilities().Regions); diff != "" {
+		t.Errorf("Capabilities().Regions from the listing (-want +got):\n%s", diff)
+	}
+	r, err := newClient("http://127.0.0.1:1", secret, akash.Config{Regions: []string{"us-west", "eu-west", "us-west"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"eu-west", "us-west"}, r.Capabilities().Regions); diff != "" {
+		t.Errorf("configured Capabilities().Regions (-want +got):\n%s", diff)
 	}
 }
 
@@ -425,6 +755,29 @@ func TestLaunchOutsideConfiguredRegions(t *testing.T) {
 			Workload: providertest.DefaultWorkload(providers.Query{GPUModel: "H100", GPUCount: 1})}
 		if _, err := c.Launch(t.Context(), spec); err == nil || srv.Workloads() != 0 {
 			t.Errorf("Launch in %q with two configured regions = %v, %d deployments; want an error and none", region, err, srv.Workloads())
+		}
+	}
+}
+
+// TestDefaultInventoryCoversRegions: the default fake rents each of A100,
+// H100 and RTX 4090 in Europe (eu-west or eu-central) and in us-east, so
+// orders for those regions can be routed here on a testnet.
+func TestDefaultInventoryCoversRegions(t *testing.T) {
+	_, c, _, _ := setup(t, akashtest.Options{})
+	for _, gpu := range []string{"A100", "H100", "RTX 4090"} {
+		for _, regions := range [][]string{{"eu-west", "eu-central"}, {"us-east"}} {
+			offers, err := c.Offers(t.Context(), providers.Query{GPUModel: gpu, GPUCount: 1, Regions: regions})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(offers) == 0 {
+				t.Errorf("no %s offer in %v", gpu, regions)
+			}
+			for _, o := range offers {
+				if !slices.Contains(regions, o.Region) || o.Country == "" {
+					t.Errorf("%s offer %s in %q (country %q), want one of %v with a country", gpu, o.ID, o.Region, o.Country, regions)
+				}
+			}
 		}
 	}
 }

@@ -2,6 +2,9 @@ package akash
 
 import "time"
 
+// LocationRegions exposes the location-region table to tests.
+var LocationRegions = locationRegions
+
 // ParseAll runs every response parser over b; it must not panic.
 func ParseAll(b []byte) {
 	p, _ := NewPricer(6*time.Second, "2.5", nil)
@@ -10,7 +13,12 @@ func ParseAll(b []byte) {
 			ramMiB(m.RAM)
 		}
 	}
-	parseProviders(b)
+	if provs, err := parseProviders(b); err == nil {
+		c := &Client{}
+		for i := range provs {
+			c.locate(&provs[i])
+		}
+	}
 	if d, err := parseDeployment(b); err == nil {
 		d.State()
 		for _, l := range d.Leases {

@@ -26,7 +26,8 @@ type SDLParams struct {
 	GPUModel string
 	VRAMMiB  int64
 	// RegionAttribute and Region become a placement attribute
-	// (region: us-west); empty Region = anywhere.
+	// (region: us-west); empty Region = anywhere. Client.Launch leaves
+	// them empty and enforces the offer's place on the bids instead.
 	RegionAttribute, Region string
 	// Denom and MaxAmount are the placement pricing: the most the
 	// deployment pays per block, in Denom (decimal text).

@@ -8,7 +8,8 @@ func ParseAll(b []byte) {
 		for _, c := range classes {
 			vramMiB(c.Name)
 			for _, p := range c.Prices {
-				splitOfferID(OfferID(c.ID, p.Priority))
+				splitOfferID(OfferID(c.ID, p.Priority, "us"))
+				splitOfferID(c.ID + ":" + p.Priority + "@" + c.Name)
 			}
 		}
 	}

@@ -1,15 +1,24 @@
 // Package salad is the Aurora adapter for SaladCloud's public REST API
 // (https://api.salad.com/api/public; notes/PROVIDER_APIS.md §2). Offers come
-// from the organization's GPU classes (one offer per class, priority and
-// region, with live availability); Launch creates a container group named by
+// from the organization's GPU classes: one offer per class, priority and
+// country with live availability; Launch creates a container group named by
 // the launch's idempotency key in the configured organization and project,
-// then starts it; Status reads the group's current_state; Terminate deletes
-// the group.
+// restricted to the offer's country, then starts it; Status reads the
+// group's current_state; Terminate deletes the group.
 //
 // Money: a GPU class price is a decimal string in USD per hour per replica
 // (per-second metering); it is converted exactly to micro-USD per hour and
-// kept in RawPrice (unit "usd/hour"). Regions are lowercase ISO 3166-1
-// alpha-2 country codes, Salad's country_codes.
+// kept in RawPrice (unit "usd/hour").
+//
+// Regions: Salad places work by country only (country_codes, lowercase ISO
+// 3166-1 alpha-2) and has no call that lists where capacity is, so the
+// adapter asks the availability endpoint about each country in
+// Config.Countries: one request per matching GPU class and country per
+// Offers call. An offer's Country is the code as Salad spells it ("us") and
+// its Region the country's Aurora region (providers.RegionForCountry): a US
+// offer is us-east although the machine may be anywhere in the US. Query
+// and Config regions are Aurora region names; only countries in them are
+// asked about.
 //
 // Parsing: responses are decoded tolerantly (unknown fields ignored) but with
 // fixed types and bounded bodies; errors may be RFC 7807 JSON or HTML pages,
@@ -54,8 +63,14 @@ type Config struct {
 	// Organization and Project scope every container group. Required; names
 	// match ^[a-z][a-z0-9-]{0,61}[a-z0-9]$.
 	Organization, Project string
-	// Regions limits placement to these country codes; nil = anywhere.
+	// Regions limits placement to these Aurora regions (providers.Regions);
+	// nil = anywhere in Countries.
 	Regions []string
+	// Countries are the countries offers are sought in, as lowercase ISO
+	// 3166-1 alpha-2 codes; each costs one availability request per GPU
+	// class per Offers call. Those outside Regions are ignored. Default
+	// DefaultCountries().
+	Countries []string
 	// Priorities offered, from "high", "medium", "low", "batch". Lower
 	// priorities are cheaper and may be preempted. Default all four.
 	Priorities []string
@@ -69,14 +84,23 @@ type Config struct {
 	HTTP httpx.Config
 }
 
+// DefaultCountries returns the countries asked about unless
+// Config.Countries says otherwise: SaladCloud's larger markets, at least one
+// in each of us-east, ca-central, sa-east, eu-west, eu-central, eu-north,
+// eu-south, oc-southeast and ap-northeast. The slice is new on each call.
+func DefaultCountries() []string {
+	return []string{"us", "ca", "br", "gb", "fr", "nl", "de", "pl", "se", "es", "au", "jp"}
+}
+
 // Client is a Salad adapter. Safe for concurrent use.
 type Client struct {
-	http    *httpx.Client
-	log     *slog.Logger
-	cfg     Config
-	regions []string
-	prio    []string
-	now     func() time.Time
+	http      *httpx.Client
+	log       *slog.Logger
+	cfg       Config
+	regions   []string // Config.Regions
+	countries []string // Config.Countries within regions, in order
+	prio      []string
+	now       func() time.Time
 }
 
 var _ providers.Provider = (*Client)(nil)
@@ -113,13 +137,26 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("salad: priority %q: want high, medium, low or batch", p)
 		}
 	}
-	var regions []string
-	for _, r := range cfg.Regions {
-		cc := strings.ToLower(strings.TrimSpace(r))
-		if !countryRE.MatchString(cc) {
-			return nil, fmt.Errorf("salad: region %q: want an ISO 3166-1 alpha-2 country code", r)
+	regions, err := providers.ParseRegions(cfg.Regions)
+	if err != nil {
+		return nil, fmt.Errorf("salad: %w", err)
+	}
+	cfgCountries := cfg.Countries
+	if len(cfgCountries) == 0 {
+		cfgCountries = DefaultCountries()
+	}
+	var countries []string
+	for _, cc := range cfgCountries {
+		r := providers.RegionForCountry(cc)
+		if !countryRE.MatchString(cc) || r == "" {
+			return nil, fmt.Errorf("salad: country %q: want a lowercase ISO 3166-1 alpha-2 code", cc)
 		}
-		regions = append(regions, cc)
+		if (len(regions) == 0 || slices.Contains(regions, r)) && !slices.Contains(countries, cc) {
+			countries = append(countries, cc)
+		}
+	}
+	if len(countries) == 0 {
+		return nil, fmt.Errorf("salad: none of the countries %q is in the regions %q", cfgCountries, regions)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -145,17 +182,25 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{http: hc, log: log.With("provider", Name), cfg: cfg, regions: regions, prio: slices.Clone(prio), now: now}, nil
+	return &Client{http: hc, log: log.With("provider", Name), cfg: cfg, regions: regions, countries: countries, prio: slices.Clone(prio), now: now}, nil
 }
 
 // Name returns "salad".
 func (c *Client) Name() string { return Name }
 
 // Capabilities reports offers, launch, terminate, GPUs and idempotent launch.
+// Regions are those of the countries offers are sought in (Config.Countries
+// within Config.Regions), sorted: Salad has no inventory listing to learn
+// them from.
 func (c *Client) Capabilities() providers.Capabilities {
+	var regions []string
+	for _, cc := range c.countries {
+		regions = append(regions, providers.RegionForCountry(cc))
+	}
+	slices.Sort(regions)
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
-		Regions: slices.Clone(c.regions),
+		Regions: slices.Compact(regions),
 	}
 }
 
@@ -227,38 +272,45 @@ func vramMiB(name string) int64 {
 	return n * 1024
 }
 
-// regionsFor returns the country codes to ask about ([""] = anywhere), or
-// nil when the query's regions exclude every configured one.
-func (c *Client) regionsFor(q []string) []string {
+// countriesFor returns the countries to ask about for a query's regions:
+// those of the configured ones whose region the query names (all of them
+// when it names none). Names that are not Aurora regions match nothing.
+func (c *Client) countriesFor(q []string) []string {
 	if len(q) == 0 {
-		if len(c.regions) == 0 {
-			return []string{""}
-		}
-		return c.regions
+		return c.countries
 	}
 	var out []string
-	for _, r := range q {
-		cc := strings.ToLower(strings.TrimSpace(r))
-		if countryRE.MatchString(cc) && (len(c.regions) == 0 || slices.Contains(c.regions, cc)) && !slices.Contains(out, cc) {
+	for _, cc := range c.countries {
+		if slices.Contains(q, providers.RegionForCountry(cc)) {
 			out = append(out, cc)
 		}
 	}
 	return out
 }
 
-// OfferID joins a GPU class id and a priority into an Offer.ID.
-func OfferID(classID, priority string) string { return classID + ":" + priority }
-
-func splitOfferID(id string) (classID, priority string, ok bool) {
-	classID, priority, ok = strings.Cut(id, ":")
-	return classID, priority, ok && classID != "" && isPriority(priority)
+// OfferID joins a GPU class id, a priority and a country code (lowercase,
+// as Salad's country_codes) into an Offer.ID: "<class>:<priority>@<cc>".
+func OfferID(classID, priority, country string) string {
+	return classID + ":" + priority + "@" + country
 }
 
-// Offers lists one offer per matching GPU class, priority and region that
-// has free GPUs, cheapest first. The returned slice is the caller's.
+// splitOfferID reads an OfferID. The country is "" for the older
+// "<class>:<priority>" form, which launches anywhere.
+func splitOfferID(id string) (classID, priority, country string, ok bool) {
+	rest, country, hasCountry := strings.Cut(id, "@")
+	if hasCountry && (!countryRE.MatchString(country) || providers.RegionForCountry(country) == "") {
+		return "", "", "", false
+	}
+	classID, priority, ok = strings.Cut(rest, ":")
+	return classID, priority, country, ok && classID != "" && isPriority(priority)
+}
+
+// Offers lists one offer per matching GPU class, priority and country that
+// has free GPUs, cheapest first (ties in Config.Countries order). The
+// returned slice is the caller's.
 func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
-	regions := c.regionsFor(q.Regions)
-	if len(regions) == 0 {
+	countries := c.countriesFor(q.Regions)
+	if len(countries) == 0 {
 		return nil, nil
 	}
 	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: c.orgPath() + "/gpu-classes", Op: "list gpu classes"})
@@ -309,8 +361,8 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 		if len(prices) == 0 {
 			continue
 		}
-		for _, region := range regions {
-			avail, err := c.availability(ctx, gc.ID, region, q)
+		for _, cc := range countries {
+			avail, err := c.availability(ctx, gc.ID, cc, q)
 			if err != nil {
 				return nil, err
 			}
@@ -320,9 +372,9 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 					continue
 				}
 				out = append(out, providers.Offer{
-					Provider: Name, ID: OfferID(gc.ID, p.prio), GPUModel: gc.Name, GPUCount: count, VRAMMiB: vram,
-					Region: region, PricePerHour: p.price, Raw: providers.RawPrice{Amount: p.raw, Unit: "usd/hour"},
-					Available: n,
+					Provider: Name, ID: OfferID(gc.ID, p.prio, cc), GPUModel: gc.Name, GPUCount: count, VRAMMiB: vram,
+					Region: providers.RegionForCountry(cc), PricePerHour: p.price,
+					Raw: providers.RawPrice{Amount: p.raw, Unit: "usd/hour"}, Available: n, Country: cc,
 				})
 			}
 		}
@@ -332,11 +384,8 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	return out, nil
 }
 
-func (c *Client) availability(ctx context.Context, classID, region string, q providers.Query) (availability, error) {
-	body := map[string]any{"gpu_classes": []string{classID}}
-	if region != "" {
-		body["country_codes"] = []string{region}
-	}
+func (c *Client) availability(ctx context.Context, classID, country string, q providers.Query) (availability, error) {
+	body := map[string]any{"gpu_classes": []string{classID}, "country_codes": []string{country}}
 	if q.CPUMillis > 0 {
 		body["cpu"] = cpuUnits(q.CPUMillis)
 	}
@@ -457,8 +506,10 @@ func (c *Client) status(g *containerGroup) providers.Status {
 	return st
 }
 
-// CreateRequest builds the container group creation body of spec.
-func (c *Client) CreateRequest(spec providers.LaunchSpec, classID, priority string) map[string]any {
+// CreateRequest builds the container group creation body of spec: GPU
+// class and priority as given, and country_codes [country] so the group
+// lands where the offer was ("" = anywhere).
+func (c *Client) CreateRequest(spec providers.LaunchSpec, classID, priority, country string) map[string]any {
 	w := spec.Workload
 	env := make(map[string]string, len(w.Env))
 	for _, e := range w.Env {
@@ -476,8 +527,8 @@ func (c *Client) CreateRequest(spec providers.LaunchSpec, classID, priority stri
 		"name": spec.IdempotencyKey, "display_name": spec.IdempotencyKey, "container": ctr,
 		"autostart_policy": false, "restart_policy": c.cfg.RestartPolicy, "replicas": 1,
 	}
-	if spec.Offer.Region != "" {
-		body["country_codes"] = []string{strings.ToLower(spec.Offer.Region)}
+	if country != "" {
+		body["country_codes"] = []string{country}
 	}
 	if len(w.Ports) > 0 {
 		body["networking"] = map[string]any{"protocol": "http", "port": w.Ports[0], "auth": false}
@@ -486,9 +537,10 @@ func (c *Client) CreateRequest(spec providers.LaunchSpec, classID, priority stri
 }
 
 // Launch creates (or finds) the container group named spec.IdempotencyKey
-// for spec.Offer (a GPU class and priority, see OfferID) and starts it.
-// A group that exists already is not created again; one that was created
-// but never started (a crash between the two calls) is started.
+// for spec.Offer (a GPU class, priority and country, see OfferID) and
+// starts it, in the offer's country. A group that exists already is not
+// created again; one that was created but never started (a crash between
+// the two calls) is started.
 func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (providers.Lease, error) {
 	if err := checkName(spec.IdempotencyKey); err != nil {
 		return providers.Lease{}, fmt.Errorf("salad: launch: idempotency key: %w", err)
@@ -496,13 +548,13 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if spec.Workload.Image == "" {
 		return providers.Lease{}, errors.New("salad: launch: workload image is required")
 	}
-	classID, priority, ok := splitOfferID(spec.Offer.ID)
+	classID, priority, country, ok := splitOfferID(spec.Offer.ID)
 	if !ok {
-		return providers.Lease{}, fmt.Errorf("salad: launch: offer id %q is not class:priority", httpx.Excerpt([]byte(spec.Offer.ID), 80))
+		return providers.Lease{}, fmt.Errorf("salad: launch: offer id %q is not class:priority@country", httpx.Excerpt([]byte(spec.Offer.ID), 80))
 	}
-	region := strings.ToLower(spec.Offer.Region)
-	if len(c.regions) > 0 && !slices.Contains(c.regions, region) {
-		return providers.Lease{}, fmt.Errorf("salad: launch: region %q is not one of the configured %q", spec.Offer.Region, c.regions)
+	// The country in the id is where the group will run.
+	if region := providers.RegionForCountry(country); len(c.regions) > 0 && !slices.Contains(c.regions, region) {
+		return providers.Lease{}, fmt.Errorf("salad: launch: offer %s is in region %q, not one of the configured %q", spec.Offer.ID, region, c.regions)
 	}
 	if err := ctx.Err(); err != nil {
 		return providers.Lease{}, fmt.Errorf("salad: launch: %w", err)
@@ -516,7 +568,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		if spec.MaxPricePerHour > 0 && spec.Offer.PricePerHour > spec.MaxPricePerHour {
 			return providers.Lease{}, fmt.Errorf("salad: launch: offer %s at %v/h above cap %v/h: %w", spec.Offer.ID, spec.Offer.PricePerHour, spec.MaxPricePerHour, providers.ErrOverPrice)
 		}
-		if g, err = c.create(ctx, spec, classID, priority); err != nil {
+		if g, err = c.create(ctx, spec, classID, priority, country); err != nil {
 			return providers.Lease{}, err
 		}
 	default:
@@ -534,8 +586,8 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	}, nil
 }
 
-func (c *Client) create(ctx context.Context, spec providers.LaunchSpec, classID, priority string) (*containerGroup, error) {
-	req, err := httpx.JSON(http.MethodPost, c.groupsPath(), c.CreateRequest(spec, classID, priority))
+func (c *Client) create(ctx context.Context, spec providers.LaunchSpec, classID, priority, country string) (*containerGroup, error) {
+	req, err := httpx.JSON(http.MethodPost, c.groupsPath(), c.CreateRequest(spec, classID, priority, country))
 	if err != nil {
 		return nil, fmt.Errorf("salad: %w", err)
 	}
@@ -558,7 +610,7 @@ func (c *Client) create(ctx context.Context, spec providers.LaunchSpec, classID,
 	if err != nil {
 		return nil, err
 	}
-	c.log.InfoContext(ctx, "salad created container group", "job", spec.JobID, "group", g.Name, "id", g.ID, "class", classID, "priority", priority, "price_per_hour", spec.Offer.PricePerHour)
+	c.log.InfoContext(ctx, "salad created container group", "job", spec.JobID, "group", g.Name, "id", g.ID, "class", classID, "priority", priority, "country", country, "price_per_hour", spec.Offer.PricePerHour)
 	return g, nil
 }
 

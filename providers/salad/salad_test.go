@@ -1,11 +1,16 @@
 package salad_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aurora-federation/aurora/providers"
@@ -56,7 +61,7 @@ func harness(opts saladtest.Options) providertest.Harness {
 			}
 		},
 		UnknownID: "aur-doesnotexist",
-		Query:     providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"us", "de"}},
+		Query:     providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"us-east", "eu-central"}},
 	}
 }
 
@@ -113,33 +118,147 @@ func TestHTMLErrorPages(t *testing.T) {
 
 func TestOffers(t *testing.T) {
 	_, c, _, _ := setup(t, saladtest.Options{})
-	offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "rtx4090", Regions: []string{"GB"}})
+	offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "rtx4090", Regions: []string{"eu-west"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// gb has 2 free 4090s: high gets 1 (below the 1 needed? no: 2/2 = 1),
-	// medium 1, low 2, batch 2.
+	// eu-west among the default countries: gb, fr, nl; only gb has 4090s,
+	// 2 free: high gets 2/2 = 1, medium 1, low 2, batch 2.
 	var got []string
 	for _, o := range offers {
-		got = append(got, o.ID+" "+o.Region+" "+o.Raw.Amount)
+		got = append(got, o.ID+" "+o.Region+" "+o.Country+" "+o.Raw.Amount)
 	}
 	id := "00000001-5a1a-4d00-8000-000000000001"
-	want := []string{id + ":batch gb 0.16", id + ":low gb 0.20", id + ":medium gb 0.25", id + ":high gb 0.30"}
+	want := []string{id + ":batch@gb eu-west gb 0.16", id + ":low@gb eu-west gb 0.20", id + ":medium@gb eu-west gb 0.25", id + ":high@gb eu-west gb 0.30"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("offers (-want +got):\n%s", diff)
 	}
-	if offers[0].PricePerHour != 160_000 || offers[0].VRAMMiB != 24*1024 || offers[0].Raw.Unit != "usd/hour" {
+	if offers[0].PricePerHour != 160_000 || offers[0].VRAMMiB != 24*1024 || offers[0].Raw.Unit != "usd/hour" || offers[0].Available != 2 {
 		t.Errorf("offer %+v", offers[0])
 	}
-	none, err := c.Offers(t.Context(), providers.Query{GPUModel: "A100", Regions: []string{"de"}})
-	if err != nil || len(none) != 0 {
-		t.Errorf("A100 in de = %v, %v; want none (no availability)", none, err)
+
+	tests := []struct {
+		name string
+		q    providers.Query
+		want []string // "<region> <country> <priority>" per offer, cheapest first
+	}{
+		{"A100 in us-east and eu-central", providers.Query{GPUModel: "A100", GPUCount: 1, Regions: []string{"us-east", "eu-central"}},
+			[]string{"us-east us batch", "eu-central de batch", "us-east us low", "eu-central de low", "us-east us medium", "eu-central de medium", "us-east us high", "eu-central de high"}},
+		{"H100 high priority, capped", providers.Query{GPUModel: "H100", MaxPricePerHour: 1_800_000},
+			[]string{"us-east us batch", "eu-west gb batch", "eu-central de batch"}},
+		{"two GPUs need two free", providers.Query{GPUModel: "A100", GPUCount: 2, Regions: []string{"eu-west"}},
+			nil}, // a class has one GPU per replica: no two-GPU offer
+		{"none in ap-south", providers.Query{GPUModel: "RTX 4090", Regions: []string{"ap-south"}}, nil},
+		{"3060s in ph are not asked about by default", providers.Query{GPUModel: "RTX 3060", Regions: []string{"ap-southeast"}}, nil},
+		{"a country code is no region", providers.Query{GPUModel: "RTX 4090", Regions: []string{"us", "gb"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			offers, err := c.Offers(t.Context(), tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range offers {
+				_, prio, _ := strings.Cut(strings.Split(o.ID, "@")[0], ":")
+				got = append(got, o.Region+" "+o.Country+" "+prio)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("offers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestOffersPerCountry pins the cost of an Offers call (one availability
+// request per matching class and country) and Config.Countries.
+func TestOffersPerCountry(t *testing.T) {
+	srv := saladtest.NewServer(saladtest.Options{})
+	var (
+		mu    sync.Mutex // protects asked
+		asked []string
+	)
+	take := func() []string { // the countries asked about since the last take
+		mu.Lock()
+		defer mu.Unlock()
+		a := asked
+		asked = nil
+		return a
+	}
+	h := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/sce-gpu-availability") {
+			var body struct {
+				CountryCodes []string `json:"country_codes"`
+			}
+			b, _ := io.ReadAll(r.Body)
+			json.Unmarshal(b, &body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			mu.Lock()
+			asked = append(asked, strings.Join(body.CountryCodes, ","))
+			mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c, err := newClient(ts.URL+"/api/public", secret, salad.Config{Countries: []string{"ph", "us", "de", "gb", "us"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 3060"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ph", "us", "de", "gb"}, take()); diff != "" {
+		t.Errorf("availability requests (-want +got):\n%s", diff)
+	}
+	var where []string
+	for _, o := range offers {
+		if !slices.Contains(where, o.Country+" "+o.Region) {
+			where = append(where, o.Country+" "+o.Region)
+		}
+	}
+	if diff := cmp.Diff([]string{"ph ap-southeast", "us us-east"}, where); diff != "" {
+		t.Errorf("3060 offers in (-want +got):\n%s", diff)
+	}
+	if _, err := c.Offers(t.Context(), providers.Query{GPUModel: "H100", Regions: []string{"eu-west", "eu-central"}}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"de", "gb"}, take()); diff != "" {
+		t.Errorf("availability requests for Europe (-want +got):\n%s", diff)
+	}
+	want := []string{"ap-southeast", "eu-central", "eu-west", "us-east"}
+	if diff := cmp.Diff(want, c.Capabilities().Regions); diff != "" {
+		t.Errorf("Capabilities().Regions (-want +got):\n%s", diff)
+	}
+
+	def, err := newClient(ts.URL+"/api/public", secret, salad.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"ap-northeast", "ca-central", "eu-central", "eu-north", "eu-south", "eu-west", "oc-southeast", "sa-east", "us-east"}
+	if diff := cmp.Diff(want, def.Capabilities().Regions); diff != "" {
+		t.Errorf("default Capabilities().Regions (-want +got):\n%s", diff)
+	}
+	eu, err := newClient(ts.URL+"/api/public", secret, salad.Config{Regions: []string{"eu-west"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"eu-west"}, eu.Capabilities().Regions); diff != "" {
+		t.Errorf("eu-west Capabilities().Regions (-want +got):\n%s", diff)
+	}
+	take()
+	if _, err := eu.Offers(t.Context(), providers.Query{GPUModel: "A100"}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"gb", "fr", "nl"}, take()); diff != "" {
+		t.Errorf("availability requests restricted to eu-west (-want +got):\n%s", diff)
 	}
 }
 
 func TestLaunchRequest(t *testing.T) {
 	srv, c, _, _ := setup(t, saladtest.Options{})
-	q := providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"de"}}
+	q := providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"eu-central"}}
 	offers, err := c.Offers(t.Context(), q)
 	if err != nil || len(offers) == 0 {
 		t.Fatalf("offers: %v %v", offers, err)
@@ -209,6 +328,11 @@ func TestNewRejects(t *testing.T) {
 		{"no organization", salad.Config{Credential: k, Project: "p1"}},
 		{"bad project", salad.Config{Credential: k, Organization: "a1", Project: "P 1"}},
 		{"bad region", salad.Config{Credential: k, Organization: "a1", Project: "p1", Regions: []string{"usa"}}},
+		{"country code as region", salad.Config{Credential: k, Organization: "a1", Project: "p1", Regions: []string{"us"}}},
+		{"bad country", salad.Config{Credential: k, Organization: "a1", Project: "p1", Countries: []string{"usa"}}},
+		{"upper-case country", salad.Config{Credential: k, Organization: "a1", Project: "p1", Countries: []string{"US"}}},
+		{"unassigned country", salad.Config{Credential: k, Organization: "a1", Project: "p1", Countries: []string{"zz"}}},
+		{"no country in the regions", salad.Config{Credential: k, Organization: "a1", Project: "p1", Regions: []string{"ap-south"}}},
 		{"bad priority", salad.Config{Credential: k, Organization: "a1", Project: "p1", Priorities: []string{"urgent"}}},
 		{"bad restart policy", salad.Config{Credential: k, Organization: "a1", Project: "p1", RestartPolicy: "sometimes"}},
 	}
@@ -244,14 +368,54 @@ func TestLaunchOutsideConfiguredRegions(t *testing.T) {
 	srv := saladtest.NewServer(saladtest.Options{})
 	url := srv.Start()
 	t.Cleanup(srv.Close)
-	c, err := newClient(url, secret, salad.Config{Regions: []string{"us"}})
+	c, err := newClient(url, secret, salad.Config{Regions: []string{"us-east"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := providers.LaunchSpec{JobID: "r", IdempotencyKey: providers.IdempotencyKey("r"),
-		Offer:    providers.Offer{ID: "00000001-5a1a-4d00-8000-000000000001:high", Region: "de"},
+	const class = "00000001-5a1a-4d00-8000-000000000001"
+	for _, o := range []providers.Offer{
+		{ID: class + ":high@de", Region: "eu-central", Country: "de"},
+		{ID: class + ":high@de", Region: "us-east", Country: "us"}, // the id decides, not the fields
+		{ID: class + ":high", Region: "us-east"},                   // no country: could land anywhere
+		{ID: class + ":high@usa", Region: "us-east"},
+		{ID: class + ":high@US", Region: "us-east"},
+	} {
+		spec := providers.LaunchSpec{JobID: "r", IdempotencyKey: providers.IdempotencyKey("r"), Offer: o,
+			Workload: providertest.DefaultWorkload(providers.Query{})}
+		if _, err := c.Launch(t.Context(), spec); err == nil || srv.Workloads() != 0 {
+			t.Errorf("Launch of %s with regions [us-east] = %v, %d groups; want an error and none", o.ID, err, srv.Workloads())
+		}
+	}
+	spec := providers.LaunchSpec{JobID: "r", IdempotencyKey: providers.IdempotencyKey("r"), Offer: providers.Offer{ID: class + ":low@us"},
 		Workload: providertest.DefaultWorkload(providers.Query{})}
-	if _, err := c.Launch(t.Context(), spec); err == nil || srv.Workloads() != 0 {
-		t.Errorf("Launch in de with regions [us] = %v, %d groups; want an error and none", err, srv.Workloads())
+	lease, err := c.Launch(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := srv.Group(lease.ID); !slices.Equal(g.CountryCodes, []string{"us"}) || g.Priority != "low" {
+		t.Errorf("group %+v, want country_codes [us], priority low", g)
+	}
+}
+
+// TestDefaultInventoryCoversRegions: the default fake rents each of A100,
+// H100 and RTX 4090 in Europe (eu-west or eu-central) and in us-east, so
+// orders for those regions can be routed here on a testnet.
+func TestDefaultInventoryCoversRegions(t *testing.T) {
+	_, c, _, _ := setup(t, saladtest.Options{})
+	for _, gpu := range []string{"A100", "H100", "RTX 4090"} {
+		for _, regions := range [][]string{{"eu-west", "eu-central"}, {"us-east"}} {
+			offers, err := c.Offers(t.Context(), providers.Query{GPUModel: gpu, GPUCount: 1, Regions: regions})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(offers) == 0 {
+				t.Errorf("no %s offer in %v", gpu, regions)
+			}
+			for _, o := range offers {
+				if !slices.Contains(regions, o.Region) || o.Country == "" {
+					t.Errorf("%s offer %s in %q (country %q), want one of %v with a country", gpu, o.ID, o.Region, o.Country, regions)
+				}
+			}
+		}
 	}
 }

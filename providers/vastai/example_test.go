@@ -24,13 +24,13 @@ func Example() {
 		panic(err)
 	}
 	ctx := context.Background()
-	q := providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"US"}, MaxPricePerHour: 500_000}
+	q := providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"us-west", "us-central"}, MaxPricePerHour: 500_000}
 	offers, err := client.Offers(ctx, q)
 	if err != nil {
 		panic(err)
 	}
 	for _, o := range offers {
-		fmt.Println(o.ID, o.Region, o.PricePerHour, o.Raw.Amount, o.Raw.Unit)
+		fmt.Println(o.ID, o.Region, o.Country, o.PricePerHour, o.Raw.Amount, o.Raw.Unit)
 	}
 	job := "job-42"
 	lease, err := client.Launch(ctx, providers.LaunchSpec{
@@ -43,8 +43,8 @@ func Example() {
 	st, _ := client.Status(ctx, lease.ID)
 	fmt.Println("instance", lease.ID, st.State)
 	// Output:
-	// 7001001 US $0.3500 0.35 usd/hour
-	// 7001002 US $0.4200 0.42 usd/hour
+	// 7001001 us-west US $0.3500 0.35 usd/hour
+	// 7001002 us-central US $0.4200 0.42 usd/hour
 	// instance 21000001 pending
 }
 

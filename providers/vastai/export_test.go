@@ -6,7 +6,7 @@ func ParseAll(b []byte) {
 		c := &Client{}
 		for _, o := range offers {
 			c.toOffer(o)
-			regionOf(o.Geolocation)
+			Locate(o.Geolocation)
 		}
 	}
 	if in, err := parseInstance(b); err == nil && in != nil {

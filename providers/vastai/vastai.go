@@ -5,8 +5,15 @@
 //
 // Money: Vast quotes dph_total in USD per hour for the whole offer; it is
 // converted exactly to micro-USD per hour and kept as received in RawPrice
-// (unit "usd/hour"). Regions are ISO 3166-1 alpha-2 country codes ("US"),
-// taken from the end of Vast's free-text geolocation ("Texas, US").
+// (unit "usd/hour").
+//
+// Regions: Vast reports a free-text geolocation ending in an ISO 3166-1
+// alpha-2 country code ("Texas, US"). An offer's Country is that code as
+// given; its Region is the Aurora region of the country, refined by the US
+// state when one is named (providers.RegionForPlace). Regions in queries and
+// in Config.Regions are Aurora region names; searches send Vast the
+// countries in them (providers.CountriesIn) and drop results whose region
+// is outside them.
 //
 // Parsing: responses are decoded tolerantly (Vast adds fields) but with
 // fixed types and bounded sizes (httpx limits bodies to 4 MiB by default);
@@ -23,6 +30,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aurora-federation/aurora/providers"
@@ -41,7 +49,8 @@ type Config struct {
 	BaseURL string
 	// Credential is the Vast.ai API key, sent as a Bearer token. Required.
 	Credential providers.Credential
-	// Regions limits placement to these country codes; nil = anywhere.
+	// Regions limits placement to these Aurora regions (providers.Regions);
+	// nil = anywhere.
 	Regions []string
 	// Logger receives launches at info and HTTP retries at debug level.
 	// Default: discard.
@@ -90,10 +99,13 @@ func DefaultGPUNames() map[string][]string {
 type Client struct {
 	http    *httpx.Client
 	log     *slog.Logger
-	regions []string
+	regions []string // Config.Regions, validated
 	cfg     Config
 	names   map[string][]string
 	now     func() time.Time
+
+	mu   sync.Mutex      // protects following
+	seen map[string]bool // regions of every offer Vast has listed
 }
 
 var _ providers.Provider = (*Client)(nil)
@@ -125,13 +137,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MinDiskGB == 0 {
 		cfg.MinDiskGB = 10
 	}
-	regions := make([]string, 0, len(cfg.Regions))
-	for _, r := range cfg.Regions {
-		cc, ok := countryCode(r)
-		if !ok {
-			return nil, fmt.Errorf("vastai: region %q: want an ISO 3166-1 alpha-2 country code", r)
-		}
-		regions = append(regions, cc)
+	regions, err := providers.ParseRegions(cfg.Regions)
+	if err != nil {
+		return nil, fmt.Errorf("vastai: %w", err)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -162,7 +170,7 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{http: hc, log: log.With("provider", Name), regions: regions, cfg: cfg, names: names, now: now}, nil
+	return &Client{http: hc, log: log.With("provider", Name), regions: regions, cfg: cfg, names: names, now: now, seen: map[string]bool{}}, nil
 }
 
 // classify adds Vast's quirks to httpx.Classify: an invalid key on /bundles/
@@ -182,40 +190,34 @@ func classify(e *httpx.APIError) error {
 func (c *Client) Name() string { return Name }
 
 // Capabilities reports offers, launch, terminate, GPUs and idempotent launch.
+// Regions are Config.Regions when set; otherwise (Vast rents worldwide) the
+// regions of the inventory seen so far: every region of an offer any search
+// has listed, sorted, empty before the first search.
 func (c *Client) Capabilities() providers.Capabilities {
+	regions := slices.Clone(c.regions)
+	if len(regions) == 0 {
+		c.mu.Lock()
+		for r := range c.seen {
+			regions = append(regions, r)
+		}
+		c.mu.Unlock()
+	}
+	slices.Sort(regions)
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
-		Regions: slices.Clone(c.regions),
+		Regions: regions,
 	}
 }
 
-func countryCode(r string) (string, bool) {
-	r = strings.TrimSpace(r)
-	if len(r) != 2 {
-		return "", false
+// countries returns the country codes Vast's geolocation filter needs to
+// find hosts in regions, sorted.
+func countries(regions []string) []string {
+	var out []string
+	for _, r := range regions {
+		out = append(out, providers.CountriesIn(r)...)
 	}
-	for _, c := range r {
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
-			return "", false
-		}
-	}
-	return strings.ToUpper(r), true
-}
-
-// searchRegions returns the country codes a query may use: the query's
-// (ignoring entries that are not country codes) within the configured ones.
-// ok is false when nothing can match.
-func (c *Client) searchRegions(q []string) (codes []string, ok bool) {
-	if len(q) == 0 {
-		return c.regions, true
-	}
-	for _, r := range q {
-		cc, valid := countryCode(r)
-		if valid && (len(c.regions) == 0 || slices.Contains(c.regions, cc)) && !slices.Contains(codes, cc) {
-			codes = append(codes, cc)
-		}
-	}
-	return codes, len(codes) > 0
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // op is one search condition.
@@ -225,7 +227,7 @@ type op map[string]any
 // match no offer here (a region outside the configured ones). Exposed for
 // tests and for operators debugging a search.
 func (c *Client) SearchQuery(q providers.Query) (body map[string]any, ok bool) {
-	regions, ok := c.searchRegions(q.Regions)
+	regions, ok := providers.NarrowRegions(q.Regions, c.regions)
 	if !ok {
 		return nil, false
 	}
@@ -265,7 +267,7 @@ func (c *Client) SearchQuery(q providers.Query) (body map[string]any, ok bool) {
 		body["allocated_storage"] = float64(q.DiskMiB) / 1024
 	}
 	if len(regions) > 0 {
-		body["geolocation"] = op{"in": regions}
+		body["geolocation"] = op{"in": countries(regions)}
 	}
 	if q.MaxPricePerHour > 0 {
 		body["dph_total"] = op{"lte": q.MaxPricePerHour.USD()}
@@ -311,23 +313,32 @@ func (c *Client) toOffer(o offer) (providers.Offer, error) {
 			vram = int64(f)
 		}
 	}
+	region, country := Locate(o.Geolocation)
 	return providers.Offer{
 		Provider: Name, ID: strconv.FormatInt(o.ID, 10), GPUModel: o.GPUName, GPUCount: o.NumGPUs,
-		VRAMMiB: vram, Region: regionOf(o.Geolocation), PricePerHour: price,
+		VRAMMiB: vram, Region: region, PricePerHour: price,
 		Raw: providers.RawPrice{Amount: o.DPHTotal.String(), Unit: "usd/hour"}, Available: 1,
+		Country: country,
 	}, nil
 }
 
-// regionOf extracts the country code from "City, CC" (or "CC").
-func regionOf(geo string) string {
-	geo = strings.TrimSpace(geo)
-	if i := strings.LastIndex(geo, ","); i >= 0 {
-		geo = strings.TrimSpace(geo[i+1:])
+// Locate reads Vast's free-text geolocation: "Texas, US", "Dallas, Texas,
+// US" or "US". country is the trailing ISO 3166-1 alpha-2 code as given
+// ("" if the text does not end in an assigned one); region is its Aurora
+// region, refined by a US state named in any earlier part.
+func Locate(geo string) (region, country string) {
+	parts := strings.Split(geo, ",")
+	cc := strings.TrimSpace(parts[len(parts)-1])
+	region = providers.RegionForCountry(cc)
+	if region == "" {
+		return "", ""
 	}
-	if cc, ok := countryCode(geo); ok {
-		return cc
+	if len(parts) > 1 {
+		places := parts[:len(parts)-1]
+		slices.Reverse(places) // nearest the country first: "Washington, DC, US" is DC
+		region = providers.RegionForPlace(cc, places...)
 	}
-	return ""
+	return region, cc
 }
 
 // Offers searches rentable asks matching q, cheapest first. Offers that
@@ -351,13 +362,17 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	if err != nil {
 		return nil, err
 	}
-	regions, _ := c.searchRegions(q.Regions)
+	regions, _ := providers.NarrowRegions(q.Regions, c.regions)
 	out := make([]providers.Offer, 0, len(raw))
+	var seen []string
 	for _, r := range raw {
 		o, err := c.toOffer(r)
 		if err != nil {
 			c.log.DebugContext(ctx, "vastai: skipping offer", "err", err)
 			continue
+		}
+		if o.Region != "" && !slices.Contains(seen, o.Region) {
+			seen = append(seen, o.Region)
 		}
 		switch {
 		case q.GPUModel != "" && !providers.SameGPUModel(q.GPUModel, o.GPUModel):
@@ -369,6 +384,11 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 			out = append(out, o)
 		}
 	}
+	c.mu.Lock()
+	for _, r := range seen {
+		c.seen[r] = true
+	}
+	c.mu.Unlock()
 	c.log.DebugContext(ctx, "vastai offers", "found", len(raw), "matching", len(out))
 	return out, nil
 }
@@ -576,7 +596,9 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if err != nil || askID <= 0 {
 		return providers.Lease{}, fmt.Errorf("vastai: launch: offer id %q is not an ask id", httpx.Excerpt([]byte(spec.Offer.ID), 40))
 	}
-	if r := strings.ToUpper(spec.Offer.Region); len(c.regions) > 0 && r != "" && !slices.Contains(c.regions, r) {
+	// An ask is one machine: it runs where its offer said. With regions
+	// configured, an offer of unknown place is refused too.
+	if len(c.regions) > 0 && !slices.Contains(c.regions, spec.Offer.Region) {
 		return providers.Lease{}, fmt.Errorf("vastai: launch: region %q is not one of the configured %q", spec.Offer.Region, c.regions)
 	}
 	if err := ctx.Err(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,12 +58,12 @@ func TestConformance(t *testing.T) {
 				Logs:   logs.String,
 			}
 		},
-		Query: providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"US", "CA"}},
+		Query: providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"us-west", "us-central"}},
 	})
 }
 
 func TestSearchQueryEncoding(t *testing.T) {
-	c, err := newClient(t, "http://127.0.0.1:1", "k", vastai.Config{Regions: []string{"us", "DE"}})
+	c, err := newClient(t, "http://127.0.0.1:1", "k", vastai.Config{Regions: []string{"us-west", "eu-central"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,28 +76,32 @@ func TestSearchQueryEncoding(t *testing.T) {
 		{
 			name:   "empty query keeps defaults and configured regions",
 			q:      providers.Query{},
-			want:   `{"external":{"eq":false},"geolocation":{"in":["US","DE"]},"limit":64,"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
+			want:   `{"external":{"eq":false},"geolocation":{"in":["AS","AT","CH","CZ","DE","GU","HU","LI","MP","PL","SI","SK","UM","US"]},"limit":64,"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
 			wantOK: true,
 		},
 		{
 			name: "full query",
 			q: providers.Query{GPUModel: "NVIDIA A100", GPUCount: 2, MinVRAMMiB: 40960, CPUMillis: 8000, MemoryMiB: 65536,
-				DiskMiB: 51200, Regions: []string{"de", "fr", "europe"}, MaxPricePerHour: 2_500_000},
-			want:   `{"allocated_storage":50,"cpu_cores_effective":{"gte":8},"cpu_ram":{"gte":65536},"disk_space":{"gte":50},"dph_total":{"lte":2.5},"external":{"eq":false},"geolocation":{"in":["DE"]},"gpu_name":{"in":["A100 SXM4","A100 PCIE","A100X"]},"gpu_ram":{"gte":40960},"limit":64,"num_gpus":{"eq":2},"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
+				DiskMiB: 51200, Regions: []string{"eu-central", "eu-west", "europe", "DE"}, MaxPricePerHour: 2_500_000},
+			want:   `{"allocated_storage":50,"cpu_cores_effective":{"gte":8},"cpu_ram":{"gte":65536},"disk_space":{"gte":50},"dph_total":{"lte":2.5},"external":{"eq":false},"geolocation":{"in":["AT","CH","CZ","DE","HU","LI","PL","SI","SK"]},"gpu_name":{"in":["A100 SXM4","A100 PCIE","A100X"]},"gpu_ram":{"gte":40960},"limit":64,"num_gpus":{"eq":2},"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
 			wantOK: true,
 		},
 		{
 			name:   "unknown model searched as given",
 			q:      providers.Query{GPUModel: "MI300X"},
-			want:   `{"external":{"eq":false},"geolocation":{"in":["US","DE"]},"gpu_name":{"eq":"MI300X"},"limit":64,"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
+			want:   `{"external":{"eq":false},"geolocation":{"in":["AS","AT","CH","CZ","DE","GU","HU","LI","MP","PL","SI","SK","UM","US"]},"gpu_name":{"eq":"MI300X"},"limit":64,"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
 			wantOK: true,
 		},
 		{
 			name: "region outside configured ones",
-			q:    providers.Query{Regions: []string{"JP"}},
+			q:    providers.Query{Regions: []string{"ap-northeast"}},
 		},
 		{
-			name: "region that is not a country code",
+			name: "country codes are not regions",
+			q:    providers.Query{Regions: []string{"US", "DE"}},
+		},
+		{
+			name: "region that is not an Aurora region",
 			q:    providers.Query{Regions: []string{"us-east-1"}},
 		},
 	}
@@ -127,12 +132,18 @@ func TestOffersAgainstFake(t *testing.T) {
 		q       providers.Query
 		wantIDs []string
 	}{
-		{"4090 in US, cheapest first", providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"US"}}, []string{"7001001", "7001002", "7001006"}},
-		{"4090 under 0.40 anywhere", providers.Query{GPUModel: "rtx4090", GPUCount: 1, MaxPricePerHour: 400_000}, []string{"7001005", "7001003", "7001001"}},
-		{"A100 family", providers.Query{GPUModel: "A100", GPUCount: 1}, []string{"7002002", "7002001"}},
-		{"A100 with 80 GB", providers.Query{GPUModel: "A100", GPUCount: 1, MinVRAMMiB: 80000}, []string{"7002001"}},
+		{"4090 in the US regions, cheapest first", providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"us-east", "us-central", "us-west"}}, []string{"7001001", "7001002", "7001006"}},
+		{"4090 in us-west: California, not Texas or Virginia", providers.Query{GPUModel: "RTX 4090", Regions: []string{"us-west"}}, []string{"7001001"}},
+		{"4090 in us-east", providers.Query{GPUModel: "RTX 4090", Regions: []string{"us-east"}}, []string{"7001006"}},
+		{"4090 in Europe", providers.Query{GPUModel: "RTX 4090", Regions: []string{"eu-west", "eu-central"}}, []string{"7001005", "7001004"}},
+		{"4090 under 0.40 anywhere", providers.Query{GPUModel: "rtx4090", GPUCount: 1, MaxPricePerHour: 400_000}, []string{"7001005", "7001003", "7001001", "7001007"}},
+		{"A100 family", providers.Query{GPUModel: "A100", GPUCount: 1}, []string{"7002002", "7002005", "7002004", "7002001"}},
+		{"A100 with 80 GB", providers.Query{GPUModel: "A100", GPUCount: 1, MinVRAMMiB: 80000}, []string{"7002005", "7002004", "7002001"}},
+		{"A100 in us-east: New Jersey", providers.Query{GPUModel: "A100", GPUCount: 1, Regions: []string{"us-east"}}, []string{"7002004"}},
+		{"H100 in eu-central", providers.Query{GPUModel: "H100", Regions: []string{"eu-central"}}, []string{"7003003"}},
 		{"8x H100", providers.Query{GPUModel: "H100", GPUCount: 8}, []string{"7003002"}},
-		{"none in JP", providers.Query{GPUModel: "RTX 4090", Regions: []string{"JP"}}, nil},
+		{"none in af-south", providers.Query{GPUModel: "RTX 4090", Regions: []string{"af-south"}}, nil},
+		{"a country code is no region", providers.Query{GPUModel: "RTX 4090", Regions: []string{"US"}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,14 +160,103 @@ func TestOffersAgainstFake(t *testing.T) {
 			}
 		})
 	}
-	offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 4090", Regions: []string{"NL"}})
+	offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 4090", Regions: []string{"eu-west"}})
 	if err != nil || len(offers) != 1 {
-		t.Fatalf("Offers NL = %v, %v", offers, err)
+		t.Fatalf("Offers eu-west = %v, %v", offers, err)
 	}
-	want := providers.Offer{Provider: "vastai", ID: "7001005", GPUModel: "RTX 4090", GPUCount: 1, VRAMMiB: 24564, Region: "NL",
-		PricePerHour: 290_000, Raw: providers.RawPrice{Amount: "0.29", Unit: "usd/hour"}, Available: 1}
+	want := providers.Offer{Provider: "vastai", ID: "7001005", GPUModel: "RTX 4090", GPUCount: 1, VRAMMiB: 24564, Region: "eu-west",
+		PricePerHour: 290_000, Raw: providers.RawPrice{Amount: "0.29", Unit: "usd/hour"}, Available: 1, Country: "NL"}
 	if diff := cmp.Diff(want, offers[0]); diff != "" {
 		t.Errorf("offer (-want +got):\n%s", diff)
+	}
+}
+
+func TestLocate(t *testing.T) {
+	tests := []struct {
+		geo, region, country string
+	}{
+		{"Texas, US", "us-central", "US"},
+		{"Dallas, Texas, US", "us-central", "US"},
+		{"Washington, US", "us-west", "US"},
+		{"Washington, DC, US", "us-east", "US"},
+		{"Newark, New Jersey, US", "us-east", "US"},
+		{"California,US", "us-west", "US"},
+		{"US", "us-east", "US"},
+		{"Hesse, DE", "eu-central", "DE"},
+		{"North Holland, NL", "eu-west", "NL"},
+		{"Quebec, CA", "ca-central", "CA"},
+		{"Tokyo, JP", "ap-northeast", "JP"},
+		{"Stockholm, se", "eu-north", "se"},
+		{"Texas, DE", "eu-central", "DE"},
+		{"Atlantis, ZZ", "", ""},
+		{"Germany", "", ""},
+		{"", "", ""},
+		{",", "", ""},
+	}
+	for _, tt := range tests {
+		region, country := vastai.Locate(tt.geo)
+		if region != tt.region || country != tt.country {
+			t.Errorf("Locate(%q) = %q, %q; want %q, %q", tt.geo, region, country, tt.region, tt.country)
+		}
+	}
+}
+
+func TestCapabilitiesRegions(t *testing.T) {
+	_, c, _, _ := setup(t)
+	if got := c.Capabilities().Regions; len(got) != 0 {
+		t.Errorf("unrestricted Regions before any search = %q, want none", got)
+	}
+	if _, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 4090", GPUCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Vast listed the single-GPU 4090 asks: not the 2× one in Bavaria.
+	want := []string{"ap-northeast", "ca-central", "eu-west", "us-central", "us-east", "us-west"}
+	if diff := cmp.Diff(want, c.Capabilities().Regions); diff != "" {
+		t.Errorf("Regions after a search (-want +got):\n%s", diff)
+	}
+	if _, err := c.Offers(t.Context(), providers.Query{GPUModel: "A100", MaxPricePerHour: 800_000}); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"ap-northeast", "ca-central", "eu-central", "eu-west", "us-central", "us-east", "us-west"}
+	if diff := cmp.Diff(want, c.Capabilities().Regions); diff != "" {
+		t.Errorf("Regions after a second search, the union (-want +got):\n%s", diff)
+	}
+
+	r, err := newClient(t, "http://127.0.0.1:1", "k", vastai.Config{Regions: []string{"us-west", "eu-central", "us-west"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"eu-central", "us-west"}, r.Capabilities().Regions); diff != "" {
+		t.Errorf("configured Regions (-want +got):\n%s", diff)
+	}
+}
+
+func TestLaunchOutsideConfiguredRegions(t *testing.T) {
+	srv := vastaitest.NewServer(vastaitest.Options{})
+	url := srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := newClient(t, url, secret, vastai.Config{Regions: []string{"eu-west"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 4090"})
+	if err != nil || len(offers) != 1 || offers[0].Region != "eu-west" {
+		t.Fatalf("Offers restricted to eu-west = %+v, %v; want the NL ask", offers, err)
+	}
+	for _, o := range []providers.Offer{
+		{ID: "7001004", Region: "eu-central", Country: "DE", PricePerHour: 740_000},
+		{ID: "7001005", PricePerHour: 290_000}, // place unknown: cannot be shown inside eu-west
+	} {
+		spec := providers.LaunchSpec{JobID: "r" + o.ID, IdempotencyKey: providers.IdempotencyKey("r" + o.ID), Offer: o,
+			Workload: providertest.DefaultWorkload(providers.Query{})}
+		if _, err := c.Launch(t.Context(), spec); err == nil || srv.Workloads() != 0 {
+			t.Errorf("Launch of %+v with regions [eu-west] = %v, %d instances; want an error and none", o, err, srv.Workloads())
+		}
+	}
+	spec := providers.LaunchSpec{JobID: "ok", IdempotencyKey: providers.IdempotencyKey("ok"), Offer: offers[0],
+		Workload: providertest.DefaultWorkload(providers.Query{})}
+	if _, err := c.Launch(t.Context(), spec); err != nil {
+		t.Errorf("Launch in eu-west: %v", err)
 	}
 }
 
@@ -306,7 +406,8 @@ func TestNewRejects(t *testing.T) {
 		cfg  vastai.Config
 	}{
 		{"no credential", vastai.Config{}},
-		{"bad region", vastai.Config{Credential: providers.NewCredential("k"), Regions: []string{"us-east"}}},
+		{"country code as region", vastai.Config{Credential: providers.NewCredential("k"), Regions: []string{"US"}}},
+		{"cloud region", vastai.Config{Credential: providers.NewCredential("k"), Regions: []string{"us-east-1"}}},
 		{"bad type", vastai.Config{Credential: providers.NewCredential("k"), OfferType: "spot"}},
 		{"bad url", vastai.Config{Credential: providers.NewCredential("k"), BaseURL: "console.vast.ai"}},
 	}
@@ -335,4 +436,27 @@ func FuzzParseResponses(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		vastai.ParseAll(b)
 	})
+}
+
+// TestDefaultInventoryCoversRegions: the default fake rents each of A100,
+// H100 and RTX 4090 in Europe (eu-west or eu-central) and in us-east, so
+// orders for those regions can be routed here on a testnet.
+func TestDefaultInventoryCoversRegions(t *testing.T) {
+	_, c, _, _ := setup(t)
+	for _, gpu := range []string{"A100", "H100", "RTX 4090"} {
+		for _, regions := range [][]string{{"eu-west", "eu-central"}, {"us-east"}} {
+			offers, err := c.Offers(t.Context(), providers.Query{GPUModel: gpu, GPUCount: 1, Regions: regions})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(offers) == 0 {
+				t.Errorf("no %s offer in %v", gpu, regions)
+			}
+			for _, o := range offers {
+				if !slices.Contains(regions, o.Region) || o.Country == "" {
+					t.Errorf("%s offer %s in %q (country %q), want one of %v with a country", gpu, o.ID, o.Region, o.Country, regions)
+				}
+			}
+		}
+	}
 }

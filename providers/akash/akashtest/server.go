@@ -4,8 +4,8 @@
 // deployments get bids from a seeded set of providers that match the SDL's
 // GPU, placement attributes and price ceiling.
 //
-//	GET    /v1/gpu-prices            public; USD/hour stats per GPU model (per-block × 600)
-//	GET    /v1/providers             public; [{owner,hostUri,isOnline,attributes,gpuModels}] [I: shape]
+//	GET    /v1/gpu-prices            public; USD/hour stats per GPU model (per-block × 600, 2 decimals)
+//	GET    /v1/providers             public; [{owner,hostUri,isOnline,attributes,gpuModels,ipCountryCode,...}]
 //	POST   /v1/deployments           {"data":{"sdl","deposit"}} → 201 {"data":{"dseq","manifest","signTx"}}
 //	GET    /v1/deployments?skip&limit {"data":{"deployments":[...],"pagination":{...}}}
 //	GET    /v1/deployments/{dseq}    {"data":{"deployment","leases","escrow_account"}}
@@ -24,6 +24,13 @@
 // The SDL is read with ParseYAML (block-style YAML); the parts used are
 // services, profiles.compute.*.resources.gpu (units, vendor.nvidia[].model
 // and ram), profiles.placement.*.attributes and .pricing, and deployment.
+//
+// Prices: providers price in uact per block (one uact is one micro-USD; a
+// block is 6 s, 600 per hour), so 2000 uact/block is $1.20/hour. Bids in
+// uakt are the uact amount divided by AKT/USD. /v1/gpu-prices reports
+// per-GPU prices in USD/hour as the Console does (gpu-price.service.ts:
+// per-block × 600 × AKT/USD ÷ 10⁶, rounded to cents), weighted by free GPUs,
+// and priceUakt in uakt/hour.
 package akashtest
 
 import (
@@ -58,14 +65,24 @@ const (
 type Provider struct {
 	Owner   string
 	HostURI string
-	Region  string // value of the "region" attribute
-	Online  bool
-	// CPUPerBlock is the base price per service replica, in uact per block.
+	// Attributes are the provider's on-chain attributes, per Akash's
+	// provider-attributes schema (console config/provider-attributes.json):
+	// "location-region" (UN geoscheme: "na-us-west", "eu-central", ...),
+	// "country" (ISO 3166-1 alpha-2), "city", and the older free-form
+	// "region" ("us-west", "westcoast", ...). "host": "akash" is implied.
+	Attributes map[string]string
+	// IPCountryCode is the Console's IP geolocation of the provider
+	// ("ipCountryCode"); "" = unknown.
+	IPCountryCode string
+	Online        bool
+	// CPUPerBlock is the base price per service replica (CPU, memory,
+	// storage), in uact per block: 15 is $0.009/hour.
 	CPUPerBlock string
 	GPUs        []GPU
 }
 
-// GPU is a model a provider has, priced per GPU in uact per block.
+// GPU is a model a provider has, priced per GPU in uact per block: 2000 is
+// $1.20/hour.
 type GPU struct {
 	Vendor, Model, RAM, Interface string
 	PerBlock                      string
@@ -171,20 +188,59 @@ func NewServer(opts Options) *Server {
 	return &Server{opts: opts, log: log, aktUSD: akt, deployments: map[string]*deployment{}, nextDSeq: 18_000_001}
 }
 
-// DefaultProviders is a seeded set of providers across regions and models.
+// DefaultProviders is a seeded set of providers across places and models,
+// priced at 2025–26 Akash levels (A100 $0.84–1.32/hour, H100 ~$2, RTX 4090
+// ~$0.35). Where they are, and how they say it:
+//
+//	west1, west2  US, location-region na-us-west           → us-west
+//	east1         US, location-region na-us-southeast      → us-east
+//	eucent        DE, location-region eu-central           → eu-central
+//	euwest        NL, location-region eu-west              → eu-west
+//	legacy        only the old free-form region "us-central"
+//	iponly        no location attribute; the Console geolocates its IP in SG
+//	nowhere       no location at all
+//	south         IN, offline
 func DefaultProviders() []Provider {
-	return []Provider{
-		{Owner: "akash1provider000000000000000000000000000west1", HostURI: "https://provider.west1.example:8443", Region: "us-west", Online: true, CPUPerBlock: "0.05",
-			GPUs: []GPU{{"nvidia", "a100", "80Gi", "SXM4", "3.0", 8}, {"nvidia", "a100", "40Gi", "PCIe", "2.0", 4}, {"nvidia", "rtx4090", "24Gi", "PCIe", "0.8", 8}}},
-		{Owner: "akash1provider000000000000000000000000000west2", HostURI: "https://provider.west2.example:8443", Region: "us-west", Online: true, CPUPerBlock: "0.04",
-			GPUs: []GPU{{"nvidia", "a100", "80Gi", "SXM4", "3.5", 4}, {"nvidia", "rtx4090", "24Gi", "PCIe", "0.7", 2}}},
-		{Owner: "akash1provider0000000000000000000000000eucent", HostURI: "https://provider.eu.example:8443", Region: "eu-central", Online: true, CPUPerBlock: "0.06",
-			GPUs: []GPU{{"nvidia", "a100", "40Gi", "PCIe", "1.8", 2}, {"nvidia", "h100", "80Gi", "SXM5", "5.0", 8}}},
-		{Owner: "akash1provider000000000000000000000000000east1", HostURI: "https://provider.east.example:8443", Region: "us-east", Online: true, CPUPerBlock: "0.05",
-			GPUs: []GPU{{"nvidia", "h100", "80Gi", "SXM5", "4.5", 8}, {"nvidia", "rtx3090", "24Gi", "PCIe", "0.4", 6}}},
-		{Owner: "akash1provider00000000000000000000000000south", HostURI: "https://provider.south.example:8443", Region: "ap-south", Online: false, CPUPerBlock: "0.01",
-			GPUs: []GPU{{"nvidia", "a100", "80Gi", "SXM4", "2.0", 8}}},
+	nv := func(model, ram, iface, perBlock string, n int64) GPU {
+		return GPU{"nvidia", model, ram, iface, perBlock, n}
 	}
+	return []Provider{
+		{Owner: "akash1provider000000000000000000000000000west1", HostURI: "https://provider.west1.example:8443", Online: true, CPUPerBlock: "15",
+			Attributes: map[string]string{"location-region": "na-us-west", "country": "US", "city": "SJC", "region": "us-west"},
+			GPUs:       []GPU{nv("a100", "80Gi", "SXM4", "2000", 8), nv("a100", "40Gi", "PCIe", "1500", 4), nv("rtx4090", "24Gi", "PCIe", "600", 8)}},
+		{Owner: "akash1provider000000000000000000000000000west2", HostURI: "https://provider.west2.example:8443", Online: true, CPUPerBlock: "12",
+			Attributes: map[string]string{"location-region": "na-us-west", "country": "US", "region": "westcoast"},
+			GPUs:       []GPU{nv("a100", "80Gi", "SXM4", "2200", 4), nv("rtx4090", "24Gi", "PCIe", "560", 2)}},
+		{Owner: "akash1provider000000000000000000000000000east1", HostURI: "https://provider.east.example:8443", Online: true, CPUPerBlock: "15",
+			Attributes: map[string]string{"location-region": "na-us-southeast", "country": "US", "city": "ATL"},
+			GPUs: []GPU{nv("h100", "80Gi", "SXM5", "3300", 8), nv("a100", "80Gi", "SXM4", "1900", 4), nv("rtx4090", "24Gi", "PCIe", "650", 4),
+				nv("rtx3090", "24Gi", "PCIe", "320", 6)}},
+		{Owner: "akash1provider0000000000000000000000000eucent", HostURI: "https://provider.eu.example:8443", Online: true, CPUPerBlock: "18",
+			Attributes: map[string]string{"location-region": "eu-central", "country": "DE", "city": "FRA", "region": "eu-central"},
+			GPUs:       []GPU{nv("a100", "40Gi", "PCIe", "1400", 2), nv("h100", "80Gi", "SXM5", "3500", 8), nv("rtx4090", "24Gi", "PCIe", "620", 4)}},
+		{Owner: "akash1provider0000000000000000000000000euwest", HostURI: "https://provider.euwest.example:8443", Online: true, CPUPerBlock: "16",
+			Attributes: map[string]string{"location-region": "eu-west", "country": "NL", "city": "AMS"},
+			GPUs:       []GPU{nv("a100", "80Gi", "SXM4", "2100", 4), nv("rtx4090", "24Gi", "PCIe", "640", 2)}},
+		{Owner: "akash1provider000000000000000000000000legacy", HostURI: "https://provider.legacy.example:8443", Online: true, CPUPerBlock: "10",
+			Attributes: map[string]string{"region": "us-central"},
+			GPUs:       []GPU{nv("rtx3090", "24Gi", "PCIe", "300", 4)}},
+		{Owner: "akash1provider000000000000000000000000iponly", HostURI: "https://provider.iponly.example:8443", Online: true, CPUPerBlock: "14",
+			IPCountryCode: "SG", GPUs: []GPU{nv("rtx4090", "24Gi", "PCIe", "580", 2)}},
+		{Owner: "akash1provider00000000000000000000000nowhere", HostURI: "https://provider.nowhere.example:8443", Online: true, CPUPerBlock: "10",
+			GPUs: []GPU{nv("rtx3090", "24Gi", "PCIe", "280", 2)}},
+		{Owner: "akash1provider00000000000000000000000000south", HostURI: "https://provider.south.example:8443", Online: false, CPUPerBlock: "10",
+			Attributes: map[string]string{"location-region": "as-south", "country": "IN"},
+			GPUs:       []GPU{nv("a100", "80Gi", "SXM4", "1600", 8)}},
+	}
+}
+
+// attributes returns p's attributes with the implied "host": "akash".
+func (p Provider) attributes() map[string]string {
+	m := map[string]string{"host": "akash"}
+	for k, v := range p.Attributes {
+		m[k] = v
+	}
+	return m
 }
 
 // Start listens on loopback and returns the base URL. Close stops it.
@@ -330,18 +386,30 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// usdPerHour is the Console's hourly price of a per-block uact amount,
+// rounded to cents like its blockPriceToHourlyPrice.
 func usdPerHour(perBlock string) float64 {
 	f, _ := strconv.ParseFloat(perBlock, 64)
-	return f * 600 / 1e6
+	return roundTo(f*600/1e6, 2)
+}
+
+func roundTo(f float64, decimals int) float64 {
+	p := 1.0
+	for range decimals {
+		p *= 10
+	}
+	return float64(int64(f*p+0.5)) / p
 }
 
 func (s *Server) gpuPrices(w http.ResponseWriter, r *http.Request) {
 	type key struct{ vendor, model, ram, iface string }
 	type agg struct {
 		prices           []float64
+		uakt             []float64 // uakt per hour
 		weights          []int64
 		total, available int64
 	}
+	akt, _ := s.aktUSD.Float64()
 	m := map[key]*agg{}
 	for _, p := range s.opts.Providers {
 		if !p.Online {
@@ -354,6 +422,8 @@ func (s *Server) gpuPrices(w http.ResponseWriter, r *http.Request) {
 			}
 			a := m[k]
 			a.prices = append(a.prices, usdPerHour(g.PerBlock))
+			perBlock, _ := strconv.ParseFloat(g.PerBlock, 64)
+			a.uakt = append(a.uakt, roundTo(perBlock/akt*600, 2))
 			a.weights = append(a.weights, g.Available)
 			a.total += g.Available
 			a.available += g.Available
@@ -369,31 +439,34 @@ func (s *Server) gpuPrices(w http.ResponseWriter, r *http.Request) {
 	})
 	var models []map[string]any
 	var total, avail int64
-	round := func(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
-	for _, k := range keys {
-		a := m[k]
-		sorted := slices.Clone(a.prices)
+	stats := func(currency string, prices []float64, weights []int64) map[string]any {
+		sorted := slices.Clone(prices)
 		slices.Sort(sorted)
 		sum, wsum, wtot := 0.0, 0.0, 0.0
-		for i, p := range a.prices {
+		for i, p := range prices {
 			sum += p
-			wsum += p * float64(a.weights[i])
-			wtot += float64(a.weights[i])
+			wsum += p * float64(weights[i])
+			wtot += float64(weights[i])
 		}
-		wavg := sum / float64(len(a.prices))
+		wavg := sum / float64(len(prices))
 		if wtot > 0 {
 			wavg = wsum / wtot
 		}
+		return map[string]any{
+			"currency": currency, "min": sorted[0], "max": sorted[len(sorted)-1],
+			"avg": roundTo(sum/float64(len(prices)), 2), "weightedAverage": roundTo(wavg, 2), "med": roundTo(sorted[len(sorted)/2], 2),
+		}
+	}
+	for _, k := range keys {
+		a := m[k]
 		total += a.total
 		avail += a.available
 		models = append(models, map[string]any{
 			"vendor": k.vendor, "model": k.model, "ram": k.ram, "interface": k.iface,
 			"availability":         map[string]any{"total": a.total, "available": a.available},
 			"providerAvailability": map[string]any{"total": len(a.prices), "available": len(a.prices)},
-			"price": map[string]any{
-				"currency": "USD", "min": round(sorted[0]), "max": round(sorted[len(sorted)-1]),
-				"avg": round(sum / float64(len(a.prices))), "weightedAverage": round(wavg), "med": round(sorted[len(sorted)/2]),
-			},
+			"price":                stats("USD", a.prices, a.weights),
+			"priceUakt":            stats("uakt", a.uakt, a.weights),
 		})
 	}
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"availability": map[string]any{"total": total, "available": avail}, "models": models})
@@ -406,10 +479,17 @@ func (s *Server) providers(w http.ResponseWriter, r *http.Request) {
 		for _, g := range p.GPUs {
 			gpus = append(gpus, map[string]any{"vendor": g.Vendor, "model": g.Model, "ram": g.RAM, "interface": g.Interface})
 		}
+		attrs := p.attributes()
+		list := []map[string]any{}
+		for _, k := range sortedKeys(anyMap(attrs)) {
+			list = append(list, map[string]any{"key": k, "value": attrs[k], "auditedBy": []string{}})
+		}
 		out = append(out, map[string]any{
 			"owner": p.Owner, "hostUri": p.HostURI, "isOnline": p.Online, "isAudited": true,
-			"attributes": []map[string]any{{"key": "region", "value": p.Region}, {"key": "host", "value": "akash"}},
-			"gpuModels":  gpus,
+			"attributes": list, "gpuModels": gpus,
+			// The Console's flattened columns, null when unset.
+			"locationRegion": nullable(attrs["location-region"]), "country": nullable(attrs["country"]),
+			"city": nullable(attrs["city"]), "ipCountryCode": nullable(p.IPCountryCode),
 		})
 	}
 	fakekit.WriteJSON(w, http.StatusOK, out)
@@ -429,6 +509,21 @@ func path(v any, keys ...string) any {
 }
 
 func asMap(v any) map[string]any { m, _ := v.(map[string]any); return m }
+
+func anyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
 
 func sortedKeys(m map[string]any) []string {
 	ks := make([]string, 0, len(m))
@@ -524,7 +619,7 @@ func (s *Server) bidAmount(p Provider, services []svc, denom string, attrs map[s
 	if !p.Online {
 		return nil, false
 	}
-	have := map[string]string{"region": p.Region, "host": "akash"}
+	have := p.attributes()
 	for k, v := range attrs {
 		if have[k] != v {
 			return nil, false

@@ -188,22 +188,32 @@ func NewServer(opts Options) *Server {
 	return &Server{opts: opts, log: log, classes: slices.Clone(opts.GPUClasses), groups: map[string]*group{}}
 }
 
-// DefaultGPUClasses is a seeded spread of classes, prices and availability.
+// DefaultGPUClasses is a seeded spread of classes, prices (USD/hour per
+// replica, at 2025–26 SaladCloud levels) and free GPUs per country. In
+// Aurora regions (providers.RegionForCountry; Salad knows only the country):
+//
+//	RTX 4090   us (us-east), ca, de (eu-central), gb (eu-west), jp
+//	RTX 4080   us, de
+//	RTX 3090   us, ca, br
+//	RTX 3060   us, ph (not among the adapter's default countries)
+//	A100       us, de, nl (eu-west)
+//	H100       us, de, gb
 func DefaultGPUClasses() []GPUClass {
-	mk := func(n int, name string, high, med, low, batch string, avail map[string]int) GPUClass {
+	mk := func(n int, name, typ string, high, med, low, batch string, avail map[string]int) GPUClass {
 		return GPUClass{
 			ID: fmt.Sprintf("%08x-5a1a-4d00-8000-%012x", n, n), Name: name,
 			Prices:       []Price{{"high", high}, {"medium", med}, {"low", low}, {"batch", batch}},
-			GPUClassType: "community", GPUCount: 1, MinVCPU: 1, MaxVCPU: 16, MinRAM: 1024, MaxRAM: 61440,
+			GPUClassType: typ, GPUCount: 1, MinVCPU: 1, MaxVCPU: 16, MinRAM: 1024, MaxRAM: 61440,
 			MinStorage: 0, MaxStorage: 53687091200, Available: avail,
 		}
 	}
 	return []GPUClass{
-		mk(1, "RTX 4090 (24 GB)", "0.30", "0.25", "0.20", "0.16", map[string]int{"us": 12, "ca": 3, "de": 4, "gb": 2}),
-		mk(2, "RTX 4080 (16 GB)", "0.22", "0.18", "0.14", "0.11", map[string]int{"us": 6, "de": 1}),
-		mk(3, "RTX 3090 (24 GB)", "0.18", "0.15", "0.12", "0.10", map[string]int{"us": 20, "ca": 5, "br": 3}),
-		mk(4, "RTX 3060 (12 GB)", "0.10", "0.08", "0.06", "0.05", map[string]int{"us": 40, "ph": 10}),
-		mk(5, "A100 (80 GB)", "1.20", "1.05", "0.95", "0.80", map[string]int{"us": 1}),
+		mk(1, "RTX 4090 (24 GB)", "community", "0.30", "0.25", "0.20", "0.16", map[string]int{"us": 12, "ca": 3, "de": 4, "gb": 2, "jp": 2}),
+		mk(2, "RTX 4080 (16 GB)", "community", "0.22", "0.18", "0.14", "0.11", map[string]int{"us": 6, "de": 1}),
+		mk(3, "RTX 3090 (24 GB)", "community", "0.18", "0.15", "0.12", "0.10", map[string]int{"us": 20, "ca": 5, "br": 3}),
+		mk(4, "RTX 3060 (12 GB)", "community", "0.10", "0.08", "0.06", "0.05", map[string]int{"us": 40, "ph": 10}),
+		mk(5, "A100 (80 GB)", "secure", "1.20", "1.05", "0.95", "0.80", map[string]int{"us": 3, "de": 2, "nl": 2}),
+		mk(6, "H100 (80 GB)", "secure", "2.49", "2.19", "1.99", "1.79", map[string]int{"us": 4, "de": 2, "gb": 2}),
 	}
 }
 

@@ -165,7 +165,18 @@ func NewServer(opts Options) *Server {
 	return s
 }
 
-// DefaultInventory is a seeded spread of GPU models, regions and prices.
+// DefaultInventory is a seeded spread of GPU models, places and prices
+// (USD/hour for the whole ask, at 2025–26 Vast.ai market levels). In Aurora
+// regions (providers.RegionForPlace of the geolocation):
+//
+//	us-east       RTX 4090 (VA), A100 (NJ; 8× VA), H100 (VA)
+//	us-central    RTX 4090 (TX), H100 (TX), RTX 3090 2× (TX)
+//	us-west       RTX 4090 (CA), A100 (OR), H100 8× (OR)
+//	ca-central    RTX 4090 (QC), RTX 3090 (ON)
+//	eu-west       RTX 4090 (NL), A100 (NL)
+//	eu-central    RTX 4090 2× (DE), A100 (DE), H100 (DE)
+//	eu-north      RTX A6000 (SE)
+//	ap-northeast  RTX 4090 (JP)
 func DefaultInventory() []Ask {
 	mk := func(id int64, gpu string, n, ramMB int64, dph float64, geo string) Ask {
 		return Ask{
@@ -185,11 +196,16 @@ func DefaultInventory() []Ask {
 		mk(7001004, "RTX 4090", 2, 24564, 0.74, "Bavaria, DE"),
 		mk(7001005, "RTX 4090", 1, 24564, 0.29, "North Holland, NL"),
 		mk(7001006, "RTX 4090", 1, 24564, 0.55, "Virginia, US"),
+		mk(7001007, "RTX 4090", 1, 24564, 0.38, "Tokyo, JP"),
 		mk(7002001, "A100 SXM4", 1, 81920, 1.10, "Oregon, US"),
 		mk(7002002, "A100 PCIE", 1, 40960, 0.78, "Hesse, DE"),
 		mk(7002003, "A100 SXM4", 8, 81920, 8.40, "Virginia, US"),
+		mk(7002004, "A100 SXM4", 1, 81920, 0.95, "Newark, New Jersey, US"),
+		mk(7002005, "A100 PCIE", 1, 81920, 0.89, "North Holland, NL"),
 		mk(7003001, "H100 SXM", 1, 81559, 2.25, "Texas, US"),
 		mk(7003002, "H100 SXM", 8, 81559, 17.60, "Oregon, US"),
+		mk(7003003, "H100 SXM", 1, 81559, 2.10, "Hesse, DE"),
+		mk(7003004, "H100 PCIE", 1, 81559, 1.95, "Virginia, US"),
 		mk(7004001, "RTX 3090", 1, 24576, 0.18, "Ontario, CA"),
 		mk(7004002, "RTX 3090", 2, 24576, 0.34, "Texas, US"),
 		mk(7005001, "RTX A6000", 1, 49140, 0.47, "Stockholm, SE"),

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/aurora-federation/aurora/mesh"
 	"github.com/aurora-federation/aurora/node/store"
 	"github.com/aurora-federation/aurora/provenance"
@@ -41,6 +43,9 @@ type Options struct {
 	// PolicyCacheDir holds the policy engine's compilation cache. Default
 	// <home>/cache. Tests share one to compile the std policy once.
 	PolicyCacheDir string
+	// TracerProvider records the order path's spans. Default: built from
+	// tracing.enabled (OTLP over HTTP, OTEL_* env), else no-op.
+	TracerProvider trace.TracerProvider
 	// ExtraProviders are attached in addition to Config.Providers (tests).
 	ExtraProviders []providers.Provider
 }
@@ -182,8 +187,17 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		tenants = append(tenants, d)
 	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		var shutdown func(context.Context) error
+		if tp, shutdown, err = newTracerProvider(ctx, cfg, n.id); err != nil {
+			return nil, err
+		}
+		n.onClose(shutdown)
+	}
 	pcfg := PipelineConfig{
-		Key: n.key, Replay: replay, Judge: n.judge, Router: n.router, Jobs: n.jobs, Quotas: NewQuotas(), Metrics: n.metrics,
+		Tracer: tp.Tracer(tracerName),
+		Key:    n.key, Replay: replay, Judge: n.judge, Router: n.router, Jobs: n.jobs, Quotas: NewQuotas(), Metrics: n.metrics,
 		Law: lawOf(cfg.Law), Limits: Limits{MaxInflight: cfg.Law.MaxInflight, OrdersPerMin: cfg.Law.OrdersPerMin, GPUHoursPerDay: cfg.Law.GPUHoursPerDay},
 		Tenants: tenants, Reputation: rep.Score, Providers: byName(n.provs), Clock: opts.Clock, Logger: n.log.With("component", "pipeline"),
 	}

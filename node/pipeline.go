@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/aurora-federation/aurora/node/store"
 	"github.com/aurora-federation/aurora/providers"
@@ -130,6 +134,8 @@ type PipelineConfig struct {
 	OnSettled func(j *Job)
 	Clock     func() time.Time
 	Logger    *slog.Logger
+	// Tracer records spans on the order path. Default: no-op.
+	Tracer trace.Tracer
 }
 
 // Pipeline takes orders: verify → replay guard → facts → policy → router →
@@ -167,6 +173,9 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer(tracerName)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pipeline{cfg: cfg, me: cfg.Key.DID(), log: cfg.Logger, queue: make(chan *launchTask, 4096), ctx: ctx, cancel: cancel}
@@ -215,10 +224,27 @@ func reject(status int, code string, err error) *RejectError {
 
 // Submit takes an order from one of the node's own clients.
 func (p *Pipeline) Submit(ctx context.Context, o *treaty.Order) (*Reply, error) {
+	ctx, span := p.cfg.Tracer.Start(ctx, "aurora.order", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("aurora.client", string(o.Client))))
+	defer span.End()
 	start := p.cfg.Clock()
 	reply, err := p.submit(ctx, o, start)
 	p.observe(reply, err, start)
+	endSpan(span, reply, err)
 	return reply, err
+}
+
+// endSpan records the outcome on an order span.
+func endSpan(span trace.Span, reply *Reply, err error) {
+	switch {
+	case err != nil:
+		span.SetStatus(codes.Error, err.Error())
+	case reply.Denial != nil:
+		span.SetAttributes(attribute.String("aurora.result", "denial"))
+	default:
+		span.SetAttributes(attribute.String("aurora.result", "ack"), attribute.String("aurora.job", reply.Job),
+			attribute.String("aurora.route", reply.Ack.Route.Kind+":"+reply.Ack.Route.Name))
+	}
 }
 
 func (p *Pipeline) observe(reply *Reply, err error, start time.Time) {
@@ -253,7 +279,12 @@ func (p *Pipeline) submit(ctx context.Context, o *treaty.Order, now time.Time) (
 // SubmitForwarded takes an order a treaty peer forwarded under treatyCID:
 // the lane from → us must exist in an active treaty; our own policy and the
 // lane's quotas judge it; it runs on our local providers only.
-func (p *Pipeline) SubmitForwarded(ctx context.Context, from treaty.DID, treatyCID treaty.Link, orderBytes []byte) (*Reply, error) {
+func (p *Pipeline) SubmitForwarded(ctx context.Context, from treaty.DID, treatyCID treaty.Link, orderBytes []byte) (reply *Reply, err error) {
+	// ctx carries the forwarding node's span (W3C traceparent in the
+	// order frame): this span joins its trace.
+	ctx, span := p.cfg.Tracer.Start(ctx, "aurora.order.forwarded", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("aurora.from", string(from)), attribute.String("aurora.treaty", treatyCID.String())))
+	defer func() { endSpan(span, reply, err); span.End() }()
 	now := p.cfg.Clock()
 	o, err := DecodeOrder(orderBytes, now)
 	if err != nil {
@@ -273,7 +304,7 @@ func (p *Pipeline) SubmitForwarded(ctx context.Context, from treaty.DID, treatyC
 	}
 	law := providers.LawFromTreaty(tr)
 	limits := Limits{MaxInflight: lane.MaxInflight, OrdersPerMin: lane.OrdersPerMin, GPUHoursPerDay: lane.GPUHoursPerDay}
-	reply, err := p.decide(ctx, o, now, decideOpts{quotaKey: "lane/" + treatyCID.String() + "/" + string(from), law: law, limits: limits, laneApplies: true})
+	reply, err = p.decide(ctx, o, now, decideOpts{quotaKey: "lane/" + treatyCID.String() + "/" + string(from), law: law, limits: limits, laneApplies: true})
 	p.observe(reply, err, now)
 	return reply, err
 }
@@ -312,7 +343,10 @@ func (p *Pipeline) decide(ctx context.Context, o *treaty.Order, now time.Time, o
 			in.Reputation = p.cfg.Reputation(best.Name)
 		}
 	}
+	_, pspan := p.cfg.Tracer.Start(ctx, "aurora.policy")
 	verdict, jerr := p.cfg.Judge.Judge(ctx, in)
+	pspan.SetAttributes(attribute.Int64("aurora.decision", int64(verdict.Word)))
+	pspan.End()
 	if p.cfg.Metrics != nil {
 		p.cfg.Metrics.PolicyDuration.Observe(verdict.Duration.Seconds())
 	}
@@ -414,6 +448,9 @@ func (p *Pipeline) forward(ctx context.Context, c providers.Candidate, obytes []
 	}
 	fctx, cancel := context.WithTimeout(ctx, p.cfg.ForwardTimeout)
 	defer cancel()
+	fctx, span := p.cfg.Tracer.Start(fctx, "aurora.forward", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("aurora.peer", string(c.Peer))))
+	defer span.End()
 	reply, err := p.cfg.Forward.Forward(fctx, c.Peer, c.Treaty, obytes)
 	if err != nil {
 		return treaty.Hop{}, 0, err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/node/client"
@@ -44,6 +45,9 @@ type Config struct {
 	PolicyCacheDir string
 	// Logger receives every node's logs. Default: discard.
 	Logger *slog.Logger
+	// TracerProvider, if set, records every node's spans (tests use an
+	// in-memory recorder to follow one trace across nodes).
+	TracerProvider trace.TracerProvider
 }
 
 // Node is one testnet node.
@@ -257,7 +261,7 @@ func (tn *Testnet) startNode(ctx context.Context, i int) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := node.New(ctx, node.Options{Home: home, Config: cfg, APIListener: ln, PolicyCacheDir: tn.cfg.PolicyCacheDir,
+	n, err := node.New(ctx, node.Options{Home: home, Config: cfg, APIListener: ln, PolicyCacheDir: tn.cfg.PolicyCacheDir, TracerProvider: tn.cfg.TracerProvider,
 		Logger: tn.cfg.Logger.With("testnet_node", i)})
 	if err != nil {
 		ln.Close()

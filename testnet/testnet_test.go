@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/aurora-federation/aurora/node/client"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -17,7 +20,10 @@ func TestFederationForwards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3 real nodes: skipped in -short")
 	}
-	tn, err := Start(t.Context(), Config{Nodes: 3, Dir: t.TempDir(), SimFailure: 0.0001, Epoch: 500 * time.Millisecond})
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	tn, err := Start(t.Context(), Config{Nodes: 3, Dir: t.TempDir(), SimFailure: 0.0001, Epoch: 500 * time.Millisecond, TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +62,30 @@ func TestFederationForwards(t *testing.T) {
 	if err != nil || j.Status != treaty.StatusRunning {
 		t.Fatalf("job on node1: %v %+v", err, j)
 	}
+	// One trace spans both nodes: node1's span for the forwarded order has
+	// node0's forward span as its parent.
+	var origin, forwarded sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		job := ""
+		for _, kv := range s.Attributes() {
+			if kv.Key == "aurora.job" {
+				job = kv.Value.AsString()
+			}
+		}
+		switch {
+		case s.Name() == "aurora.order" && job == ack.Job:
+			origin = s
+		case s.Name() == "aurora.order.forwarded" && job == peerAck.Job:
+			forwarded = s
+		}
+	}
+	if origin == nil || forwarded == nil {
+		t.Fatalf("spans missing: origin %v, forwarded %v", origin != nil, forwarded != nil)
+	}
+	if forwarded.SpanContext().TraceID() != origin.SpanContext().TraceID() || !forwarded.Parent().IsRemote() {
+		t.Fatalf("forwarded span is not in the origin's trace: %s vs %s", forwarded.SpanContext().TraceID(), origin.SpanContext().TraceID())
+	}
+
 	// An order for a region no node serves is denied, signed by node0.
 	o2, _ := client.BuildOrder(tn.Client, client.OrderSpec{Image: "x:1", GPU: "A100:1", Regions: []string{"sa-east"}, MaxPrice: "3/h"}, time.Now())
 	if r2, err := tn.Nodes[0].API.Submit(ctx, o2); err != nil || r2.Result != "denial" {

@@ -214,4 +214,3 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, v any) bo
 	}
 	return true
 }
-

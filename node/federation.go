@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/aurora-federation/aurora/mesh"
 	"github.com/aurora-federation/aurora/provenance"
+	"github.com/aurora-federation/aurora/provenance/ipfs"
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -33,15 +36,26 @@ type federation struct {
 	fed     string
 	log     *slog.Logger
 
+	ipfs *ipfs.Node
+
 	mu      sync.Mutex // protects anchors
 	anchors [][]byte   // verified peer checkpoints to append as anchor leaves
+	// fetch carries verified peer anchors: their epoch DAG is fetched and
+	// pinned before the anchor leaf joins our log, so our own epoch DAGs
+	// (which link to peers' roots) never dangle.
+	fetch chan pendingAnchor
+}
+
+type pendingAnchor struct {
+	leaf []byte
+	root cid.Cid // Undef when the anchor names no root
 }
 
 // witnessName is the key name a node's witness cosigns with.
 func witnessName(id peer.ID) string { return "aurora-witness/" + id.String() }
 
 func (n *Node) startFederation(ctx context.Context, cfg Config, rep *providers.Reputation) (*federation, error) {
-	f := &federation{n: n, rep: rep, fed: cfg.Federation, log: n.log.With("component", "federation")}
+	f := &federation{n: n, rep: rep, fed: cfg.Federation, log: n.log.With("component", "federation"), fetch: make(chan pendingAnchor, 256)}
 	members := make([]treaty.DID, 0, len(cfg.P2P.Members))
 	for i, m := range cfg.P2P.Members {
 		d, err := treaty.ParseDID(m)
@@ -69,16 +83,50 @@ func (n *Node) startFederation(ctx context.Context, cfg Config, rep *providers.R
 		Key: n.key, Federation: cfg.Federation, ListenAddrs: cfg.P2P.Listen, Bootstrap: cfg.P2P.Bootstrap,
 		MDNS: cfg.P2P.MDNS, DHT: cfg.P2P.DHT, PSK: psk, Members: members, Datastore: n.db.Namespace("mesh"),
 		Logger: n.log.With("component", "mesh"), Registerer: n.metrics.Registry,
-		OnOrder:      f.onOrder,
-		OnWitness:    func(ctx context.Context, _ treaty.DID, body []byte) ([]byte, error) { return f.witness.AddCheckpoint(ctx, body) },
+		OnOrder: f.onOrder,
+		OnWitness: func(ctx context.Context, _ treaty.DID, body []byte) ([]byte, error) {
+			return f.witness.AddCheckpoint(ctx, body)
+		},
 		OnAnchor:     f.onAnchor,
 		OnReputation: f.onReputation,
 		PeerScore:    f.peerScore,
 		SyncInterval: syncInterval(cfg),
+		OnTreaty: func(mesh.TreatyInfo) {
+			if f.ipfs != nil {
+				f.ipfs.MembershipChanged()
+			}
+		},
 	}); err != nil {
 		return nil, err
 	}
+	// IPFS on the same libp2p host: the node's blocks (epoch roots, job
+	// records) served over bitswap to federation members only.
+	if f.ipfs, err = ipfs.New(ctx, ipfs.Config{Host: f.mesh.Host(), Datastore: n.db.Namespace("ipfs"), Allow: f.member(members),
+		Logger: n.log.With("component", "ipfs")}); err != nil {
+		f.mesh.Close()
+		return nil, err
+	}
 	return f, nil
+}
+
+// member decides who bitswap serves: the configured members, or else every
+// party to a treaty in our book (the federation as we know it).
+func (f *federation) member(configured []treaty.DID) func(peer.ID) bool {
+	return func(id peer.ID) bool {
+		did, err := mesh.DIDOf(id)
+		if err != nil {
+			return false
+		}
+		if len(configured) > 0 {
+			return slices.Contains(configured, did)
+		}
+		for _, ti := range f.mesh.List() {
+			if ti.Treaty.IsParty(did) && ti.State != treaty.StateInvalid {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // syncInterval is 30s, or two epochs on fast testnets.
@@ -89,7 +137,9 @@ func syncInterval(cfg Config) time.Duration {
 	return 30 * time.Second
 }
 
-func (f *federation) close() error { return f.mesh.Close() }
+func (f *federation) close() error {
+	return errors.Join(f.ipfs.Close(), f.mesh.Close())
+}
 
 // onOrder runs a forwarded order through our own pipeline.
 func (f *federation) onOrder(ctx context.Context, from treaty.DID, treatyCID treaty.Link, order []byte) ([]byte, error) {
@@ -227,11 +277,46 @@ func (f *federation) onAnchor(ctx context.Context, from treaty.DID, a *treaty.An
 	if err != nil {
 		return err
 	}
+	pa := pendingAnchor{leaf: leaf}
+	if a.Root != nil {
+		pa.root = a.Root.Cid
+	}
+	select {
+	case f.fetch <- pa:
+	default: // the fetcher is behind: the peer's next anchor links this epoch
+	}
+	return nil
+}
+
+func (f *federation) queueAnchor(leaf []byte) {
 	f.mu.Lock()
 	if len(f.anchors) < 4096 {
 		f.anchors = append(f.anchors, leaf)
 	}
 	f.mu.Unlock()
+}
+
+// putJobBlocks stores the blocks a JobRecord links to: the order, our Ack
+// and, for a forward, the treaty it ran under.
+func (f *federation) putJobBlocks(ctx context.Context, ack *treaty.Ack, order, ackBytes []byte) error {
+	for _, b := range [][]byte{order, ackBytes} {
+		if _, err := f.ipfs.Put(ctx, b, cid.DagCBOR); err != nil {
+			return err
+		}
+	}
+	if t := ack.Route.Treaty; t != nil {
+		ti, err := f.mesh.Get(*t)
+		if err != nil {
+			return err
+		}
+		b, err := treaty.Encode(ti.Treaty)
+		if err != nil {
+			return err
+		}
+		if _, err := f.ipfs.Put(ctx, b, cid.DagCBOR); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -274,6 +359,30 @@ func (f *federation) peerScore(id peer.ID) float64 {
 // loop appends verified anchors to our log and publishes our signed
 // reputation report, once per epoch.
 func (f *federation) loop(ctx context.Context, every time.Duration) {
+	fetched := make(chan struct{})
+	go func() { // fetch and pin peers' epoch DAGs, one at a time
+		defer close(fetched)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case pa := <-f.fetch:
+				if pa.root.Defined() {
+					fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					err := f.ipfs.FetchDAG(fctx, pa.root)
+					cancel()
+					if err != nil {
+						if ctx.Err() == nil {
+							f.log.Debug("fetch peer epoch", "root", pa.root.String(), "err", err)
+						}
+						continue
+					}
+				}
+				f.queueAnchor(pa.leaf)
+			}
+		}
+	}()
+	defer func() { <-fetched }()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -172,6 +172,10 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		ecfg.Witnesses = n.fed.cosign
 		ecfg.WitnessKeysFunc = n.fed.witnessKeys
 		ecfg.Announce = n.fed.mesh.PublishAnchor
+		ecfg.Pin = n.fed.ipfs.PinEpochInfo
+	}
+	if err := configureTSAs(&ecfg, cfg.Provenance, n.log.With("component", "tsa")); err != nil {
+		return nil, err
 	}
 	if n.epochs, err = provenance.NewEpochs(ctx, ecfg); err != nil {
 		return nil, err
@@ -203,6 +207,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if n.fed != nil {
 		pcfg.Peers, pcfg.Forward, pcfg.Lanes = n.fed.mesh, n.fed.mesh, n.fed.mesh
+		pcfg.Blocks = n.fed.putJobBlocks
 	}
 	n.pipeline = NewPipeline(pcfg)
 	// Closes run in reverse: the pipeline stops before the ledger it writes.

@@ -136,6 +136,9 @@ type PipelineConfig struct {
 	Logger    *slog.Logger
 	// Tracer records spans on the order path. Default: no-op.
 	Tracer trace.Tracer
+	// Blocks, if set, stores the blocks a job record links to (order, Ack,
+	// the treaty of a forward) so the epoch DAG is complete and fetchable.
+	Blocks func(ctx context.Context, ack *treaty.Ack, order, ackBytes []byte) error
 }
 
 // Pipeline takes orders: verify → replay guard → facts → policy → router →
@@ -497,6 +500,11 @@ func (p *Pipeline) commitAck(ctx context.Context, o *treaty.Order, ack *treaty.A
 	leaf, err := leafOf(&job.Record)
 	if err != nil {
 		return nil, err
+	}
+	if p.cfg.Blocks != nil {
+		if err := p.cfg.Blocks(ctx, ack, obytes, abytes); err != nil {
+			return nil, fmt.Errorf("node: store job blocks: %w", err)
+		}
 	}
 	if err := p.cfg.Jobs.Put(ctx, job, leaf); err != nil {
 		return nil, fmt.Errorf("node: persist job: %w", err)

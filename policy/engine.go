@@ -152,6 +152,7 @@ type module struct {
 
 	mu       sync.Mutex // protects following; held while compiling, so compiles are serial
 	compiled map[uint32]wazero.CompiledModule
+	spare    *instance // Load's probe instance, until the first Prepare takes it
 }
 
 // New returns an Engine. Close it to release compiled code and instances.
@@ -208,6 +209,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	for _, p := range e.limited {
 		p.pool.close(ctx)
 	}
+	// Closing the runtimes closes every instance, spares included.
 	for _, rt := range e.runtimes {
 		if err := rt.Close(ctx); err != nil {
 			errs = append(errs, err)
@@ -348,18 +350,24 @@ func (e *Engine) load(ctx context.Context, id cid.Cid, wasm []byte) error {
 		return err
 	}
 	// A probe instance proves the module initialises and tells the truth
-	// about its ABI and buffers; it is not configured and not kept.
-	in, err := e.newInstance(ctx, m, e.cfg.DefaultMemoryPages, false, nil)
+	// about its ABI and buffers. It is kept, unconfigured, for the first
+	// Prepare: instantiating a Go guest costs milliseconds.
+	ictx, cancel := context.WithTimeout(ctx, e.cfg.InitTimeout)
+	in, err := e.instantiate(ictx, m, e.cfg.DefaultMemoryPages)
+	cancel()
 	if err != nil {
 		return err
 	}
-	in.close(ctx)
+	m.spare = in
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.modules == nil {
+		in.close(ctx)
 		return ErrClosed
 	}
-	if _, ok := e.modules[id]; !ok {
+	if _, ok := e.modules[id]; ok {
+		in.close(ctx) // loaded concurrently
+	} else {
 		e.modules[id] = m
 		e.log.LogAttrs(ctx, slog.LevelInfo, "policy module loaded", slog.String("module", id.String()),
 			slog.String("name", m.manifest.Name), slog.String("version", m.manifest.Version), slog.Int("bytes", len(wasm)))

@@ -85,7 +85,9 @@ func TestLoadChecks(t *testing.T) {
 		{name: "two manifests", mod: func(m *wmodule) { m.extra = [][2][]byte{{[]byte(sdk.ManifestSection), testManifest(nil)}} }, check: CheckManifest, detail: "2 fedpolicy.manifest"},
 		{name: "manifest ABI major 2", mod: func(m *wmodule) { m.manifest = testManifest(func(mf *sdk.Manifest) { mf.ABI = "2.0" }) }, check: CheckABI, detail: "major 1"},
 		{name: "manifest record size", mod: func(m *wmodule) { m.manifest = testManifest(func(mf *sdk.Manifest) { mf.RecordSize = 128 }) }, check: CheckABI, detail: "record size"},
-		{name: "manifest schema", mod: func(m *wmodule) { m.manifest = testManifest(func(mf *sdk.Manifest) { mf.InputSchema = "order-facts/2" }) }, check: CheckABI},
+		{name: "manifest schema", mod: func(m *wmodule) {
+			m.manifest = testManifest(func(mf *sdk.Manifest) { mf.InputSchema = "order-facts/2" })
+		}, check: CheckABI},
 		{name: "lies about ABI", mod: func(m *wmodule) { m.funcs[0].body = i32c(2 << 16) }, check: CheckABI, detail: "fp_abi_version answers 2.0"},
 		{name: "wasi path_open", mod: func(m *wmodule) {
 			m.imports = []wimport{{module: "wasi_snapshot_preview1", name: "path_open", params: []byte{tI32, tI32, tI32, tI32, tI32, 0x7e, 0x7e, tI32, tI32}, results: []byte{tI32}}}
@@ -94,7 +96,10 @@ func TestLoadChecks(t *testing.T) {
 			m.imports = []wimport{{module: "wasi_snapshot_preview1", name: "sock_accept", params: []byte{tI32, tI32, tI32}, results: []byte{tI32}}}
 		}, check: CheckImports, detail: "sock_accept"},
 		{name: "non-wasi import", mod: func(m *wmodule) { m.imports = []wimport{{module: "env", name: "now"}} }, check: CheckImports, detail: `"env"."now"`},
-		{name: "imported memory", mod: func(m *wmodule) { m.imports = []wimport{{module: "env", name: "memory", memory: true}}; m.noMemory = true }, check: CheckImports, detail: "a memory"},
+		{name: "imported memory", mod: func(m *wmodule) {
+			m.imports = []wimport{{module: "env", name: "memory", memory: true}}
+			m.noMemory = true
+		}, check: CheckImports, detail: "a memory"},
 		{name: "no memory", mod: func(m *wmodule) { m.noMemory = true }, check: CheckMemory},
 		{name: "memory over limit", mod: func(m *wmodule) { m.memMin = 200 }, check: CheckMemory, detail: "at least 200"},
 		{name: "missing fp_eval", mod: func(m *wmodule) { m.funcs = m.funcs[:5] }, check: CheckExports, detail: "fp_eval"},
@@ -178,7 +183,7 @@ func TestHostileEval(t *testing.T) {
 		cause Cause
 	}{
 		{"infinite loop", loopIfNonceFresh, CauseDeadline},
-		{"trap", unreachable, CauseTrap},
+		{"trap", trapOnReal, CauseTrap},
 		{"out of bounds write", storeOutOfBounds, CauseTrap},
 		{"wrong count", wrongCount, CauseABI},
 		{"reserved bits", reservedBits, CauseOutput},
@@ -320,7 +325,7 @@ func TestMemoryLimit(t *testing.T) {
 }
 
 func TestProcExit(t *testing.T) {
-	m := guest(cat(i32c(3), []byte{0x10, 0x00}, getN)) // call proc_exit(3)
+	m := guest(onReal(cat(i32c(3), []byte{0x10, 0x00}))) // call proc_exit(3)
 	m.imports = []wimport{{module: "wasi_snapshot_preview1", name: "proc_exit", params: []byte{tI32}}}
 	e := newTestEngine(t, Config{})
 	id, err := e.Load(t.Context(), m.bytes())
@@ -426,6 +431,14 @@ func TestStdEval(t *testing.T) {
 	}
 	if got[1].Reasons[0] != std.ReasonNonceReplayed {
 		t.Errorf("reasons %v", got[1].Reasons)
+	}
+	// A module that traps on the warm-up call (a zero record) fails Prepare.
+	broken, err := e.Load(t.Context(), guest(unreachable).bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Prepare(t.Context(), broken, nil, Limits{}); err == nil || !strings.Contains(err.Error(), "first fp_eval") {
+		t.Errorf("Prepare of a module trapping on every record: %v", err)
 	}
 	// Short out slices are an error, and fail closed.
 	short := make([]Decision, 1)
@@ -543,7 +556,7 @@ func TestLogEntry(t *testing.T) {
 func TestFactsFromOrder(t *testing.T) {
 	o := &treaty.Order{
 		Client: "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", Created: 1000, Expires: 2000,
-		Workload: treaty.Workload{GPU: &treaty.GPU{Model: "h100", Count: 2}, CPU: 4000, Memory: 1024, Duration: 5400},
+		Workload:    treaty.Workload{GPU: &treaty.GPU{Model: "h100", Count: 2}, CPU: 4000, Memory: 1024, Duration: 5400},
 		Constraints: treaty.Constraints{Regions: []string{"a", "b", "c", "d", "e"}, MaxPricePerHour: 7},
 	}
 	f := FactsFromOrder(o, time.UnixMilli(1500_000))

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	
+
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -25,6 +25,7 @@ type instance struct {
 	outCap    uint32
 	maxBatch  int
 	recycleAt uint32 // bytes of linear memory past which the instance is replaced
+	pages     uint32 // the memory limit it runs under
 	slot      *slot  // the watchdog's view of this instance
 }
 
@@ -37,6 +38,54 @@ func (in *instance) close(ctx context.Context) {
 // answers and, when configure is set, hands it params. Failures are
 // *LoadError; the instance is closed on failure.
 func (e *Engine) newInstance(ctx context.Context, m *module, pages uint32, configure bool, params []byte) (*instance, error) {
+	ictx, cancel := context.WithTimeout(ctx, e.cfg.InitTimeout)
+	defer cancel()
+	in := m.takeSpare(pages)
+	if in == nil {
+		var err error
+		if in, err = e.instantiate(ictx, m, pages); err != nil {
+			return nil, err
+		}
+	}
+	if configure {
+		if err := in.configure(ictx, m, params); err != nil {
+			in.close(ctx)
+			return nil, err
+		}
+		// A first fp_eval, on a zero record (schema 0, so the guest answers
+		// Indeterminate), runs a Go guest's first-call setup here, under the
+		// init timeout, instead of in the first order's deadline.
+		zero, ok := in.mem.Read(in.inPtr, sdk.RecordSize)
+		if !ok {
+			in.close(ctx)
+			return nil, &LoadError{Module: m.cid, Check: CheckABI, Detail: "input region outside memory"}
+		}
+		clear(zero)
+		s := []uint64{1}
+		if err := in.eval.CallWithStack(ictx, s); err != nil {
+			in.close(ctx)
+			return nil, &LoadError{Module: m.cid, Check: CheckInstantiate, Detail: "first fp_eval", Err: describeCallError(err)}
+		}
+	}
+	return in, nil
+}
+
+// takeSpare returns the unconfigured instance Load left for pages, if any.
+func (m *module) takeSpare(pages uint32) *instance {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in := m.spare
+	if in == nil || in.pages != pages {
+		return nil
+	}
+	m.spare = nil
+	return in
+}
+
+// instantiate creates an instance of m under the runtime for pages and
+// checks its ABI answers. ctx carries the init timeout.
+func (e *Engine) instantiate(ictx context.Context, m *module, pages uint32) (*instance, error) {
+	ctx := context.WithoutCancel(ictx)
 	cm, err := e.compiled(ctx, m, pages)
 	if err != nil {
 		return nil, err
@@ -45,8 +94,6 @@ func (e *Engine) newInstance(ctx context.Context, m *module, pages uint32, confi
 	if err != nil {
 		return nil, err
 	}
-	ictx, cancel := context.WithTimeout(ctx, e.cfg.InitTimeout)
-	defer cancel()
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions()
 	if m.hasInit {
 		mc = mc.WithStartFunctions("_initialize")
@@ -55,7 +102,7 @@ func (e *Engine) newInstance(ctx context.Context, m *module, pages uint32, confi
 	if err != nil {
 		return nil, &LoadError{Module: m.cid, Check: CheckInstantiate, Detail: "instantiate (and _initialize)", Err: describeCallError(err)}
 	}
-	in := &instance{mod: mod, mem: mod.Memory(), eval: mod.ExportedFunction("fp_eval"), stack: make([]uint64, 1)}
+	in := &instance{mod: mod, mem: mod.Memory(), eval: mod.ExportedFunction("fp_eval"), stack: make([]uint64, 1), pages: pages}
 	in.slot = e.wd.register()
 	fail := func(c Check, format string, args ...any) (*instance, error) {
 		in.close(ctx)
@@ -98,12 +145,6 @@ func (e *Engine) newInstance(ctx context.Context, m *module, pages uint32, confi
 	}
 	in.maxBatch = min(int(in.inCap/sdk.RecordSize), int(in.outCap/4), sdk.MaxBatch)
 	in.recycleAt = uint32(min(uint64(pages)*65536*3/4, 1<<32-1))
-	if configure {
-		if err := in.configure(ictx, m, params); err != nil {
-			in.close(ctx)
-			return nil, err
-		}
-	}
 	return in, nil
 }
 

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"crypto/sha256"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -80,4 +81,13 @@ func VerifyModuleCID(want cid.Cid, wasm []byte) error {
 		return &LoadError{Module: want, Check: CheckHash, Detail: "bytes do not match the CID", Err: &HashMismatchError{Want: want, Got: got}}
 	}
 	return nil
+}
+
+// LimitsFromTreaty returns the evaluation limits a treaty's policy section
+// sets (zero fields: the engine's defaults).
+func LimitsFromTreaty(ref treaty.PolicyRef) Limits {
+	return Limits{
+		Deadline:    time.Duration(max(ref.DeadlineMS, 0)) * time.Millisecond,
+		MemoryPages: uint32(min(max(ref.MemoryPages, 0), MaxMemoryPages)),
+	}
 }

@@ -142,6 +142,11 @@ func cat(parts ...[]byte) []byte {
 	return b
 }
 
+// onReal runs x only when the first record has schema 1, then returns n.
+func onReal(x []byte) []byte {
+	return cat(i32c(0), []byte{0x2d, 0x00, 0x00}, []byte{0x04, 0x40}, x, []byte{0x0b}, getN)
+}
+
 func testManifest(mod func(*sdk.Manifest)) []byte {
 	m := sdk.Manifest{ABI: "1.0", InputSchema: sdk.InputSchema, RecordSize: sdk.RecordSize,
 		Name: "hostile", Version: "0", Reasons: []string{"first", "second"}, Toolchain: "hand"}
@@ -199,13 +204,13 @@ var (
 		[]byte{0x0c, 0x00, 0x0b, 0x0b},                              // br 0 end end
 		i32c(hOutPtr), []byte{0x3f, 0x00}, []byte{0x36, 0x02, 0x00}, // i32.store(out, memory.size)
 		getN)
+	// trapOnReal traps on real records (schema 1; the host's warm-up call
+	// uses a zero record).
+	trapOnReal = onReal(unreachable)
 	// storeOutOfBounds writes far past the end of memory.
-	storeOutOfBounds = cat(i32c(0x7fff_fff0), i32c(1), []byte{0x36, 0x02, 0x00}, getN)
+	storeOutOfBounds = onReal(cat(i32c(0x7fff_fff0), i32c(1), []byte{0x36, 0x02, 0x00}))
 	// reservedBits writes 0x40000000 (a reserved bit) as the first word.
 	reservedBits = cat(i32c(hOutPtr), i32c(0x4000_0000), []byte{0x36, 0x02, 0x00}, getN)
 	// wrongCount returns n+1.
 	wrongCount = cat(getN, i32c(1), []byte{0x6a})
-	// denyFirstReason writes 1 (first reason) to every word n: only word 0
-	// here, enough for single decisions.
-	denyFirstReason = cat(i32c(hOutPtr), i32c(1), []byte{0x36, 0x02, 0x00}, getN)
 )

@@ -64,6 +64,7 @@ type Node struct {
 type Testnet struct {
 	Nodes  []*Node
 	Fakes  []*Fake
+	TSAs   []*DevTSA
 	Client *treaty.PrivateKey
 	Dir    string
 
@@ -117,6 +118,16 @@ func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 			return nil, err
 		}
 		tn.Fakes = append(tn.Fakes, f)
+	}
+	for i := range 2 {
+		t, err := StartDevTSA(filepath.Join(tn.Dir, fmt.Sprintf("tsa%d", i)))
+		if err != nil {
+			return nil, err
+		}
+		tn.TSAs = append(tn.TSAs, t)
+	}
+	if err := writeRoots(tn.TSARootsPath(), tn.TSAs); err != nil {
+		return nil, err
 	}
 	if tn.Client, err = node.WriteClientKey(filepath.Join(tn.Dir, "client.key"), true, nil); err != nil {
 		return nil, err
@@ -236,6 +247,8 @@ func (tn *Testnet) startNode(ctx context.Context, i int) (*Node, error) {
 	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.P2P.MDNS = false
 	cfg.Provenance.Epoch = node.Duration(tn.cfg.Epoch)
+	cfg.Provenance.TSA = []string{tn.TSAs[0].URL, tn.TSAs[1].URL}
+	cfg.Provenance.TSARoots = tn.TSARootsPath()
 	cfg.Backup.Interval = 0
 	cfg.Providers = []node.ProviderConfig{{
 		Kind: "sim", Name: "sim-" + regions[0], Regions: regions,
@@ -283,6 +296,9 @@ func (tn *Testnet) Close() error {
 	}
 	for _, f := range tn.Fakes {
 		errs = append(errs, f.Close())
+	}
+	for _, t := range tn.TSAs {
+		errs = append(errs, t.Close())
 	}
 	if tn.tempDir {
 		errs = append(errs, os.RemoveAll(tn.Dir))

@@ -69,7 +69,7 @@ func FromTemplate(p Proposal) (*Treaty, error) {
 		NotBefore:  p.Now.Unix(),
 		Regions:    []string{},
 		Providers:  []string{},
-		Policy:     PolicyRef{ABI: policyABIFedpolicy, Params: []byte{}, DeadlineMS: 50, MemoryPages: 16},
+		Policy:     PolicyRef{ABI: policyABIFedpolicy, Params: []byte{}, DeadlineMS: 50}, // MemoryPages 0: the engine default (Go-built modules need ≥ 33 pages)
 		Sigs:       []PartySig{},
 		SLA:        SLA{FillRate: 800, RTTP95MS: 350},
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aurora-federation/aurora/node/client"
 	"github.com/aurora-federation/aurora/provenance"
+	"github.com/aurora-federation/aurora/provenance/tsa"
 	"github.com/aurora-federation/aurora/testnet"
 )
 
@@ -204,7 +205,28 @@ func runDemo(ctx context.Context, out io.Writer, nodes, orders int, dir string, 
 			return err
 		}
 		origin := "aurora/" + "testnet" + "/" + n.Identity().PeerID.String()
-		rep, err := provenance.VerifyBundle(b, provenance.VerifyOptions{Origin: origin, LogDID: n.Identity().DID, Now: time.Now()})
+		// Trust: the node's DID as the log key, the other nodes as
+		// witnesses (at least one must cosign), the two dev TSAs' roots.
+		var witnesses []*provenance.CosignatureVerifier
+		for _, w := range tn.Nodes {
+			if w != n {
+				v, err := provenance.WitnessVerifier("aurora-witness/"+w.Identity().PeerID.String(), w.Identity().DID)
+				if err != nil {
+					return err
+				}
+				witnesses = append(witnesses, v)
+			}
+		}
+		rootsPEM, err := os.ReadFile(tn.TSARootsPath())
+		if err != nil {
+			return err
+		}
+		roots, err := tsa.CertPoolFromPEM(rootsPEM)
+		if err != nil {
+			return err
+		}
+		rep, err := provenance.VerifyBundle(b, provenance.VerifyOptions{Origin: origin, LogDID: n.Identity().DID, Now: time.Now(),
+			WitnessKeys: witnesses, MinWitnesses: 1, TSAVerifier: tsa.Verifier{Opts: tsa.VerifyOptions{Roots: roots}}})
 		fmt.Fprintf(out, "Proof bundle of job %s (%d bytes, %s), verified offline:\n", short(j.id), len(raw), path)
 		if rep != nil {
 			rep.WriteTo(out)

@@ -279,13 +279,18 @@ func b2u(b bool) uint32 {
 // regionKey is a Code16 as two integers.
 type regionKey struct{ lo, hi uint64 }
 
-func key(c *sdk.Code16) regionKey {
-	return regionKey{
-		uint64(c[0]) | uint64(c[1])<<8 | uint64(c[2])<<16 | uint64(c[3])<<24 |
-			uint64(c[4])<<32 | uint64(c[5])<<40 | uint64(c[6])<<48 | uint64(c[7])<<56,
-		uint64(c[8]) | uint64(c[9])<<8 | uint64(c[10])<<16 | uint64(c[11])<<24 |
-			uint64(c[12])<<32 | uint64(c[13])<<40 | uint64(c[14])<<48 | uint64(c[15])<<56,
-	}
+// key, keyLo and keyHi read a Code16 as two integers; split in halves so
+// the compiler inlines them (a call in the guest's hot path costs exits).
+func key(c *sdk.Code16) regionKey { return regionKey{keyLo(c), keyHi(c)} }
+
+func keyLo(c *sdk.Code16) uint64 {
+	return uint64(c[0]) | uint64(c[1])<<8 | uint64(c[2])<<16 | uint64(c[3])<<24 |
+		uint64(c[4])<<32 | uint64(c[5])<<40 | uint64(c[6])<<48 | uint64(c[7])<<56
+}
+
+func keyHi(c *sdk.Code16) uint64 {
+	return uint64(c[8]) | uint64(c[9])<<8 | uint64(c[10])<<16 | uint64(c[11])<<24 |
+		uint64(c[12])<<32 | uint64(c[13])<<40 | uint64(c[14])<<48 | uint64(c[15])<<56
 }
 
 // regionsAllowed applies the region rule in one pass over the allowed list,
@@ -295,20 +300,20 @@ func (l *Law) regionsAllowed(f *sdk.OrderFacts) bool {
 	n := f.RegionCount
 	r0, r1, r2, r3 := none, none, none, none
 	if n > 0 {
-		r0 = key(&f.Regions[0])
+		r0 = regionKey{keyLo(&f.Regions[0]), keyHi(&f.Regions[0])}
 	}
 	if n > 1 {
-		r1 = key(&f.Regions[1])
+		r1 = regionKey{keyLo(&f.Regions[1]), keyHi(&f.Regions[1])}
 	}
 	if n > 2 {
-		r2 = key(&f.Regions[2])
+		r2 = regionKey{keyLo(&f.Regions[2]), keyHi(&f.Regions[2])}
 	}
 	if n > 3 {
-		r3 = key(&f.Regions[3])
+		r3 = regionKey{keyLo(&f.Regions[3]), keyHi(&f.Regions[3])}
 	}
-	cand := key(&f.ProviderRegion)
+	cand := regionKey{keyLo(&f.ProviderRegion), keyHi(&f.ProviderRegion)}
 	candOK := cand.lo|cand.hi == 0 // unknown candidate region: nothing to check
-	reqOK := n == 0                 // no region named: the router confines it
+	reqOK := n == 0                // no region named: the router confines it
 	for i := range l.regions {
 		if i == l.nregions {
 			break

@@ -1,6 +1,7 @@
 package ipfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -232,7 +233,7 @@ func checkCID(c cid.Cid) error {
 	return nil
 }
 
-// Put stores a block and returns its CIDv1 (codec, sha2-256). codec is
+// Put stores a copy of block and returns its CIDv1 (codec, sha2-256). codec is
 // cid.DagCBOR, whose bytes must be canonical dag-cbor (so that one value
 // has one CID) with acceptable links, or cid.Raw. Members that asked for the block are sent it.
 func (n *Node) Put(ctx context.Context, block []byte, codec uint64) (cid.Cid, error) {
@@ -254,7 +255,8 @@ func (n *Node) Put(ctx context.Context, block []byte, codec uint64) (cid.Cid, er
 			return cid.Undef, err
 		}
 	}
-	if err := n.online.Add(ctx, c, block); err != nil {
+	// The datastore may keep the slice it is given: store a copy.
+	if err := n.online.Add(ctx, c, bytes.Clone(block)); err != nil {
 		return cid.Undef, fmt.Errorf("ipfs: put %s: %w", c, err)
 	}
 	return c, nil
@@ -277,7 +279,8 @@ func (n *Node) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return got[c], nil
+	// The datastore may hand out its own slice: return a copy.
+	return bytes.Clone(got[c]), nil
 }
 
 func (n *Node) fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -70,7 +70,9 @@ func DevPolicyOID() asn1.ObjectIdentifier {
 // CA and TSA certificate (EC P-256; the TSA certificate has a critical
 // timeStamping EKU, keyUsage digitalSignature and CA:FALSE), so its tokens
 // verify with Verify and with openssl ts -verify against DevRootCertFile.
-// It is stateless after NewDevTSA and safe for concurrent use. It is for
+// genTime comes from the Clock; the CMS signingTime attribute that
+// digitorus/pkcs7 adds is the system time (verifiers ignore it). It is
+// stateless after NewDevTSA and safe for concurrent use. It is for
 // development and testnets: the keys sit unencrypted in its directory.
 type DevTSA struct {
 	clock    Clock

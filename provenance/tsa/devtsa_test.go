@@ -317,3 +317,40 @@ func TestDevTSAHandler(t *testing.T) {
 		})
 	}
 }
+
+func TestParseCertificatesPEM(t *testing.T) {
+	d := newDevTSA(t, nil)
+	root, leaf := pemOf(d.Root()), pemOf(d.Certificate())
+	tests := []struct {
+		name    string
+		data    string
+		want    int
+		wantErr string
+	}{
+		{"one", string(root), 1, ""},
+		{"two with blank lines", "\n" + string(root) + "\n\n" + string(leaf), 2, ""},
+		{"empty", "", 0, "no CERTIFICATE"},
+		{"text before", "hello\n" + string(root), 0, "text outside"},
+		{"text after", string(root) + "bye\n", 0, "text outside"},
+		{"private key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 0, "not a CERTIFICATE"},
+		{"headers", strings.Replace(string(root), "-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1), 0, "headers"},
+		{"malformed first block hides a good one", "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n" + string(leaf), 0, "malformed"},
+		{"not DER", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 0, "not a DER certificate"},
+		{"too large", string(make([]byte, tsa.MaxPEMSize+1)), 0, "limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			certs, err := tsa.ParseCertificatesPEM([]byte(tt.data))
+			if tt.wantErr == "" {
+				if err != nil || len(certs) != tt.want {
+					t.Fatalf("got %d certificates, %v; want %d", len(certs), err, tt.want)
+				}
+				return
+			}
+			var pe *tsa.PEMError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want a PEMError mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -70,7 +70,9 @@ func parseCertificatesPEM(source string, data []byte) ([]*x509.Certificate, erro
 			return nil, perr(n, "", "text outside PEM blocks", nil)
 		}
 		b, after := pem.Decode(trimmed)
-		if b == nil {
+		// pem.Decode skips a malformed block to find a later one: require
+		// that it decoded the block we are looking at.
+		if b == nil || bytes.Count(trimmed[:len(trimmed)-len(after)], []byte("-----BEGIN")) != 1 {
 			return nil, perr(n, "", "malformed PEM block", nil)
 		}
 		if b.Type != "CERTIFICATE" {

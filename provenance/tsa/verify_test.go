@@ -121,6 +121,23 @@ func TestVerifyInfo(t *testing.T) {
 	}
 }
 
+func TestVerifierVerifyToken(t *testing.T) {
+	a, b := tsatest.NewPKI(t, tsatest.Options{}), tsatest.NewPKI(t, tsatest.Options{})
+	digest := tsatest.Digest("cp")
+	gen := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
+	v := tsa.Verifier{Opts: tsa.VerifyOptions{Roots: poolOf(a.Root, b.Root)}}
+	for _, p := range []*tsatest.PKI{a, b} {
+		got, err := v.VerifyToken(p.Response(t, digest[:], tsatest.TokenOptions{GenTime: gen}), digest)
+		if err != nil || !got.Equal(gen) {
+			t.Fatalf("VerifyToken = %v, %v; want %v", got, err, gen)
+		}
+	}
+	stranger := tsatest.NewPKI(t, tsatest.Options{})
+	if _, err := v.VerifyToken(stranger.Response(t, digest[:], tsatest.TokenOptions{}), digest); tsa.FailedCheck(err) != tsa.CheckChain {
+		t.Fatalf("stranger's token: %v", err)
+	}
+}
+
 func TestVerifyErrorEvidence(t *testing.T) {
 	p := tsatest.NewPKI(t, tsatest.Options{})
 	digest := tsatest.Digest("cp")

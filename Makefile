@@ -4,8 +4,10 @@
 GO        ?= go
 BIN       ?= bin/aurora
 PKGS       = ./...
-# Suites that run under the race detector in `make test` (fast, concurrency-heavy).
+# Suites that run under the race detector in `make test` (the concurrent core),
+# and the rest (CLI end to end, in-process testnet) that run without it.
 RACE_PKGS  = ./treaty/... ./node/... ./policy/... ./providers/... ./provenance/... ./mesh/...
+OTHER_PKGS = ./cmd/... ./testnet/...
 FUZZTIME  ?= 10s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2026.1
 
@@ -16,12 +18,12 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/aurora
 
-# What CI runs: race detector on the concurrent suites (short mode), the
-# whole module in short mode, and the nested ops module (promtool, k8s,
-# compose, dashboard checks).
+# What CI runs (under 15 minutes on 2 cores): the core under the race
+# detector in short mode, the CLI and testnet in short mode, and the nested
+# ops module (promtool, k8s, compose, dashboard checks).
 test:
-	$(GO) test -race -short -count=1 -timeout 10m $(RACE_PKGS)
-	$(GO) test -short -count=1 -timeout 10m $(PKGS)
+	$(GO) test -race -short -count=1 -timeout 12m $(RACE_PKGS)
+	$(GO) test -short -count=1 -timeout 10m $(OTHER_PKGS)
 	$(MAKE) test-ops
 
 test-ops:

@@ -19,7 +19,17 @@ const frameVersion = 1
 var (
 	frameEnc = mustFrameEnc()
 	frameDec = mustFrameDec()
+	// probeDec reads a few fields of a record, ignoring the others.
+	probeDec = mustProbeDec()
 )
+
+func mustProbeDec() cbor.DecMode {
+	dm, err := cbor.DecOptions{MaxNestedLevels: 16, MaxArrayElements: treaty.MaxReportEntries, MaxMapPairs: 32}.DecMode()
+	if err != nil {
+		panic("mesh: cbor probe mode: " + err.Error())
+	}
+	return dm
+}
 
 func mustFrameEnc() cbor.EncMode {
 	em, err := cbor.EncOptions{

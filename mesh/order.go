@@ -136,10 +136,26 @@ func (m *Mesh) answerOrder(s network.Stream, reply []byte, code, msg string) {
 	s.Close()
 }
 
-// isAck tells an Ack from a Denial by decoding it.
+// replyProbe reads what the metrics and price learning need from a reply
+// without a full strict decode (the pipeline does that): an Ack has a job
+// and a price, a Denial has reasons.
+type replyProbe struct {
+	Job     string   `cbor:"job"`
+	Price   int64    `cbor:"price"`
+	Reasons []string `cbor:"reasons"`
+}
+
+func probeReply(b []byte) (ack bool, price int64) {
+	var p replyProbe
+	if probeDec.Unmarshal(b, &p) != nil {
+		return false, 0
+	}
+	return p.Job != "" && len(p.Reasons) == 0, p.Price
+}
+
 func isAck(b []byte) bool {
-	var a treaty.Ack
-	return treaty.Decode(b, &a) == nil
+	ack, _ := probeReply(b)
+	return ack
 }
 
 // Forward sends a signed order (dag-cbor) to a treaty peer under treatyCID
@@ -196,10 +212,9 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 	var fe *ForwardError
 	switch {
 	case err == nil:
-		var a treaty.Ack
-		if treaty.Decode(reply, &a) == nil {
+		if ack, price := probeReply(reply); ack {
 			m.metrics.orders.WithLabelValues(LaneSentAck).Inc()
-			m.learn(to, a.Price, rtt, true)
+			m.learn(to, price, rtt, true)
 		} else {
 			m.metrics.orders.WithLabelValues(LaneSentDenial).Inc()
 			m.learn(to, 0, rtt, false)
@@ -253,10 +268,10 @@ func (m *Mesh) forwardOnce(ctx context.Context, pid peer.ID, frame []byte) ([]by
 		s.Reset()
 		return nil, classify(ctx, fmt.Errorf("send order: %w", err))
 	}
-	if err := s.CloseWrite(); err != nil {
-		s.Reset()
-		return nil, classify(ctx, fmt.Errorf("send order: %w", err))
-	}
+	// The request is written. A peer that answers at once closes its read
+	// side, which on QUIC cancels our write side: CloseWrite may then fail
+	// although the exchange is fine, so its error is not the exchange's.
+	_ = s.CloseWrite()
 	payload, err := readFrame(s, MaxOrderResponseFrame)
 	if err != nil {
 		s.Reset()

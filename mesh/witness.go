@@ -120,10 +120,7 @@ func (m *Mesh) RequestCosign(ctx context.Context, to treaty.DID, body []byte) ([
 		s.Reset()
 		return nil, fmt.Errorf("mesh: cosign %s: send: %w", to.Short(), err)
 	}
-	if err := s.CloseWrite(); err != nil {
-		s.Reset()
-		return nil, fmt.Errorf("mesh: cosign %s: send: %w", to.Short(), err)
-	}
+	_ = s.CloseWrite() // see forwardOnce
 	payload, err := readFrame(s, MaxWitnessResponseFrame)
 	if err != nil {
 		s.Reset()

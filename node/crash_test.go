@@ -45,9 +45,6 @@ func runCrashChild(home string) {
 // ledger with its leaf; the new checkpoint is consistent with the last one
 // signed before the crash; no workload was launched twice.
 func TestKill9UnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a node process under load: skipped in -short")
-	}
 	vast := vastaitest.NewServer(vastaitest.Options{})
 	vastURL := vast.Start()
 	defer vast.Close()

@@ -17,9 +17,6 @@ import (
 // node0's Ack carries node1's signed Ack in its via chain, and node1 runs
 // the job.
 func TestFederationForwards(t *testing.T) {
-	if testing.Short() {
-		t.Skip("3 real nodes: skipped in -short")
-	}
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background())

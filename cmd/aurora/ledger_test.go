@@ -28,9 +28,6 @@ func runAurora(t *testing.T, args ...string) (string, string, int) {
 // incremental since the full's version), restores both into a fresh home and
 // finds every job.
 func TestLedgerBackupRestore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a node: skipped in -short")
-	}
 	home := filepath.Join(t.TempDir(), "n1")
 	cfg := node.DefaultConfig()
 	cfg.Backup.Interval = 0

@@ -33,6 +33,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newDemoCmd(),
 		newTSACmd(),
 		newSimCmd(),
+		newPolicyCmd(),
 	)
 	return root
 }

@@ -9,9 +9,10 @@ package meshtest
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -123,9 +124,11 @@ func StartNode(tb testing.TB, i int, opts Options) *Node {
 }
 
 // Start starts n nodes and, unless NoConnect, connects them: up to four
-// nodes fully, more as a sparse connected graph (each node dials the three
-// before it). Connections are made one at a time (concurrent dials between
-// the same hosts make handshakes flaky).
+// nodes fully, more as a sparse random connected graph (each node dials
+// three distinct earlier nodes chosen by a seeded generator, so the graph
+// is the same every run and its diameter is logarithmic). Connections are
+// made one at a time (concurrent dials between the same hosts make
+// handshakes flaky).
 func Start(tb testing.TB, n int, opts Options) []*Node {
 	tb.Helper()
 	nodes := make([]*Node, n)
@@ -135,12 +138,13 @@ func Start(tb testing.TB, n int, opts Options) []*Node {
 	if opts.NoConnect {
 		return nodes
 	}
+	rng := rand.New(rand.NewPCG(1, uint64(n)))
 	for i := 1; i < n; i++ {
-		lo := 0
-		if n > 4 {
-			lo = max(0, i-3)
+		peers := rng.Perm(i)
+		if n > 4 && len(peers) > 3 {
+			peers = peers[:3]
 		}
-		for j := lo; j < i; j++ {
+		for _, j := range peers {
 			Connect(tb, nodes[i].Mesh, nodes[j].Mesh)
 		}
 	}
@@ -181,7 +185,7 @@ func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 func Order(tb testing.TB, client *treaty.PrivateKey, now time.Time) []byte {
 	tb.Helper()
 	nonce := make([]byte, treaty.MinNonceLen)
-	if _, err := rand.Read(nonce); err != nil {
+	if _, err := crand.Read(nonce); err != nil {
 		tb.Fatal(err)
 	}
 	o := &treaty.Order{

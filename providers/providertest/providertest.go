@@ -830,11 +830,11 @@ func (s *suite) concurrent(t *testing.T) {
 		wg.Go(func() {
 			if caps.Offers && !caps.ManualOnly {
 				if _, err := p.Offers(ctx, s.h.Query); err != nil {
-					errc <- fmt.Errorf("Offers: %w", err)
+					errc <- fmt.Errorf("concurrent offers: %w", err)
 				}
 			}
 			if _, err := p.Status(ctx, s.h.UnknownID); err != nil && !errors.Is(err, providers.ErrNotFound) && !errors.Is(err, providers.ErrNotSupported) {
-				errc <- fmt.Errorf("Status: %w", err)
+				errc <- fmt.Errorf("concurrent status: %w", err)
 			}
 			_ = p.Name()
 			_ = p.Capabilities()

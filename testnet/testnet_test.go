@@ -2,6 +2,8 @@ package testnet
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,9 +85,55 @@ func TestFederationForwards(t *testing.T) {
 		t.Fatalf("forwarded span is not in the origin's trace: %s vs %s", forwarded.SpanContext().TraceID(), origin.SpanContext().TraceID())
 	}
 
+	// The metrics contract: every family the dashboard and the alert rules
+	// use (ops/metrics.txt) is exported by a running federation.
+	checkMetricsContract(t, tn)
+
 	// An order for a region no node serves is denied, signed by node0.
 	o2, _ := client.BuildOrder(tn.Client, client.OrderSpec{Image: "x:1", GPU: "A100:1", Regions: []string{"sa-east"}, MaxPrice: "3/h"}, time.Now())
 	if r2, err := tn.Nodes[0].API.Submit(ctx, o2); err != nil || r2.Result != "denial" {
 		t.Fatalf("unservable order: %v %+v", err, r2)
+	}
+}
+
+// checkMetricsContract scrapes every node and requires each family listed in
+// ops/metrics.txt. Vector families appear once they have a series: by now
+// the federation has launched, forwarded and closed epochs. The drop counter
+// only has series once gossip dropped something, so its absence is allowed.
+func checkMetricsContract(t *testing.T, tn *Testnet) {
+	t.Helper()
+	raw, err := os.ReadFile("../ops/metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bases []string
+	for _, n := range tn.Nodes {
+		bases = append(bases, n.API.Base)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fams, err := Scrape(t.Context(), bases)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var missing []string
+		for _, name := range strings.Fields(string(raw)) {
+			found := false
+			for _, f := range fams {
+				if _, ok := f[name]; ok {
+					found = true
+				}
+			}
+			if !found && name != "aurora_pubsub_dropped_total" {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("families in ops/metrics.txt not exported by a running federation: %v", missing)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

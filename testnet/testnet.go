@@ -139,11 +139,14 @@ func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 		}
 		tn.Nodes = append(tn.Nodes, n)
 	}
-	// Node 0 is everyone's bootstrap peer.
-	boot := peer.AddrInfo{ID: tn.Nodes[0].Identity().PeerID, Addrs: tn.Nodes[0].Mesh().Host().Addrs()}
-	for _, n := range tn.Nodes[1:] {
-		if err := n.Mesh().Connect(ctx, boot); err != nil {
-			return nil, fmt.Errorf("testnet: connect to bootstrap: %w", err)
+	// Every node dials every earlier one (without the DHT a node cannot
+	// find a treaty partner it has never been connected to).
+	for i, n := range tn.Nodes {
+		for _, m := range tn.Nodes[:i] {
+			ai := peer.AddrInfo{ID: m.Identity().PeerID, Addrs: m.Mesh().Host().Addrs()}
+			if err := n.Mesh().Connect(ctx, ai); err != nil {
+				return nil, fmt.Errorf("testnet: connect node%d to %s: %w", i, m.Identity().PeerID, err)
+			}
 		}
 	}
 	return tn, nil

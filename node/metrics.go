@@ -5,13 +5,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Metrics are one node's Prometheus collectors, registered on the node's own
+// Metrics are one node's Prometheus collectors (the policy engine, mesh and
+// epoch loop register theirs on the same Registry), registered on the node's own
 // registry (never the global one: many nodes share a test process).
 type Metrics struct {
 	Registry *prometheus.Registry
 
 	Orders         *prometheus.CounterVec   // aurora_orders_total{result}
-	PolicyDuration prometheus.Histogram     // aurora_policy_decision_duration_seconds
 	AckDuration    prometheus.Histogram     // aurora_order_ack_duration_seconds
 	Launches       *prometheus.CounterVec   // aurora_provider_launches_total{provider,result}
 	LaunchDuration *prometheus.HistogramVec // aurora_provider_launch_duration_seconds{provider}
@@ -39,11 +39,6 @@ func NewMetrics() *Metrics {
 		Orders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aurora_orders_total", Help: "Orders received, by result (accepted, forwarded, denied, rejected).",
 		}, []string{"result"}),
-		PolicyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "aurora_policy_decision_duration_seconds", Help: "WASM policy decision time per order.",
-			// Edge at 0.025 s: the SLO (p99 ≤ 25 ms).
-			Buckets: []float64{0.000002, 0.000005, 0.00001, 0.00002, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.025, 0.05, 0.1},
-		}),
 		AckDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "aurora_order_ack_duration_seconds", Help: "Time from order receipt to signed Ack or Denial.",
 			Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.35, 1, 2.5},
@@ -65,7 +60,7 @@ func NewMetrics() *Metrics {
 		InflightJobs: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aurora_jobs_inflight", Help: "Jobs acknowledged and not yet running or failed."}),
 		BackupLast:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aurora_backup_last_success_timestamp_seconds", Help: "Unix time of the last successful ledger backup."}),
 	}
-	reg.MustRegister(m.Orders, m.PolicyDuration, m.AckDuration, m.Launches, m.LaunchDuration, m.JobsAcked, m.JobsFilled,
+	reg.MustRegister(m.Orders, m.AckDuration, m.Launches, m.LaunchDuration, m.JobsAcked, m.JobsFilled,
 		m.JobsFailed, m.FillDuration, m.InflightJobs, m.BackupLast,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{ResultAccepted, ResultForwarded, ResultDenied, ResultRejected} {

@@ -135,7 +135,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if cacheDir == "" {
 		cacheDir = filepath.Join(opts.Home, CacheDir)
 	}
-	judge, closeJudge, err := newPolicyJudge(ctx, cfg, cacheDir, n.log.With("component", "policy"))
+	judge, closeJudge, err := newPolicyJudge(ctx, cfg, cacheDir, n.log.With("component", "policy"), n.metrics.Registry)
 	if err != nil {
 		return nil, err
 	}

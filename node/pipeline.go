@@ -350,9 +350,6 @@ func (p *Pipeline) decide(ctx context.Context, o *treaty.Order, now time.Time, o
 	verdict, jerr := p.cfg.Judge.Judge(ctx, in)
 	pspan.SetAttributes(attribute.Int64("aurora.decision", int64(verdict.Word)))
 	pspan.End()
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.PolicyDuration.Observe(verdict.Duration.Seconds())
-	}
 	if jerr != nil {
 		p.log.WarnContext(ctx, "policy failed closed", "order", ocid.String(), "err", jerr)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aurora-federation/aurora/policy"
 )
@@ -33,9 +34,12 @@ type wasmJudge struct {
 	params map[string][]byte
 }
 
-func newPolicyJudge(ctx context.Context, cfg Config, cacheDir string, log *slog.Logger) (Judge, func(context.Context) error, error) {
+// newPolicyJudge builds the engine; it registers the decision metrics
+// (aurora_policy_decision_duration_seconds per guest call, decisions and
+// failures by cause) on reg when reg is non-nil.
+func newPolicyJudge(ctx context.Context, cfg Config, cacheDir string, log *slog.Logger, reg prometheus.Registerer) (Judge, func(context.Context) error, error) {
 	deadline := time.Duration(cfg.Policy.DeadlineMS) * time.Millisecond
-	eng, err := policy.New(policy.Config{CacheDir: cacheDir, Logger: log, DefaultDeadline: deadline})
+	eng, err := policy.New(policy.Config{CacheDir: cacheDir, Logger: log, DefaultDeadline: deadline, Registerer: reg})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -69,8 +69,8 @@ type book struct {
 	// members, when not nil, restricts the parties of accepted treaties.
 	members map[treaty.DID]bool
 
-	mu      sync.Mutex // protects following
-	entries map[cid.Cid]*entry // by body CID
+	mu      sync.Mutex          // protects following
+	entries map[cid.Cid]*entry  // by body CID
 	alias   map[cid.Cid]cid.Cid // any version CID, and the body CID → body CID
 	revs    map[cid.Cid]cid.Cid // revocation CID → body CID of the treaty it revokes
 	groups  map[string][]*entry
@@ -130,10 +130,21 @@ func groupKey(t *treaty.Treaty) string {
 	return sb.String()
 }
 
+// checked is a treaty that passed checkTreaty, with its encoding, its CID
+// (the version's) and the CID of its unsigned body (the entry's key).
+type checked struct {
+	t       *treaty.Treaty
+	raw     []byte
+	version cid.Cid
+	body    cid.Cid
+	signed  []treaty.DID
+}
+
 // checkTreaty validates and verifies t for the book: fields, federation,
-// signatures (none forged, at least one), membership and freshness. Sender
-// faults are returned as they are; cannot-judge conditions wrap ErrIgnore.
-func (b *book) checkTreaty(t *treaty.Treaty) ([]treaty.DID, error) {
+// signatures (none forged, at least one), membership and freshness. raw is
+// t's encoding when the caller has it (nil: encoded here). Sender faults
+// are returned as they are; cannot-judge conditions wrap ErrIgnore.
+func (b *book) checkTreaty(t *treaty.Treaty, raw []byte) (*checked, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
@@ -157,90 +168,92 @@ func (b *book) checkTreaty(t *treaty.Treaty) ([]treaty.DID, error) {
 	if now := b.clock().Unix(); now >= t.NotAfter {
 		return nil, fmt.Errorf("%w: treaty expired at %d (now %d)", ErrIgnore, t.NotAfter, now)
 	}
-	return signed, nil
-}
-
-// addTreaty merges t (verified: signed are the parties whose signatures
-// verify) into the book and persists it. changed is false when t taught
-// nothing new.
-func (b *book) addTreaty(ctx context.Context, t *treaty.Treaty, signed []treaty.DID) (info TreatyInfo, changed bool, err error) {
-	version, _, err := treaty.ID(t)
-	if err != nil {
-		return TreatyInfo{}, false, err
+	if raw == nil {
+		if raw, err = treaty.Encode(t); err != nil {
+			return nil, err
+		}
 	}
 	body, err := bodyCID(t)
 	if err != nil {
-		return TreatyInfo{}, false, err
+		return nil, err
 	}
+	return &checked{t: t, raw: raw, version: treaty.CIDOf(raw), body: body, signed: signed}, nil
+}
+
+// addTreaty merges a checked treaty into the book and persists it. It
+// returns the entry's body CID; changed is false when c taught nothing
+// new.
+func (b *book) addTreaty(ctx context.Context, c *checked) (body cid.Cid, changed bool, err error) {
+	body = c.body
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.entries[body]
+	// A new treaty is stored as it came (a copy); a known one gains the
+	// new signatures and a new encoding.
 	var merged *treaty.Treaty
+	mcid, raw, signed := c.version, c.raw, c.signed
 	switch {
 	case e == nil:
-		if len(b.entries) >= b.max && !slices.Contains(signed, b.me) {
-			return TreatyInfo{}, false, fmt.Errorf("%w: the treaty book is full (%d treaties)", ErrIgnore, b.max)
+		if len(b.entries) >= b.max && !slices.Contains(c.signed, b.me) {
+			return body, false, fmt.Errorf("%w: the treaty book is full (%d treaties)", ErrIgnore, b.max)
 		}
-		c := *t
-		c.Sigs = slices.Clone(t.Sigs)
-		merged = &c
+		m := *c.t
+		m.Sigs = slices.Clone(c.t.Sigs)
+		merged = &m
 	default:
 		var add []treaty.PartySig
-		for _, ps := range t.Sigs {
+		for _, ps := range c.t.Sigs {
 			if !slices.ContainsFunc(e.t.Sigs, func(have treaty.PartySig) bool { return have.DID == ps.DID }) {
 				add = append(add, ps)
 			}
 		}
 		if len(add) == 0 {
-			if _, ok := b.alias[version]; !ok {
-				if err := b.ds.Put(ctx, datastore.NewKey(keyAlias+version.String()), body.Bytes()); err != nil {
-					return TreatyInfo{}, false, fmt.Errorf("mesh: store treaty alias: %w", err)
+			if _, ok := b.alias[c.version]; !ok {
+				if err := b.ds.Put(ctx, datastore.NewKey(keyAlias+c.version.String()), body.Bytes()); err != nil {
+					return body, false, fmt.Errorf("mesh: store treaty alias: %w", err)
 				}
-				b.alias[version] = body
+				b.alias[c.version] = body
 			}
-			return b.infoLocked(e), false, nil
+			return body, false, nil
 		}
-		c := *e.t
-		c.Sigs = slices.Clone(e.t.Sigs)
+		m := *e.t
+		m.Sigs = slices.Clone(e.t.Sigs)
 		for _, ps := range add {
-			i, _ := slices.BinarySearchFunc(c.Sigs, ps.DID, func(p treaty.PartySig, d treaty.DID) int { return strings.Compare(string(p.DID), string(d)) })
-			c.Sigs = slices.Insert(c.Sigs, i, ps)
+			i, _ := slices.BinarySearchFunc(m.Sigs, ps.DID, func(p treaty.PartySig, d treaty.DID) int { return strings.Compare(string(p.DID), string(d)) })
+			m.Sigs = slices.Insert(m.Sigs, i, ps)
 		}
-		merged = &c
-		signed = nil // recomputed below from the merged signatures
-	}
-	mcid, raw, err := treaty.ID(merged)
-	if err != nil {
-		return TreatyInfo{}, false, err
-	}
-	if signed == nil {
+		merged = &m
+		if mcid, raw, err = treaty.ID(merged); err != nil {
+			return body, false, err
+		}
+		signed = make([]treaty.DID, 0, len(merged.Sigs))
 		for _, ps := range merged.Sigs {
 			signed = append(signed, ps.DID)
 		}
 	}
 	batch, err := b.ds.Batch(ctx)
 	if err != nil {
-		return TreatyInfo{}, false, fmt.Errorf("mesh: store treaty: %w", err)
+		return body, false, fmt.Errorf("mesh: store treaty: %w", err)
 	}
 	puts := map[string][]byte{keyTreaty + body.String(): raw}
-	for _, a := range []cid.Cid{version, mcid, body} {
+	for _, a := range []cid.Cid{c.version, mcid, body} {
 		if _, ok := b.alias[a]; !ok {
 			puts[keyAlias+a.String()] = body.Bytes()
 		}
 	}
 	for k, v := range puts {
 		if err := batch.Put(ctx, datastore.NewKey(k), v); err != nil {
-			return TreatyInfo{}, false, fmt.Errorf("mesh: store treaty: %w", err)
+			return body, false, fmt.Errorf("mesh: store treaty: %w", err)
 		}
 	}
 	if err := batch.Commit(ctx); err != nil {
-		return TreatyInfo{}, false, fmt.Errorf("mesh: store treaty: %w", err)
+		return body, false, fmt.Errorf("mesh: store treaty: %w", err)
 	}
 	b.putLocked(body, merged, mcid, signed, e)
-	for _, a := range []cid.Cid{version, mcid, body} {
+	for _, a := range []cid.Cid{c.version, mcid, body} {
 		b.alias[a] = body
 	}
-	return b.infoLocked(b.entries[body]), true, nil
+	return body, true, nil
 }
 
 // putLocked installs merged as the entry for body (replacing old, if any)
@@ -282,26 +295,27 @@ func checkRevocation(r *treaty.Revocation) error {
 	return treaty.Verify(r)
 }
 
-// addRevocation stores a verified revocation of a known treaty.
-func (b *book) addRevocation(ctx context.Context, r *treaty.Revocation, raw []byte) (info TreatyInfo, changed bool, err error) {
+// addRevocation stores a verified revocation of a known treaty and
+// returns the treaty's body CID.
+func (b *book) addRevocation(ctx context.Context, r *treaty.Revocation, raw []byte) (body cid.Cid, changed bool, err error) {
 	rid := treaty.CIDOf(raw)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if body, ok := b.revs[rid]; ok {
-		return b.infoLocked(b.entries[body]), false, nil
+		return body, false, nil
 	}
 	e := b.lookupLocked(r.Treaty.Cid)
 	if e == nil {
-		return TreatyInfo{}, false, fmt.Errorf("%w: revocation of unknown treaty %s", ErrIgnore, r.Treaty)
+		return cid.Undef, false, fmt.Errorf("%w: revocation of unknown treaty %s", ErrIgnore, r.Treaty)
 	}
 	if !e.t.IsParty(r.By) {
-		return TreatyInfo{}, false, &NotPartyError{Treaty: treaty.LinkTo(e.cid), DID: r.By}
+		return cid.Undef, false, &NotPartyError{Treaty: treaty.LinkTo(e.cid), DID: r.By}
 	}
 	if err := b.ds.Put(ctx, datastore.NewKey(keyRevocation+rid.String()), raw); err != nil {
-		return TreatyInfo{}, false, fmt.Errorf("mesh: store revocation: %w", err)
+		return cid.Undef, false, fmt.Errorf("mesh: store revocation: %w", err)
 	}
 	b.attachLocked(e, r, rid)
-	return b.infoLocked(e), true, nil
+	return e.body, true, nil
 }
 
 func (b *book) attachLocked(e *entry, r *treaty.Revocation, rid cid.Cid) {
@@ -374,6 +388,18 @@ func (b *book) get(id cid.Cid) (TreatyInfo, bool) {
 	return b.infoLocked(e), true
 }
 
+// lookup finds a treaty by any of its CIDs without computing its state,
+// and returns it with its current CID.
+func (b *book) lookup(id cid.Cid) (*treaty.Treaty, treaty.Link, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.lookupLocked(id)
+	if e == nil {
+		return nil, treaty.Link{}, false
+	}
+	return e.t, treaty.LinkTo(e.cid), true
+}
+
 // list returns every treaty, ordered by not_before then CID.
 func (b *book) list() []TreatyInfo {
 	b.mu.Lock()
@@ -412,19 +438,15 @@ func (b *book) has(id cid.Cid) bool {
 	return ok
 }
 
-// knows reports whether every signature on t is already in the book.
-func (b *book) knows(t *treaty.Treaty) bool {
-	body, err := bodyCID(t)
-	if err != nil {
-		return false
-	}
+// knows reports whether every signature on c is already in the book.
+func (b *book) knows(c *checked) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e := b.entries[body]
+	e := b.entries[c.body]
 	if e == nil {
 		return false
 	}
-	for _, ps := range t.Sigs {
+	for _, ps := range c.t.Sigs {
 		if !slices.ContainsFunc(e.t.Sigs, func(h treaty.PartySig) bool { return h.DID == ps.DID }) {
 			return false
 		}

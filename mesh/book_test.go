@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/aurora-federation/aurora/mesh"
 	"github.com/aurora-federation/aurora/mesh/meshtest"
 	"github.com/aurora-federation/aurora/treaty"
@@ -150,9 +152,23 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// TestPeers lists connected peers and treaty partners with their treaties.
+// TestPeers lists connected peers and treaty partners with their
+// treaties and gossipsub scores, which include Config.PeerScore (clamped).
 func TestPeers(t *testing.T) {
-	nodes := meshtest.Start(t, 3, meshtest.Options{Federation: "peers"})
+	pb, err := mesh.PeerIDOf(meshtest.Key(t, 1).DID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := meshtest.Start(t, 3, meshtest.Options{Federation: "peers", Configure: func(i int, c *mesh.Config) {
+		if i == 0 {
+			c.PeerScore = func(p peer.ID) float64 {
+				if p == pb {
+					return 42
+				}
+				return -1e9
+			}
+		}
+	}})
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	id := meshtest.Activate(t, "peers", a, b)
 	meshtest.WaitFor(t, meshtest.Wait, "A's peer list", func() bool {
@@ -163,11 +179,12 @@ func TestPeers(t *testing.T) {
 		for _, p := range ps {
 			switch p.DID {
 			case b.DID():
-				if !p.Connected || len(p.Treaties) != 1 || !p.Treaties[0].Equals(id.Cid) || p.ID != b.ID() || len(p.Addrs) == 0 {
+				if !p.Connected || len(p.Treaties) != 1 || !p.Treaties[0].Equals(id.Cid) || p.ID != b.ID() || len(p.Addrs) == 0 || p.Score < 42 {
 					return false
 				}
 			case c.DID():
-				if !p.Connected || len(p.Treaties) != 0 {
+				// -1e9 is clamped: P5 cannot push a peer below -1000.
+				if !p.Connected || len(p.Treaties) != 0 || p.Score > -1000 || p.Score < -1100 {
 					return false
 				}
 			default:

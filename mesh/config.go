@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,9 +121,10 @@ type Config struct {
 	// DHT runs a Kademlia DHT under the /aurora prefix (server mode) for
 	// finding treaty peers whose addresses changed. Default off.
 	DHT bool
-	// PSK, when set, makes this a private network: 32 bytes (decode a
-	// swarm.key file with pnet.DecodeV1PSK). QUIC cannot carry a PSK, so
-	// QUIC listen addresses are dropped and only TCP is used. Default none.
+	// PSK, when set, makes this a private network: 32 raw bytes, or the
+	// contents of a swarm.key file (/key/swarm/psk/1.0.0/, base16 or
+	// base64). QUIC cannot carry a PSK, so QUIC listen addresses are
+	// dropped and only TCP is used. Default none.
 	PSK []byte
 	// Members, when not empty, is the federation allow-list: connections
 	// to or from any other peer are refused by the connection gater.
@@ -208,7 +211,11 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.PSK != nil && len(c.PSK) != 32 {
-		return fmt.Errorf("mesh: config: PSK is %d bytes, want 32", len(c.PSK))
+		psk, err := pnet.DecodeV1PSK(bytes.NewReader(c.PSK))
+		if err != nil || len(psk) != 32 {
+			return fmt.Errorf("mesh: config: PSK is neither 32 bytes nor a /key/swarm/psk/1.0.0/ file (%d bytes): %v", len(c.PSK), err)
+		}
+		c.PSK = psk
 	}
 	for i, d := range c.Members {
 		if _, err := d.PublicKey(); err != nil {

@@ -214,10 +214,22 @@ func (m *Mesh) reconcile() {
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, maxParallelDials)
+	now := time.Now()
+	for pid, at := range m.dialed {
+		if now.Sub(at) >= m.cfg.ReconnectInterval {
+			delete(m.dialed, pid)
+		}
+	}
 	for pid := range targets {
 		if pid == m.id || m.host.Network().Connectedness(pid) == network.Connected {
 			continue
 		}
+		// A peer is redialled once per interval however often the book
+		// changes, and only when there is a way to find it.
+		if _, recent := m.dialed[pid]; recent || (m.dht == nil && len(m.host.Peerstore().Addrs(pid)) == 0) {
+			continue
+		}
+		m.dialed[pid] = now
 		select {
 		case sem <- struct{}{}:
 		case <-m.ctx.Done():
@@ -238,10 +250,17 @@ func (m *Mesh) reconcile() {
 	wg.Wait()
 }
 
-// dial connects to a peer from the peerstore's addresses, clearing any
-// dial backoff first (a peer that restarted answers again), and asks the
+// dial connects to a peer from the peerstore's addresses, reaping dead
+// connections and clearing any dial backoff first (a peer that restarted answers again), and asks the
 // DHT for fresh addresses when those fail.
 func (m *Mesh) dial(ctx context.Context, pid peer.ID) error {
+	// A connection the peer closed may not be reaped yet; Connect would
+	// take it for a live one.
+	for _, c := range m.host.Network().ConnsToPeer(pid) {
+		if c.IsClosed() {
+			c.Close()
+		}
+	}
 	if sw, ok := m.host.Network().(*swarm.Swarm); ok {
 		sw.Backoff().Clear(pid)
 	}

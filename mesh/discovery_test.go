@@ -47,7 +47,14 @@ func TestIdentity(t *testing.T) {
 func TestPSK(t *testing.T) {
 	psk := make([]byte, 32)
 	rand.Read(psk)
-	nodes := meshtest.Start(t, 2, meshtest.Options{Federation: "psk", Configure: func(_ int, c *mesh.Config) { c.PSK = psk }})
+	// Node 0 gets the raw key, node 1 the swarm.key file form.
+	file := fmt.Appendf(nil, "/key/swarm/psk/1.0.0/\n/base16/\n%x\n", psk)
+	nodes := meshtest.Start(t, 2, meshtest.Options{Federation: "psk", Configure: func(i int, c *mesh.Config) {
+		c.PSK = psk
+		if i == 1 {
+			c.PSK = file
+		}
+	}})
 	for _, a := range nodes[0].Addrs() {
 		if strings.Contains(a.String(), "quic") {
 			t.Fatalf("a PSK node listens on QUIC: %s", a)

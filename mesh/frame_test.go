@@ -194,3 +194,24 @@ func TestErrorCode(t *testing.T) {
 		t.Fatalf("errorCode(plain) = %q, %q: uncoded errors must not leak", code, msg)
 	}
 }
+
+func TestProbeReply(t *testing.T) {
+	k := testKey(t, 0)
+	order := testLink("order")
+	ack := &treaty.Ack{V: 1, Order: order, Job: "j", Operator: k.DID(), Via: []treaty.Hop{}, Route: treaty.Route{Kind: treaty.RouteProvider, Name: "sim"}, Price: 1234, At: 1}
+	den := &treaty.Denial{V: 1, Order: order, Operator: k.DID(), Reasons: []string{"no"}, At: 1}
+	for _, r := range []treaty.Signed{ack, den} {
+		if err := treaty.Sign(r, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, price := probeReply(mustEncode(t, ack)); !ok || price != 1234 {
+		t.Fatalf("probeReply(Ack) = %v, %d", ok, price)
+	}
+	if ok, _ := probeReply(mustEncode(t, den)); ok {
+		t.Fatal("probeReply(Denial) says Ack")
+	}
+	if ok, _ := probeReply([]byte("junk")); ok {
+		t.Fatal("probeReply(junk) says Ack")
+	}
+}

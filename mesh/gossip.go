@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -182,12 +183,8 @@ func (m *Mesh) verdict(kind int, err error) pubsub.ValidationResult {
 	return r
 }
 
-// verifiedTreaty and verifiedRevocation travel as ValidatorData from the
-// validator to the topic reader.
-type verifiedTreaty struct {
-	t      *treaty.Treaty
-	signed []treaty.DID
-}
+// checked (a treaty) and verifiedRevocation travel as ValidatorData from
+// the validator to the topic reader.
 
 type verifiedRevocation struct {
 	r   *treaty.Revocation
@@ -216,14 +213,14 @@ func (m *Mesh) judgeTreatyEnvelope(data []byte, local bool) (any, error) {
 		if err := treaty.Decode(env.Treaty, &t); err != nil {
 			return nil, err
 		}
-		signed, err := m.book.checkTreaty(&t)
+		c, err := m.book.checkTreaty(&t, env.Treaty)
 		if err != nil {
 			return nil, err
 		}
-		if !local && m.book.knows(&t) {
+		if !local && m.book.knows(c) {
 			return nil, fmt.Errorf("%w: duplicate treaty", ErrIgnore)
 		}
-		return &verifiedTreaty{t: &t, signed: signed}, nil
+		return c, nil
 	}
 	var r treaty.Revocation
 	if err := treaty.Decode(env.Revocation, &r); err != nil {
@@ -232,12 +229,12 @@ func (m *Mesh) judgeTreatyEnvelope(data []byte, local bool) (any, error) {
 	if err := checkRevocation(&r); err != nil {
 		return nil, err
 	}
-	info, ok := m.book.get(r.Treaty.Cid)
+	t, id, ok := m.book.lookup(r.Treaty.Cid)
 	switch {
 	case !ok:
 		return nil, fmt.Errorf("%w: revocation of unknown treaty %s", ErrIgnore, r.Treaty)
-	case !info.Treaty.IsParty(r.By):
-		return nil, &NotPartyError{Treaty: info.CID, DID: r.By}
+	case !t.IsParty(r.By):
+		return nil, &NotPartyError{Treaty: id, DID: r.By}
 	case !local && m.book.has(treaty.CIDOf(env.Revocation)):
 		return nil, fmt.Errorf("%w: duplicate revocation", ErrIgnore)
 	}
@@ -397,7 +394,7 @@ func (m *Mesh) readTopic(kind int, sub *pubsub.Subscription) {
 		}
 		local := msg.ReceivedFrom == m.id
 		switch v := msg.ValidatorData.(type) {
-		case *verifiedTreaty:
+		case *checked:
 			m.applyTreaty(m.ctx, v, false)
 		case *verifiedRevocation:
 			m.applyRevocation(m.ctx, v, false)
@@ -415,10 +412,10 @@ func (m *Mesh) readTopic(kind int, sub *pubsub.Subscription) {
 	}
 }
 
-// applyTreaty adds a verified treaty to the book and reports whether it
+// applyTreaty adds a checked treaty to the book and reports whether it
 // changed anything.
-func (m *Mesh) applyTreaty(ctx context.Context, v *verifiedTreaty, repair bool) bool {
-	info, changed, err := m.book.addTreaty(ctx, v.t, v.signed)
+func (m *Mesh) applyTreaty(ctx context.Context, c *checked, repair bool) bool {
+	body, changed, err := m.book.addTreaty(ctx, c)
 	if err != nil {
 		if !errors.Is(err, ErrIgnore) {
 			m.log.Warn("add treaty", "err", err)
@@ -426,13 +423,13 @@ func (m *Mesh) applyTreaty(ctx context.Context, v *verifiedTreaty, repair bool) 
 		return false
 	}
 	if changed {
-		m.changed(info, repair)
+		m.changed(body, repair)
 	}
 	return changed
 }
 
 func (m *Mesh) applyRevocation(ctx context.Context, v *verifiedRevocation, repair bool) bool {
-	info, changed, err := m.book.addRevocation(ctx, v.r, v.raw)
+	body, changed, err := m.book.addRevocation(ctx, v.r, v.raw)
 	if err != nil {
 		if !errors.Is(err, ErrIgnore) {
 			m.log.Warn("add revocation", "err", err)
@@ -440,20 +437,23 @@ func (m *Mesh) applyRevocation(ctx context.Context, v *verifiedRevocation, repai
 		return false
 	}
 	if changed {
-		m.changed(info, repair)
+		m.changed(body, repair)
 	}
 	return changed
 }
 
-// changed reacts to a book change: metrics, the OnTreaty hook and a
+// changed reacts to a change of the treaty with this body CID: metrics,
+// the OnTreaty hook (its state is computed only for the hook) and a
 // reconcile of treaty peers.
-func (m *Mesh) changed(info TreatyInfo, repair bool) {
+func (m *Mesh) changed(body cid.Cid, repair bool) {
 	if repair {
 		m.metrics.repairs.Inc()
 	}
 	m.metrics.bookSize.Set(float64(m.book.size()))
 	if m.cfg.OnTreaty != nil {
-		m.cfg.OnTreaty(info)
+		if info, ok := m.book.get(body); ok {
+			m.cfg.OnTreaty(info)
+		}
 	}
 	select {
 	case m.kick <- struct{}{}:
@@ -490,16 +490,16 @@ func (t *tracer) DropRPC(*pubsub.RPC, peer.ID) {
 func (t *tracer) UndeliverableMessage(*pubsub.Message) {
 	t.m.dropped.WithLabelValues(DropSubscriberSlow).Inc()
 }
-func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID)                {}
-func (t *tracer) OnClosedOutboundStream(peer.ID)                          {}
-func (t *tracer) Join(string)                                             {}
-func (t *tracer) Leave(string)                                            {}
-func (t *tracer) Graft(peer.ID, string)                                   {}
-func (t *tracer) Prune(peer.ID, string)                                   {}
-func (t *tracer) ValidateMessage(*pubsub.Message)                         {}
-func (t *tracer) DeliverMessage(*pubsub.Message)                          {}
-func (t *tracer) DuplicateMessage(*pubsub.Message)                        {}
-func (t *tracer) ThrottlePeer(peer.ID)                                    {}
-func (t *tracer) RecvRPC(*pubsub.RPC)                                     {}
-func (t *tracer) SendRPC(*pubsub.RPC, peer.ID)                            {}
-func (t *tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration)    {}
+func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (t *tracer) OnClosedOutboundStream(peer.ID)                       {}
+func (t *tracer) Join(string)                                          {}
+func (t *tracer) Leave(string)                                         {}
+func (t *tracer) Graft(peer.ID, string)                                {}
+func (t *tracer) Prune(peer.ID, string)                                {}
+func (t *tracer) ValidateMessage(*pubsub.Message)                      {}
+func (t *tracer) DeliverMessage(*pubsub.Message)                       {}
+func (t *tracer) DuplicateMessage(*pubsub.Message)                     {}
+func (t *tracer) ThrottlePeer(peer.ID)                                 {}
+func (t *tracer) RecvRPC(*pubsub.RPC)                                  {}
+func (t *tracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (t *tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}

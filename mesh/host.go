@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -207,9 +207,9 @@ func newGater(self treaty.DID, members []treaty.DID) (*gater, error) {
 	return g, nil
 }
 
-func (g *gater) InterceptPeerDial(p peer.ID) bool                         { return g.allowed[p] }
-func (g *gater) InterceptAddrDial(p peer.ID, _ multiaddr.Multiaddr) bool  { return g.allowed[p] }
-func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool              { return true }
+func (g *gater) InterceptPeerDial(p peer.ID) bool                        { return g.allowed[p] }
+func (g *gater) InterceptAddrDial(p peer.ID, _ multiaddr.Multiaddr) bool { return g.allowed[p] }
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool             { return true }
 func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
 	return g.allowed[p]
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -18,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/multiformats/go-multiaddr"
 
+	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -68,13 +70,23 @@ type Mesh struct {
 	storeMu sync.Mutex // protects stored
 	stored  map[peer.ID]string
 
-	// direct is owned by the reconnect loop.
+	// direct and dialed are owned by the reconnect loop.
 	direct map[peer.ID]bool
+	dialed map[peer.ID]time.Time // last reconnect attempt
 }
 
+// The node's order pipeline uses the mesh through its Forwarder,
+// PeerSource and Lanes interfaces (node/pipeline.go); mesh cannot import
+// node, so the guards restate them.
 var (
 	_ interface {
-		Forward(ctx context.Context, peer treaty.DID, treatyCID treaty.Link, order []byte) ([]byte, error)
+		Forward(ctx context.Context, peer treaty.DID, treatyCID treaty.Link, order []byte) (reply []byte, err error)
+	} = (*Mesh)(nil)
+	_ interface {
+		PeersFor(o *treaty.Order) []providers.PeerOption
+	} = (*Mesh)(nil)
+	_ interface {
+		Lane(ctx context.Context, treatyCID treaty.Link, from treaty.DID) (*treaty.Treaty, treaty.Lane, error)
 	} = (*Mesh)(nil)
 )
 
@@ -93,6 +105,7 @@ func New(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		cfg: cfg, log: cfg.Logger, me: cfg.Key.DID(), metrics: met,
 		kick: make(chan struct{}, 1), found: make(chan peer.AddrInfo, 16), syncQ: make(chan peer.ID, 64),
 		repSeen: map[treaty.DID]int64{}, stats: map[treaty.DID]*peerStats{}, stored: map[peer.ID]string{}, direct: map[peer.ID]bool{},
+		dialed: map[peer.ID]time.Time{},
 	}
 	m.book = newBook(&m.cfg, m.log)
 	m.anchors = newAnchorStore(cfg.Datastore, m.log)

@@ -193,11 +193,24 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 	reply, err := m.forwardOnce(ctx, pid, frame)
 	if retryable(ctx, err) {
 		m.log.Debug("forward broke; redialling once", "peer", to.Short(), "err", err)
-		dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
-		derr := m.dial(dctx, pid)
-		cancel()
-		if derr == nil {
+		var derr error
+		// The bytes are resent once. Opening the stream may be tried twice:
+		// the first redial can hand back a dying connection that is not
+		// reaped yet, and nothing is sent when a stream does not open.
+		for range 2 {
+			dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+			derr = m.dial(dctx, pid)
+			cancel()
+			if derr != nil {
+				break
+			}
 			reply, err = m.forwardOnce(ctx, pid, frame)
+			var oe *openError
+			if !errors.As(err, &oe) || ctx.Err() != nil {
+				break
+			}
+			// Every connection to the peer failed us: drop them for a fresh dial.
+			m.host.Network().ClosePeer(pid)
 		}
 		res := "ok"
 		if derr != nil || err != nil {
@@ -243,6 +256,12 @@ type brokenError struct{ err error }
 func (e *brokenError) Error() string { return e.err.Error() }
 func (e *brokenError) Unwrap() error { return e.err }
 
+// openError is a stream that did not open: nothing was sent.
+type openError struct{ err error }
+
+func (e *openError) Error() string { return "open stream: " + e.err.Error() }
+func (e *openError) Unwrap() error { return e.err }
+
 func retryable(ctx context.Context, err error) bool {
 	var b *brokenError
 	return err != nil && ctx.Err() == nil && errors.As(err, &b)
@@ -252,7 +271,7 @@ func retryable(ctx context.Context, err error) bool {
 func (m *Mesh) forwardOnce(ctx context.Context, pid peer.ID, frame []byte) ([]byte, error) {
 	s, err := m.host.NewStream(ctx, pid, ProtocolOrder)
 	if err != nil {
-		return nil, &brokenError{fmt.Errorf("open stream: %w", err)}
+		return nil, &brokenError{&openError{err}}
 	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()

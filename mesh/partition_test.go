@@ -3,6 +3,7 @@ package mesh_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,11 +93,11 @@ func TestPeerDiesMidForward(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	id := meshtest.Activate(t, "dies", a, b)
 	entered := make(chan struct{})
-	b.Acker.Before = func(ctx context.Context, _ treaty.DID) error {
+	b.Acker.SetBefore(func(ctx context.Context, _ treaty.DID) error {
 		close(entered)
 		<-ctx.Done()
 		return ctx.Err()
-	}
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 10*meshtest.Wait)
 	defer cancel()
 	type result struct {
@@ -132,15 +133,14 @@ func TestForwardRetry(t *testing.T) {
 	nodes := meshtest.Start(t, 2, meshtest.Options{Federation: "retry"})
 	a, b := nodes[0], nodes[1]
 	id := meshtest.Activate(t, "retry", a, b)
-	first := true
-	b.Acker.Deny = func(*treaty.Order) []string {
+	var broken atomic.Bool
+	b.Acker.SetDeny(func(*treaty.Order) []string {
 		// Runs after the replay guard recorded the nonce.
-		if first {
-			first = false
+		if !broken.Swap(true) {
 			b.Host().Network().ClosePeer(a.ID())
 		}
 		return nil
-	}
+	})
 	_, err := a.Forward(t.Context(), b.DID(), id, meshtest.Order(t, meshtest.RandomKey(t), time.Now()))
 	var fe *mesh.ForwardError
 	if !errors.As(err, &fe) || fe.Code != "replay" {

@@ -238,7 +238,7 @@ func (m *Mesh) ingest(ctx context.Context, pid peer.ID, from treaty.DID, coll st
 			return err
 		}
 		switch v := v.(type) {
-		case *verifiedTreaty:
+		case *checked:
 			m.applyTreaty(ctx, v, true)
 		case *verifiedRevocation:
 			m.applyRevocation(ctx, v, true)

@@ -42,16 +42,20 @@ func (m *Mesh) store(ctx context.Context, t *treaty.Treaty) (treaty.Link, error)
 	if m.isClosed() {
 		return treaty.Link{}, ErrClosed
 	}
-	signed, err := m.book.checkTreaty(t)
+	c, err := m.book.checkTreaty(t, nil)
 	if err != nil {
 		return treaty.Link{}, err
 	}
-	info, changed, err := m.book.addTreaty(ctx, t, signed)
+	body, changed, err := m.book.addTreaty(ctx, c)
 	if err != nil {
 		return treaty.Link{}, err
 	}
 	if changed {
-		m.changed(info, false)
+		m.changed(body, false)
+	}
+	info, ok := m.book.get(body)
+	if !ok {
+		return treaty.Link{}, ErrNotFound
 	}
 	m.announce(ctx, info)
 	return info.CID, nil
@@ -121,12 +125,12 @@ func (m *Mesh) Revoke(ctx context.Context, id treaty.Link, reason string) error 
 	if m.isClosed() {
 		return ErrClosed
 	}
-	ninfo, changed, err := m.book.addRevocation(ctx, r, raw)
+	body, changed, err := m.book.addRevocation(ctx, r, raw)
 	if err != nil {
 		return err
 	}
 	if changed {
-		m.changed(ninfo, false)
+		m.changed(body, false)
 	}
 	data, err := encodeFrame(&envelope{Revocation: raw})
 	if err == nil {

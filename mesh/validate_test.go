@@ -136,13 +136,13 @@ func TestValidationResults(t *testing.T) {
 		{"treaty: other federation", kindTreaty, peerK, env(treatyOf(func(tr *treaty.Treaty) { tr.Federation = "other" }, peerK)), nil, pubsub.ValidationReject},
 		{"treaty: invalid field", kindTreaty, peerK, env(treatyOf(func(tr *treaty.Treaty) { tr.Seq = 0 }, peerK)), nil, pubsub.ValidationReject},
 		{"treaty: expired", kindTreaty, peerK, env(treatyOf(func(tr *treaty.Treaty) { tr.NotAfter = now.Add(-time.Second).Unix() }, peerK)), nil, pubsub.ValidationIgnore},
-		{"treaty: duplicate", kindTreaty, peerK, env(known), func(m *Mesh) { m.book.addTreaty(context.Background(), known, []treaty.DID{peerK.DID()}) }, pubsub.ValidationIgnore},
+		{"treaty: duplicate", kindTreaty, peerK, env(known), func(m *Mesh) { addKnown(t, m, known) }, pubsub.ValidationIgnore},
 		{"treaty: non-member party", kindTreaty, peerK, env(treatyOf(nil, peerK)), func(m *Mesh) { m.book.members = map[treaty.DID]bool{peerK.DID(): true} }, pubsub.ValidationIgnore},
 		{"revocation: unknown treaty", kindTreaty, peerK, revocation(peerK, treaty.LinkTo(treaty.CIDOf([]byte("?")))), nil, pubsub.ValidationIgnore},
 		{"revocation: by a party", kindTreaty, peerK, revocation(peerK, treaty.LinkTo(treaty.CIDOf(mustEncode(t, known)))),
-			func(m *Mesh) { m.book.addTreaty(context.Background(), known, []treaty.DID{peerK.DID()}) }, pubsub.ValidationAccept},
+			func(m *Mesh) { addKnown(t, m, known) }, pubsub.ValidationAccept},
 		{"revocation: by a non-party", kindTreaty, peerK, revocation(stranger, treaty.LinkTo(treaty.CIDOf(mustEncode(t, known)))),
-			func(m *Mesh) { m.book.addTreaty(context.Background(), known, []treaty.DID{peerK.DID()}) }, pubsub.ValidationReject},
+			func(m *Mesh) { addKnown(t, m, known) }, pubsub.ValidationReject},
 		{"reputation: current", kindReputation, peerK, report(peerK, 0, "fed"), nil, pubsub.ValidationAccept},
 		{"reputation: relayed", kindReputation, stranger, report(peerK, -1, "fed"), nil, pubsub.ValidationAccept},
 		{"reputation: stale from its reporter", kindReputation, peerK, report(peerK, -10, "fed"), nil, pubsub.ValidationReject},
@@ -159,7 +159,9 @@ func TestValidationResults(t *testing.T) {
 			m.anchors.put(context.Background(), &anchorRec{a: &a, raw: anchorOf(3), id: treaty.CIDOf(anchorOf(3)), size: 3})
 		}, pubsub.ValidationIgnore},
 		{"anchor: handler cannot judge", kindAnchor, peerK, anchorOf(3), func(m *Mesh) {
-			m.cfg.OnAnchor = func(context.Context, treaty.DID, *treaty.Anchor) error { return fmt.Errorf("unknown log: %w", ErrIgnore) }
+			m.cfg.OnAnchor = func(context.Context, treaty.DID, *treaty.Anchor) error {
+				return fmt.Errorf("unknown log: %w", ErrIgnore)
+			}
 		}, pubsub.ValidationIgnore},
 		{"anchor: handler rejects", kindAnchor, peerK, anchorOf(3), func(m *Mesh) {
 			m.cfg.OnAnchor = func(context.Context, treaty.DID, *treaty.Anchor) error { return errors.New("bad note signature") }
@@ -202,11 +204,11 @@ func TestMergeSignatures(t *testing.T) {
 		if err := treaty.SignTreaty(&v, k); err != nil {
 			t.Fatal(err)
 		}
-		signed, err := m.book.checkTreaty(&v)
+		c, err := m.book.checkTreaty(&v, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, changed, err := m.book.addTreaty(ctx, &v, signed); err != nil || !changed {
+		if _, changed, err := m.book.addTreaty(ctx, c); err != nil || !changed {
 			t.Fatalf("add %s's version: changed %v, %v", k.DID().Short(), changed, err)
 		}
 		ids = append(ids, treaty.LinkTo(treaty.CIDOf(mustEncode(t, &v))))
@@ -229,6 +231,17 @@ func TestMergeSignatures(t *testing.T) {
 		if info, ok := m2.book.get(id.Cid); !ok || info.State != treaty.StateActive {
 			t.Fatalf("after reload, version %s: %v %v", id, info.State, ok)
 		}
+	}
+}
+
+func addKnown(t *testing.T, m *Mesh, tr *treaty.Treaty) {
+	t.Helper()
+	c, err := m.book.checkTreaty(tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.book.addTreaty(context.Background(), c); err != nil {
+		t.Fatal(err)
 	}
 }
 

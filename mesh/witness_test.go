@@ -110,7 +110,7 @@ func TestAnchors(t *testing.T) {
 	for i := 1; i < 3; i++ {
 		meshtest.WaitFor(t, meshtest.Wait, "the anchor at every node", func() bool { return count(i) == 1 })
 	}
-	// An older anchor of the same log is stale: not handed over.
+	// A newer anchor of the same log replaces it everywhere.
 	if err := a.PublishAnchor(t.Context(), anchor("aurora/anchors/a", 6)); err != nil {
 		t.Fatal(err)
 	}

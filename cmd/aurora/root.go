@@ -27,6 +27,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newConfigCmd(),
 		newRunCmd(),
 		newOrderCmd(),
+		newTreatyCmd(),
+		newPeersCmd(),
 		newLedgerCmd(),
 		newHealthCmd(),
 		newTestnetCmd(),

@@ -17,6 +17,7 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/aurora
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/aurora-verify ./cmd/aurora-verify
 
 # What CI runs (under 15 minutes on 2 cores): the core under the race
 # detector in short mode, the CLI and testnet in short mode, and the nested

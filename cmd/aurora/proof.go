@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,19 +12,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 
+	"github.com/aurora-federation/aurora/cmd/internal/verifycmd"
 	"github.com/aurora-federation/aurora/provenance"
-	"github.com/aurora-federation/aurora/provenance/tsa"
-	"github.com/aurora-federation/aurora/treaty"
 )
 
 // Limits on the files `aurora proof` reads.
 const (
-	maxRootsPEM       = 1 << 20
-	maxCheckpointFile = provenance.MaxNoteSize
-	maxProofFile      = 64 * 64
-	proofGetTimeout   = 30 * time.Second
+	proofGetTimeout = 30 * time.Second
 )
 
 func newProofCmd() *cobra.Command {
@@ -37,113 +31,7 @@ func newProofCmd() *cobra.Command {
 	return cmd
 }
 
-func newProofVerifyCmd() *cobra.Command {
-	var (
-		logKey, origin, tsaRoots, newer, consistency string
-		witnessKeys                                  []string
-		minWitnesses, minTokens                      int
-	)
-	cmd := &cobra.Command{
-		Use:   "verify FILE",
-		Short: "Verify a proof bundle offline and print one verdict per check",
-		Long: `Verify a proof bundle (a c2sp.org/tlog-proof with Aurora's extra data) offline:
-the job record, its leaf hash and inclusion proof, the log's signature on the
-checkpoint, the witness cosignatures against --witness-key/--min-witnesses,
-the RFC 3161 tokens against --tsa-roots (skipped without it), and, with
---newer and --consistency, that a newer checkpoint still contains it.
-Exits non-zero if any check fails.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := readBounded(args[0], provenance.MaxBundleSize)
-			if err != nil {
-				return err
-			}
-			b, err := provenance.ParseBundle(data)
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
-			opts := provenance.VerifyOptions{Origin: origin, MinWitnesses: minWitnesses, MinTokens: minTokens, Now: time.Now()}
-			if opts.LogKey, err = parseLogKey(origin, logKey); err != nil {
-				return err
-			}
-			for _, wk := range witnessKeys {
-				v, err := provenance.ParseWitnessKey(wk)
-				if err != nil {
-					return err
-				}
-				opts.WitnessKeys = append(opts.WitnessKeys, v)
-			}
-			if tsaRoots != "" {
-				pem, err := readBounded(tsaRoots, maxRootsPEM)
-				if err != nil {
-					return err
-				}
-				if opts.TSAVerifier, err = tsaVerifier(pem); err != nil {
-					return err
-				}
-			}
-			if (newer == "") != (consistency == "") {
-				return errors.New("proof verify: --newer and --consistency go together")
-			}
-			if newer != "" {
-				if opts.Newer, err = readBounded(newer, maxCheckpointFile); err != nil {
-					return err
-				}
-				raw, err := readBounded(consistency, maxProofFile)
-				if err != nil {
-					return err
-				}
-				if opts.Consistency, err = provenance.ParseHashLines(raw); err != nil {
-					return fmt.Errorf("proof verify: %s: %w", consistency, err)
-				}
-			}
-			report, verr := provenance.VerifyBundle(b, opts)
-			if _, err := report.WriteTo(cmd.OutOrStdout()); err != nil {
-				return err
-			}
-			if verr != nil {
-				return &exitError{code: 1, err: verr}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "verified: leaf %d of %s\n", b.Index, origin)
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&logKey, "log-key", "", "the log operator's DID (did:key:…) or the log's C2SP verifier key (required)")
-	f.StringVar(&origin, "origin", "", "the log's origin, aurora/<federation>/<peer ID> (required)")
-	f.StringArrayVar(&witnessKeys, "witness-key", nil, "a trusted witness: NAME+did:key:… or a C2SP verifier key NAME+HASH+BASE64 (repeatable)")
-	f.IntVar(&minWitnesses, "min-witnesses", 0, "how many trusted witnesses must have cosigned")
-	f.StringVar(&tsaRoots, "tsa-roots", "", "PEM file of trusted TSA root certificates (without it the TSA check is skipped)")
-	f.IntVar(&minTokens, "min-tokens", 2, "how many valid RFC 3161 tokens are required when --tsa-roots is given")
-	f.StringVar(&newer, "newer", "", "a newer signed checkpoint of the same log")
-	f.StringVar(&consistency, "consistency", "", "file with the consistency proof to --newer, one base64 hash per line")
-	_ = cmd.MarkFlagRequired("log-key")
-	_ = cmd.MarkFlagRequired("origin")
-	return cmd
-}
-
-// parseLogKey accepts a DID (the node's key signs its log) or a C2SP
-// verifier key.
-func parseLogKey(origin, s string) (note.Verifier, error) {
-	if strings.HasPrefix(s, "did:key:") {
-		did, err := treaty.ParseDID(s)
-		if err != nil {
-			return nil, err
-		}
-		return provenance.LogVerifier(origin, did)
-	}
-	return provenance.ParseLogKey(s)
-}
-
-// tsaVerifier builds the RFC 3161 token verifier from a PEM bundle of
-// trusted TSA roots (provenance/tsa).
-func tsaVerifier(rootsPEM []byte) (provenance.TokenVerifier, error) {
-	pool, err := tsa.CertPoolFromPEM(rootsPEM)
-	if err != nil {
-		return nil, err
-	}
-	return tsa.Verifier{Opts: tsa.VerifyOptions{Roots: pool}}, nil
-}
+func newProofVerifyCmd() *cobra.Command { return verifycmd.New("verify FILE") }
 
 func newProofGetCmd() *cobra.Command {
 	var api, out string
@@ -203,22 +91,6 @@ func fetchProof(ctx context.Context, api, job string) ([]byte, error) {
 	}
 	if len(data) > provenance.MaxBundleSize {
 		return nil, fmt.Errorf("proof get: bundle larger than %d bytes", provenance.MaxBundleSize)
-	}
-	return data, nil
-}
-
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
 	}
 	return data, nil
 }

@@ -17,8 +17,10 @@ import (
 // leaf content) plus what the node needs to resume and prove it.
 type Job struct {
 	Record treaty.JobRecord `cbor:"record"`
-	Order  []byte           `cbor:"order"` // signed Order, dag-cbor
-	Ack    []byte           `cbor:"ack"`   // signed Ack, dag-cbor
+	// Order and Ack (signed dag-cbor) live under their own keys, written
+	// once: a status change rewrites only the small job entry.
+	Order []byte `cbor:"-"`
+	Ack   []byte `cbor:"-"`
 	// Leaves are the log indices of this job's leaves, in order.
 	Leaves []uint64 `cbor:"leaves"`
 	// Lane is "" for the node's own clients, else "<treaty CID>/<from DID>".
@@ -29,6 +31,8 @@ type Job struct {
 	Attempts int64 `cbor:"attempts"`
 	// Key is the idempotency key launches carry.
 	Key string `cbor:"key"`
+
+	stored bool // Order and Ack are already written
 }
 
 // Status returns the job's latest status.
@@ -110,7 +114,9 @@ func (j *Jobs) Close() {
 	<-j.done
 }
 
-func jobKey(id string) ds.Key { return ds.NewKey("/jobs/" + id) }
+func jobKey(id string) ds.Key   { return ds.NewKey("/jobs/" + id) }
+func orderKey(id string) ds.Key { return ds.NewKey("/orders/" + id) }
+func ackKey(id string) ds.Key   { return ds.NewKey("/acks/" + id) }
 
 // Put durably writes job, first appending leaf (if non-nil) to the log and
 // recording its index in job.Leaves. Concurrent Puts are committed together.
@@ -188,16 +194,28 @@ func (j *Jobs) commitBatch(ctx context.Context, batch []*commit) error {
 		return err
 	}
 	for _, c := range batch {
+		id := c.job.Record.Job
+		if !c.job.stored {
+			if err := b.Put(ctx, orderKey(id), c.job.Order); err != nil {
+				return err
+			}
+			if err := b.Put(ctx, ackKey(id), c.job.Ack); err != nil {
+				return err
+			}
+		}
 		enc, err := encodeJob(c.job)
 		if err != nil {
 			return err
 		}
-		if err := b.Put(ctx, jobKey(c.job.Record.Job), enc); err != nil {
+		if err := b.Put(ctx, jobKey(id), enc); err != nil {
 			return err
 		}
 	}
 	if err := b.Commit(ctx); err != nil {
 		return fmt.Errorf("node: commit jobs: %w", err)
+	}
+	for _, c := range batch {
+		c.job.stored = true
 	}
 	return nil
 }
@@ -214,7 +232,25 @@ func (j *Jobs) Get(ctx context.Context, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeJob(b)
+	job, err := decodeJob(b)
+	if err != nil {
+		return nil, err
+	}
+	return job, j.fill(ctx, job)
+}
+
+// fill reads a stored job's order and Ack.
+func (j *Jobs) fill(ctx context.Context, job *Job) error {
+	id := job.Record.Job
+	var err error
+	if job.Order, err = j.ds.Get(ctx, orderKey(id)); err != nil {
+		return fmt.Errorf("node: job %s order: %w", id, err)
+	}
+	if job.Ack, err = j.ds.Get(ctx, ackKey(id)); err != nil {
+		return fmt.Errorf("node: job %s ack: %w", id, err)
+	}
+	job.stored = true
+	return nil
 }
 
 // List calls fn for jobs (in key order) until fn returns false, skipping
@@ -231,6 +267,9 @@ func (j *Jobs) List(ctx context.Context, offset, limit int, fn func(*Job) bool) 
 		}
 		job, err := decodeJob(r.Value)
 		if err != nil {
+			return err
+		}
+		if err := j.fill(ctx, job); err != nil {
 			return err
 		}
 		if !fn(job) {

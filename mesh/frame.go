@@ -17,7 +17,7 @@ const frameVersion = 1
 // Frames are unsigned-varint length-prefixed dag-cbor maps. The codec
 // tables are immutable after construction (like the treaty package's).
 var (
-	frameEnc = mustFrameEnc()
+	frameEnc = treaty.DagCBOREncMode()
 	frameDec = mustFrameDec()
 	// probeDec reads a few fields of a record, ignoring the others.
 	probeDec = mustProbeDec()
@@ -31,30 +31,8 @@ func mustProbeDec() cbor.DecMode {
 	return dm
 }
 
-func mustFrameEnc() cbor.EncMode {
-	em, err := cbor.EncOptions{
-		Sort:          cbor.SortLengthFirst,
-		IndefLength:   cbor.IndefLengthForbidden,
-		NilContainers: cbor.NilContainerAsEmpty,
-		TagsMd:        cbor.TagsAllowed,
-	}.EncMode()
-	if err != nil {
-		panic("mesh: cbor enc mode: " + err.Error())
-	}
-	return em
-}
-
 func mustFrameDec() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  MaxSyncIDs,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-	}.DecMode()
+	dm, err := treaty.NewStrictDecMode(treaty.DecodeLimits{MaxNestedLevels: 8, MaxArrayElements: MaxSyncIDs, MaxMapPairs: 16})
 	if err != nil {
 		panic("mesh: cbor dec mode: " + err.Error())
 	}

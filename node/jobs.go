@@ -25,10 +25,6 @@ type Job struct {
 	Leaves []uint64 `cbor:"leaves"`
 	// Lane is "" for the node's own clients, else "<treaty CID>/<from DID>".
 	Lane string `cbor:"lane"`
-	// Plan is the ranked provider chain still to try after a crash.
-	Plan []string `cbor:"plan"`
-	// Attempts counts launch attempts, for idempotency across restarts.
-	Attempts int64 `cbor:"attempts"`
 	// Key is the idempotency key launches carry.
 	Key string `cbor:"key"`
 

@@ -180,7 +180,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.epochs, err = provenance.NewEpochs(ctx, ecfg); err != nil {
 		return nil, err
 	}
-	n.onClose(func(context.Context) error { return n.epochs.Close() })
+	epochsDone := make(chan struct{})
+	go func() {
+		defer close(epochsDone)
+		n.epochs.Run(context.Background())
+	}()
+	n.onClose(func(context.Context) error { n.epochs.Close(); <-epochsDone; return nil })
 
 	// Order pipeline.
 	tenants := make([]treaty.DID, 0, len(cfg.API.Tenants))
@@ -248,12 +253,6 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	go func() { n.served <- n.server.Serve(n.ln) }()
-	epochsDone := make(chan struct{})
-	go func() {
-		defer close(epochsDone)
-		n.epochs.Run(context.Background())
-	}()
-	n.onClose(func(context.Context) error { n.epochs.Close(); <-epochsDone; return nil })
 	if n.fed != nil {
 		loopCtx, stopLoop := context.WithCancel(context.Background())
 		loopDone := make(chan struct{})

@@ -22,10 +22,9 @@ import (
 
 // Verdict is the policy's decision on one order.
 type Verdict struct {
-	Word     uint32   // 0 allow, else deny reason bits (0xFFFFFFFF indeterminate)
-	Reasons  []string // reason names of the set bits
-	Module   string   // CID of the module that decided
-	Duration time.Duration
+	Word    uint32   // 0 allow, else deny reason bits (0xFFFFFFFF indeterminate)
+	Reasons []string // reason names of the set bits
+	Module  string   // CID of the module that decided
 }
 
 // Allowed reports an allow.

@@ -21,9 +21,8 @@ import (
 // (default: the embedded standard law) with params derived from the law and
 // quotas that apply.
 type wasmJudge struct {
-	engine   *policy.Engine
-	module   cid.Cid
-	deadline time.Duration
+	engine *policy.Engine
+	module cid.Cid
 
 	// sem bounds concurrent evaluations to GOMAXPROCS: more only queue
 	// inside the engine, and a goroutine descheduled mid-call can miss a
@@ -57,7 +56,7 @@ func newPolicyJudge(ctx context.Context, cfg Config, cacheDir string, log *slog.
 		eng.Close(ctx)
 		return nil, nil, fmt.Errorf("node: policy module: %w", err)
 	}
-	j := &wasmJudge{engine: eng, module: mod, deadline: deadline, params: map[string][]byte{}, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	j := &wasmJudge{engine: eng, module: mod, params: map[string][]byte{}, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	return j, eng.Close, nil
 }
 
@@ -104,7 +103,6 @@ func (j *wasmJudge) Judge(ctx context.Context, in *JudgeInput) (Verdict, error) 
 	case <-ctx.Done():
 		return Verdict{Word: 0xFFFFFFFF, Reasons: []string{"indeterminate: " + ctx.Err().Error()}, Module: j.module.String()}, ctx.Err()
 	}
-	start := time.Now()
 	err := j.engine.Eval(ctx, j.module, params, facts[:], out[:])
 	if err != nil && policy.IsTimeout(err) {
 		// A module killed at its deadline on a starved machine is not a
@@ -114,7 +112,7 @@ func (j *wasmJudge) Judge(ctx context.Context, in *JudgeInput) (Verdict, error) 
 		err = j.engine.Eval(ctx, j.module, params, facts[:], out[:])
 	}
 	<-j.sem
-	v := Verdict{Word: out[0].Word, Reasons: out[0].Reasons, Module: j.module.String(), Duration: time.Since(start)}
+	v := Verdict{Word: out[0].Word, Reasons: out[0].Reasons, Module: j.module.String()}
 	if err != nil && v.Word == 0 {
 		v.Word = 0xFFFFFFFF // fail closed
 		v.Reasons = []string{"indeterminate: " + err.Error()}

@@ -47,7 +47,8 @@ func BuildProviders(pcs []ProviderConfig, log *slog.Logger) ([]providers.Provide
 			for k := range bs {
 				kinds = append(kinds, k)
 			}
-			return nil, &ConfigError{Key: fmt.Sprintf("providers[%d].kind", i), Reason: fmt.Sprintf("unknown kind %q (have %s)", pc.Kind, strings.Join(sortStrings(kinds), ", "))}
+			slices.Sort(kinds)
+			return nil, &ConfigError{Key: fmt.Sprintf("providers[%d].kind", i), Reason: fmt.Sprintf("unknown kind %q (have %s)", pc.Kind, strings.Join(kinds, ", "))}
 		}
 		p, err := b(pc, log.With("provider", pc.Name))
 		if err != nil {
@@ -253,9 +254,4 @@ func buildSim(pc ProviderConfig, _ *slog.Logger) (providers.Provider, error) {
 	}
 	return sim.New(sim.Config{Name: pc.Name, Seed: uint64(seed), Regions: regions, GPUs: gpus, Capacity: int(capacity),
 		FailureRate: fail, LaunchLatency: sim.Latency{Min: lat, Max: lat, Median: lat}})
-}
-
-func sortStrings(s []string) []string {
-	slices.Sort(s)
-	return s
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/aurora-federation/aurora/treaty"
 )
 
 // Evidence proves that a log equivocated: A and B are checkpoints signed by
@@ -55,30 +57,12 @@ const evidenceVersion = 1
 // length-first sorted keys, shortest forms, no indefinite lengths, unknown
 // and duplicate fields rejected.
 var (
-	evEncMode = mustEnc()
+	evEncMode = treaty.DagCBOREncMode()
 	evDecMode = mustDec()
 )
 
-func mustEnc() cbor.EncMode {
-	em, err := cbor.EncOptions{Sort: cbor.SortLengthFirst, IndefLength: cbor.IndefLengthForbidden, NilContainers: cbor.NilContainerAsEmpty}.EncMode()
-	if err != nil {
-		panic("provenance: cbor enc mode: " + err.Error())
-	}
-	return em
-}
-
 func mustDec() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  MaxProofHashes + 1,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-		TagsMd:            cbor.TagsForbidden,
-	}.DecMode()
+	dm, err := treaty.NewStrictDecMode(treaty.DecodeLimits{MaxNestedLevels: 4, MaxArrayElements: MaxProofHashes + 1, MaxMapPairs: 16, ForbidTags: true})
 	if err != nil {
 		panic("provenance: cbor dec mode: " + err.Error())
 	}

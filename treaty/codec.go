@@ -63,20 +63,46 @@ func mustEncMode() cbor.EncMode {
 }
 
 func mustDecMode() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		MaxNestedLevels:   16,
-		MaxArrayElements:  MaxReportEntries,
-		MaxMapPairs:       32,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-	}.DecMode()
+	dm, err := NewStrictDecMode(DecodeLimits{MaxNestedLevels: 16, MaxArrayElements: MaxReportEntries, MaxMapPairs: 32})
 	if err != nil {
 		panic("treaty: cbor dec mode: " + err.Error())
 	}
 	return dm
+}
+
+// DagCBOREncMode is the canonical dag-cbor encoding (length-first key order,
+// shortest forms, no indefinite lengths, nil lists as empty lists) that every
+// Aurora record, frame and block uses. It is safe for concurrent use.
+func DagCBOREncMode() cbor.EncMode { return encMode }
+
+// DecodeLimits bound a strict dag-cbor decoder for one kind of input.
+type DecodeLimits struct {
+	MaxNestedLevels  int
+	MaxArrayElements int
+	MaxMapPairs      int
+	// ForbidTags rejects every CBOR tag (inputs that hold no links).
+	ForbidTags bool
+}
+
+// NewStrictDecMode returns a decoder for hostile dag-cbor input: duplicate
+// keys, indefinite lengths, unknown struct fields and invalid UTF-8 are
+// errors, field names match case-sensitively, and sizes are bounded by l.
+// Callers still re-encode with DagCBOREncMode to reject non-canonical input.
+func NewStrictDecMode(l DecodeLimits) (cbor.DecMode, error) {
+	opts := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		MaxNestedLevels:   l.MaxNestedLevels,
+		MaxArrayElements:  l.MaxArrayElements,
+		MaxMapPairs:       l.MaxMapPairs,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+	}
+	if l.ForbidTags {
+		opts.TagsMd = cbor.TagsForbidden
+	}
+	return opts.DecMode()
 }
 
 // Encode returns the canonical dag-cbor encoding of r.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -77,39 +78,22 @@ func (e *EpochRootError) Error() string {
 	return "ipfs: epoch root " + e.Field + ": " + e.Rule
 }
 
-// codec holds the CBOR modes of dag-cbor's strict subset, as package treaty
-// uses them: length-first key order, shortest forms, definite lengths, no
-// unknown or duplicate keys.
+// codec holds the CBOR modes of dag-cbor's strict subset (package treaty's
+// canonical encoder and a strict decoder bounded for epoch roots), built once.
 type codec struct {
 	enc cbor.EncMode
 	dec cbor.DecMode
 }
 
-func newCodec() (codec, error) {
-	enc, err := cbor.EncOptions{
-		Sort:          cbor.SortLengthFirst,
-		IndefLength:   cbor.IndefLengthForbidden,
-		NilContainers: cbor.NilContainerAsEmpty,
-		TagsMd:        cbor.TagsAllowed,
-	}.EncMode()
+var sharedCodec = sync.OnceValues(func() (codec, error) {
+	dec, err := treaty.NewStrictDecMode(treaty.DecodeLimits{MaxNestedLevels: 8, MaxArrayElements: MaxEpochRecords, MaxMapPairs: epochRootMapFields})
 	if err != nil {
 		return codec{}, err
 	}
-	dec, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  MaxEpochRecords,
-		MaxMapPairs:       epochRootMapFields,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-	}.DecMode()
-	if err != nil {
-		return codec{}, err
-	}
-	return codec{enc: enc, dec: dec}, nil
-}
+	return codec{enc: treaty.DagCBOREncMode(), dec: dec}, nil
+})
+
+func newCodec() (codec, error) { return sharedCodec() }
 
 // EncodeEpochRoot validates r and returns its canonical dag-cbor and CID.
 func EncodeEpochRoot(r *EpochRoot) (cid.Cid, []byte, error) {

@@ -274,3 +274,29 @@ func upperCode(s string) (string, bool) {
 	}
 	return string(b[:]), true
 }
+
+// SearchRegions returns the regions a query may use under an operator's
+// restriction, comparing names case-insensitively (networks whose own
+// region codes are not Aurora regions): the query's regions within the
+// configured ones, either alone when the other is empty. ok is false when
+// the query asks only for regions outside the configured ones.
+func SearchRegions(configured, asked []string) (regions []string, ok bool) {
+	if len(asked) == 0 {
+		return configured, true
+	}
+	if len(configured) == 0 {
+		return asked, true
+	}
+	for _, r := range asked {
+		if slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) }) {
+			regions = append(regions, r)
+		}
+	}
+	return regions, len(regions) > 0
+}
+
+// RegionConfigured reports whether r is within the operator's restriction
+// (case-insensitively; an empty restriction allows every region).
+func RegionConfigured(configured []string, r string) bool {
+	return len(configured) == 0 || slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) })
+}

@@ -309,3 +309,28 @@ func ExampleRegionForPlace() {
 	// eu-central eu-west true
 	// [AX DK EE FI FO IS LT LV NO SE SJ]
 }
+
+func TestSearchRegions(t *testing.T) {
+	tests := []struct {
+		name              string
+		configured, asked []string
+		want              []string
+		ok                bool
+	}{
+		{"no query: the restriction", []string{"eu-west"}, nil, []string{"eu-west"}, true},
+		{"no restriction: the query", nil, []string{"EU-West"}, []string{"EU-West"}, true},
+		{"case-insensitive overlap", []string{"eu-west", "us-east"}, []string{"US-EAST", "ap-south"}, []string{"US-EAST"}, true},
+		{"no overlap", []string{"eu-west"}, []string{"ap-south"}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := SearchRegions(tt.configured, tt.asked)
+			if ok != tt.ok || !slices.Equal(got, tt.want) {
+				t.Fatalf("SearchRegions = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	if !RegionConfigured(nil, "anywhere") || !RegionConfigured([]string{"eu-west"}, "EU-WEST") || RegionConfigured([]string{"eu-west"}, "us-east") {
+		t.Fatal("RegionConfigured")
+	}
+}

@@ -462,7 +462,7 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 		return nil, nil
 	}
 	var ok bool
-	if q.Regions, ok = searchRegions(c.regions, q.Regions); !ok {
+	if q.Regions, ok = providers.SearchRegions(c.regions, q.Regions); !ok {
 		return nil, nil
 	}
 	k, err := c.identity()
@@ -616,28 +616,6 @@ func (p placement) rule(region string) (string, bool) {
 	return "", false
 }
 
-// searchRegions returns the regions a query may use: its own, limited to the
-// configured ones (either alone when the other is empty). ok is false when
-// the query asks only for regions outside the configured ones.
-func searchRegions(configured, asked []string) (regions []string, ok bool) {
-	if len(asked) == 0 {
-		return configured, true
-	}
-	if len(configured) == 0 {
-		return asked, true
-	}
-	for _, r := range asked {
-		if slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) }) {
-			regions = append(regions, r)
-		}
-	}
-	return regions, len(regions) > 0
-}
-
-func regionConfigured(configured []string, r string) bool {
-	return len(configured) == 0 || slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) })
-}
-
 var termID = regexp.MustCompile(`^term-([1-9][0-9]{0,7})$`)
 
 // Launch registers the workload as a Flux app named after the launch key
@@ -693,7 +671,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	var geo []string
 	want := c.regions
 	if spec.Offer.Region != "" {
-		if !regionConfigured(c.regions, spec.Offer.Region) {
+		if !providers.RegionConfigured(c.regions, spec.Offer.Region) {
 			return providers.Lease{}, fmt.Errorf("flux: launch: region %q is not one of the configured %q", spec.Offer.Region, c.regions)
 		}
 		want = []string{spec.Offer.Region}

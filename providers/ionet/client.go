@@ -170,7 +170,7 @@ func (c *Client) priceUnit(d time.Duration, hours int64) string {
 // q.Duration, cheapest first. With every match above q.MaxPricePerHour it
 // returns providers.ErrOverPrice; with no match, an empty slice.
 func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
-	regions, ok := searchRegions(c.regions, q.Regions)
+	regions, ok := providers.SearchRegions(c.regions, q.Regions)
 	if !ok {
 		return nil, nil
 	}
@@ -234,28 +234,6 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	}
 	slices.SortStableFunc(offers, func(a, b providers.Offer) int { return cmp.Compare(a.PricePerHour, b.PricePerHour) })
 	return offers, nil
-}
-
-// searchRegions returns the regions a query may use: its own, limited to the
-// configured ones (either alone when the other is empty). ok is false when
-// the query asks only for regions outside the configured ones.
-func searchRegions(configured, asked []string) (regions []string, ok bool) {
-	if len(asked) == 0 {
-		return configured, true
-	}
-	if len(configured) == 0 {
-		return asked, true
-	}
-	for _, r := range asked {
-		if slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) }) {
-			regions = append(regions, r)
-		}
-	}
-	return regions, len(regions) > 0
-}
-
-func regionConfigured(configured []string, r string) bool {
-	return len(configured) == 0 || slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) })
 }
 
 func regionAllowed(regions []string, iso2 string) bool {
@@ -406,7 +384,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if err != nil {
 		return providers.Lease{}, err
 	}
-	if offer.Region != "" && !regionConfigured(c.regions, offer.Region) {
+	if offer.Region != "" && !providers.RegionConfigured(c.regions, offer.Region) {
 		return providers.Lease{}, fmt.Errorf("ionet: launch: region %q is not one of the configured %q", offer.Region, c.regions)
 	}
 	d := time.Duration(spec.Workload.Duration) * time.Second

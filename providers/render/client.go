@@ -187,7 +187,7 @@ func (c *Client) Capabilities() providers.Capabilities {
 // providers.SameGPUModel, count, VRAM, region, price cap). With every match
 // above q.MaxPricePerHour it returns providers.ErrOverPrice.
 func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
-	regions, ok := searchRegions(c.regions, q.Regions)
+	regions, ok := providers.SearchRegions(c.regions, q.Regions)
 	if !ok {
 		return nil, nil
 	}
@@ -253,28 +253,6 @@ func (c *Client) listOffers(ctx context.Context, q providers.Query) ([]offer, er
 	}
 	c.log.DebugContext(ctx, "render offer listing truncated", "pages", c.maxPages)
 	return all, nil
-}
-
-// searchRegions returns the regions a query may use: its own, limited to the
-// configured ones (either alone when the other is empty). ok is false when
-// the query asks only for regions outside the configured ones.
-func searchRegions(configured, asked []string) (regions []string, ok bool) {
-	if len(asked) == 0 {
-		return configured, true
-	}
-	if len(configured) == 0 {
-		return asked, true
-	}
-	for _, r := range asked {
-		if slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) }) {
-			regions = append(regions, r)
-		}
-	}
-	return regions, len(regions) > 0
-}
-
-func regionConfigured(configured []string, r string) bool {
-	return len(configured) == 0 || slices.ContainsFunc(configured, func(c string) bool { return strings.EqualFold(c, r) })
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -388,7 +366,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 // chosen, the cheapest match), refusing one above the cap.
 func (c *Client) currentOffer(ctx context.Context, q providers.Query, chosen providers.Offer) (providers.Offer, error) {
 	mine := chosen.ID != "" && (chosen.Provider == "" || chosen.Provider == Name)
-	if mine && chosen.Region != "" && !regionConfigured(c.regions, chosen.Region) {
+	if mine && chosen.Region != "" && !providers.RegionConfigured(c.regions, chosen.Region) {
 		return providers.Offer{}, fmt.Errorf("render: launch: region %q is not one of the configured %q", chosen.Region, c.regions)
 	}
 	if mine && chosen.Region != "" {

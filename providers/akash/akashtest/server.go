@@ -41,7 +41,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strconv"
@@ -117,7 +116,7 @@ type Server struct {
 	deployments map[string]*deployment
 	nextDSeq    int64
 	loseCreate  int
-	srv         *httptest.Server
+	loop        fakekit.Loopback
 }
 
 type deployment struct {
@@ -245,32 +244,17 @@ func (p Provider) attributes() map[string]string {
 
 // Start listens on loopback and returns the base URL. Close stops it.
 func (s *Server) Start() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		s.srv = httptest.NewServer(s.Handler())
-	}
-	return s.srv.URL
+	return s.loop.Start(s.Handler, "")
 }
 
 // URL returns the base URL of a started server, or "".
 func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		return ""
-	}
-	return s.srv.URL
+	return s.loop.URL("")
 }
 
 // Close stops a started server.
 func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
+	s.loop.Close()
 }
 
 // LoseNextDeployment makes the next n deployment creations succeed but

@@ -47,7 +47,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -98,7 +97,7 @@ type Server struct {
 	apps      map[string]*app // by lower-case name
 	permanent []permMsg
 	payments  []Payment
-	srv       *httptest.Server
+	loop      fakekit.Loopback
 }
 
 type tempMsg struct {
@@ -156,33 +155,17 @@ func NewServer(opts Options) *Server {
 // for the adapter's Config.BaseURL. To serve elsewhere (a process, a
 // chosen address), use Handler with your own listener.
 func (s *Server) Start() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		s.srv = httptest.NewServer(s.Handler())
-	}
-	return s.srv.URL
+	return s.loop.Start(s.Handler, "")
 }
 
 // URL returns the base URL of a started server, or "".
 func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		return ""
-	}
-	return s.srv.URL
+	return s.loop.URL("")
 }
 
 // Close stops a started server and waits for its handlers.
 func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
+	s.loop.Close()
 }
 
 // Height is the fake chain's block height.

@@ -33,7 +33,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,7 +116,7 @@ type Server struct {
 	locations []Location
 	deps      []*deployment // in creation order
 	byID      map[string]*deployment
-	srv       *httptest.Server
+	loop      fakekit.Loopback
 }
 
 type deployment struct {
@@ -186,33 +185,17 @@ func (s *Server) APIKey() string { return s.key }
 // for the adapter's Config.BaseURL. To serve elsewhere (a process, a
 // chosen address), use Handler with your own listener.
 func (s *Server) Start() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		s.srv = httptest.NewServer(s.Handler())
-	}
-	return s.srv.URL + Prefix
+	return s.loop.Start(s.Handler, Prefix)
 }
 
 // URL returns the base URL of a started server, or "".
 func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		return ""
-	}
-	return s.srv.URL + Prefix
+	return s.loop.URL(Prefix)
 }
 
 // Close stops a started server and waits for its handlers.
 func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
+	s.loop.Close()
 }
 
 // Advance moves every deployment one step: deployment requested → running,

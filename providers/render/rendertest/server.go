@@ -33,7 +33,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,7 +97,7 @@ type Server struct {
 	offers []Offer
 	jobs   []*Job
 	byID   map[string]*Job
-	srv    *httptest.Server
+	loop   fakekit.Loopback
 }
 
 // Job is a job on the fake. Snapshots returned by Jobs are copies.
@@ -149,33 +148,17 @@ func (s *Server) SecretKey() string { return s.verifier.SecretKey }
 // for the adapter's Config.BaseURL. To serve elsewhere (a process, a
 // chosen address), use Handler with your own listener.
 func (s *Server) Start() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		s.srv = httptest.NewServer(s.Handler())
-	}
-	return s.srv.URL + "/v1"
+	return s.loop.Start(s.Handler, "/v1")
 }
 
 // URL returns the base URL of a started server, or "".
 func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		return ""
-	}
-	return s.srv.URL + "/v1"
+	return s.loop.URL("/v1")
 }
 
 // Close stops a started server and waits for its handlers.
 func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
+	s.loop.Close()
 }
 
 // Advance moves every job one step along PENDING → ASSIGNED → RUNNING.

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -103,7 +102,7 @@ type Server struct {
 	nextID   int
 	htmlNext int
 	window   []time.Time // RequestsPerMinute
-	srv      *httptest.Server
+	loop     fakekit.Loopback
 }
 
 type group struct {
@@ -220,32 +219,17 @@ func DefaultGPUClasses() []GPUClass {
 // Start listens on loopback and returns the API base URL, ending in
 // /api/public. Close stops it.
 func (s *Server) Start() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		s.srv = httptest.NewServer(s.Handler())
-	}
-	return s.srv.URL + "/api/public"
+	return s.loop.Start(s.Handler, "/api/public")
 }
 
 // URL returns the base URL of a started server (ending in /api/public), or "".
 func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		return ""
-	}
-	return s.srv.URL + "/api/public"
+	return s.loop.URL("/api/public")
 }
 
 // Close stops a started server.
 func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
+	s.loop.Close()
 }
 
 // HTMLNext answers the next n requests with a 502 HTML page, as an edge

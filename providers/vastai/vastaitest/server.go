@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -138,7 +137,7 @@ type Server struct {
 	nextID    int64
 	last      map[string]time.Time // MinInterval: endpoint+key → last request
 	n429      int
-	srv       *httptest.Server
+	loop      fakekit.Loopback
 }
 
 // NewServer returns a fake with opts; it does not listen until Start (or use
@@ -250,32 +249,17 @@ func (s *Server) serve(mux *http.ServeMux, w http.ResponseWriter, r *http.Reques
 // Start listens on a loopback port and returns the base URL (without
 // /api/v0). Close stops it.
 func (s *Server) Start() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		s.srv = httptest.NewServer(s.Handler())
-	}
-	return s.srv.URL
+	return s.loop.Start(s.Handler, "")
 }
 
 // URL returns the base URL of a started server, or "".
 func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		return ""
-	}
-	return s.srv.URL
+	return s.loop.URL("")
 }
 
 // Close stops a started server and waits for its handlers.
 func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
+	s.loop.Close()
 }
 
 // Advance moves every instance one step: null → loading → running.

@@ -359,7 +359,7 @@ type component struct {
 func (c *Client) buildSpec(owner, name string, w treaty.Workload, instances, expire int64, geo []string) appSpec {
 	r := resourcesOf(w.CPU, w.Memory, w.Disk)
 	comp := component{
-		Name:                  name,
+		Name:                  componentName(name),
 		Description:           "Aurora workload " + name,
 		Repotag:               withTag(w.Image),
 		Ports:                 []int64{},
@@ -389,6 +389,20 @@ func (c *Client) buildSpec(owner, name string, w treaty.Workload, instances, exp
 		Compose: []component{comp}, Instances: instances, Contacts: []string{},
 		Geolocation: append(slices.Clone(c.geolocation), geo...), Expire: expire, Nodes: []string{},
 	}
+}
+
+// componentName is the compose component's name for an app: the app name
+// without its hyphens. FluxOS allows internal hyphens in v8 app names but
+// only letters and digits in component names (RunOnFlux/flux @ 845aa9b
+// ZelBack/src/services/utils/appConstants.js APP_NAME_REGEX_LEGACY, applied
+// to components in appRequirements/appValidator.js).
+func componentName(app string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, app)
 }
 
 // publicPort derives a stable public port in 31000-39999 from the app name,

@@ -128,11 +128,37 @@ func parseDeploymentInfo(data json.RawMessage) (deploymentInfo, error) {
 	return d, nil
 }
 
-// price is POST /apps/calculatefiatandfluxprice.
+// price is POST /apps/calculatefiatandfluxprice. fluxDiscount is a number
+// (percent) or, when the chain price exceeds the quote, the string "Not
+// possible to define discount" (RunOnFlux/flux @ 845aa9b
+// ZelBack/src/services/utils/appSpecHelpers.js).
 type price struct {
-	USD          json.Number `json:"usd"`
-	FLUX         json.Number `json:"flux"`
-	FLUXDiscount json.Number `json:"fluxDiscount"`
+	USD          json.Number  `json:"usd"`
+	FLUX         json.Number  `json:"flux"`
+	FLUXDiscount fluxDiscount `json:"fluxDiscount"`
+}
+
+// fluxDiscount is the discount in percent as FluxOS wrote it, "" when
+// FluxOS could not define one.
+type fluxDiscount string
+
+// String returns the discount as received ("5"), or "".
+func (d fluxDiscount) String() string { return string(d) }
+
+// UnmarshalJSON accepts a number, a string (kept only when it is a
+// number) or null.
+func (d *fluxDiscount) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*d = fluxDiscount(n)
+		return nil
+	}
+	var s *string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("fluxDiscount: want a number or a string, got %s", httpx.Excerpt(b, 60))
+	}
+	*d = ""
+	return nil
 }
 
 func parsePrice(data json.RawMessage) (price, error) {

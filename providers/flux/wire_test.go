@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aurora-federation/aurora/providers"
+
+	"github.com/aurora-federation/aurora/treaty"
 )
 
 func TestJSStringify(t *testing.T) {
@@ -246,5 +248,41 @@ func TestPlacementRule(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("rule(%q) = %q, %v, want %q", in, got, ok, want)
 		}
+	}
+}
+
+// TestParsePriceDiscount: fluxDiscount is a number, or the string "Not
+// possible to define discount" when the chain price exceeds the quote
+// (FluxOS utils/appSpecHelpers.js).
+func TestParsePriceDiscount(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+		wantErr          bool
+	}{
+		{"number", `{"usd":1.5,"flux":3.2,"fluxDiscount":5}`, "5", false},
+		{"no discount possible", `{"usd":1.5,"flux":3.2,"fluxDiscount":"Not possible to define discount"}`, "", false},
+		{"absent", `{"usd":1.5,"flux":3.2}`, "", false},
+		{"object", `{"usd":1.5,"flux":3.2,"fluxDiscount":{}}`, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := parsePrice(json.RawMessage(tt.body))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parsePrice(%s) error = %v, wantErr %v", tt.body, err, tt.wantErr)
+			}
+			if err == nil && p.FLUXDiscount.String() != tt.want {
+				t.Errorf("discount = %q, want %q", p.FLUXDiscount, tt.want)
+			}
+		})
+	}
+}
+
+// TestComponentNamesAlphanumeric: FluxOS refuses component names with
+// anything but letters and digits.
+func TestComponentNamesAlphanumeric(t *testing.T) {
+	c := &Client{}
+	sp := c.buildSpec("1owner", "aur-abcdefghijklmnop", treaty.Workload{Image: "nginx:1"}, 1, 88000, nil)
+	if got := sp.Compose[0].Name; got != "aurabcdefghijklmnop" {
+		t.Errorf("component name %q, want aurabcdefghijklmnop", got)
 	}
 }

@@ -1,7 +1,9 @@
 // Package salad is the Aurora adapter for SaladCloud's public REST API
 // (https://api.salad.com/api/public; notes/PROVIDER_APIS.md §2). Offers come
 // from the organization's GPU classes: one offer per class, priority and
-// country with live availability; Launch creates a container group named by
+// country with live availability; a query without a GPU gets CPU-only
+// offers instead (sce-cpu-availability, one per country, priced per vCPU
+// and GB of memory); Launch creates a container group named by
 // the launch's idempotency key in the configured organization and project,
 // restricted to the offer's country, then starts it; Status reads the
 // group's current_state; Terminate deletes the group.
@@ -19,6 +21,10 @@
 // offer is us-east although the machine may be anywhere in the US. Query
 // and Config regions are Aurora region names; only countries in them are
 // asked about.
+//
+// Rate limit: SaladCloud allows 240 requests per minute per API key
+// (salad-cloud-docs reference/api-usage.mdx); the client keeps every call,
+// retries included, under Config.RequestsPerMinute.
 //
 // Parsing: responses are decoded tolerantly (unknown fields ignored) but with
 // fixed types and bounded bodies; errors may be RFC 7807 JSON or HTML pages,
@@ -82,7 +88,27 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTP tunes retries, timeouts and limits; see httpx.Config.
 	HTTP httpx.Config
+	// RequestsPerMinute caps the client's requests in any minute: the API
+	// key's limit. Default 240, SaladCloud's published limit; negative
+	// disables the limiter.
+	RequestsPerMinute int
+	// VCPUPricePerHour and MemoryGBPricePerHour price CPU-only container
+	// groups, which bill per vCPU and per GB of memory (GPU classes include
+	// both). Defaults 0.004 and 0.001 USD per hour, SaladCloud's published
+	// rates (salad-cloud-docs container-engine/explanation/billing-pricing/
+	// billing.mdx).
+	VCPUPricePerHour, MemoryGBPricePerHour providers.Money
 }
+
+// Published CPU-only rates and the request limit (see Config).
+const (
+	defaultVCPUPrice      providers.Money = 4000 // µUSD per vCPU-hour
+	defaultMemoryGBPrice  providers.Money = 1000 // µUSD per GB-hour
+	defaultRequestsPerMin                 = 240
+	minStorageBytes                       = 1 << 30 // storage_amount minimum
+	cpuClass                              = "cpu"   // OfferID class of CPU-only offers
+	cpuPriority                           = "batch" // CPU capacity is counted at batch priority
+)
 
 // DefaultCountries returns the countries asked about unless
 // Config.Countries says otherwise: SaladCloud's larger markets, at least one
@@ -158,6 +184,18 @@ func New(cfg Config) (*Client, error) {
 	if len(countries) == 0 {
 		return nil, fmt.Errorf("salad: none of the countries %q is in the regions %q", cfgCountries, regions)
 	}
+	if cfg.RequestsPerMinute == 0 {
+		cfg.RequestsPerMinute = defaultRequestsPerMin
+	}
+	if cfg.VCPUPricePerHour == 0 {
+		cfg.VCPUPricePerHour = defaultVCPUPrice
+	}
+	if cfg.MemoryGBPricePerHour == 0 {
+		cfg.MemoryGBPricePerHour = defaultMemoryGBPrice
+	}
+	if cfg.VCPUPricePerHour < 0 || cfg.MemoryGBPricePerHour < 0 {
+		return nil, errors.New("salad: CPU prices must not be negative")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -173,6 +211,12 @@ func New(cfg Config) (*Client, error) {
 		Authorize: func(r *http.Request) error {
 			r.Header.Set("Salad-Api-Key", cred.Reveal())
 			return nil
+		},
+		Limit: func(httpx.Request) httpx.Limit {
+			if cfg.RequestsPerMinute < 0 {
+				return httpx.Limit{}
+			}
+			return httpx.Limit{N: cfg.RequestsPerMinute, Per: time.Minute}
 		},
 	})
 	if err != nil {
@@ -313,6 +357,9 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	if len(countries) == 0 {
 		return nil, nil
 	}
+	if q.GPUModel == "" && q.GPUCount == 0 {
+		return c.cpuOffers(ctx, q, countries)
+	}
 	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: c.orgPath() + "/gpu-classes", Op: "list gpu classes"})
 	if err != nil {
 		return nil, err
@@ -390,10 +437,10 @@ func (c *Client) availability(ctx context.Context, classID, country string, q pr
 		body["cpu"] = cpuUnits(q.CPUMillis)
 	}
 	if q.MemoryMiB > 0 {
-		body["memory"] = max(q.MemoryMiB, 1024)
+		body["memory"] = memoryMB(q.MemoryMiB)
 	}
 	if q.DiskMiB > 0 {
-		body["storage_amount"] = q.DiskMiB << 20
+		body["storage_amount"] = storageBytes(q.DiskMiB)
 	}
 	req, err := httpx.JSON(http.MethodPost, c.orgPath()+"/availability/sce-gpu-availability", body)
 	if err != nil {
@@ -408,6 +455,70 @@ func (c *Client) availability(ctx context.Context, classID, country string, q pr
 }
 
 func cpuUnits(millis int64) int64 { return min(max((millis+999)/1000, 1), 1024) }
+
+// memoryMB is Salad's memory request: MB, at least 1024.
+func memoryMB(mib int64) int64 { return max(mib, 1024) }
+
+// storageBytes is a storage_amount: bytes, at least the 1 GiB SaladCloud
+// accepts (CreateContainerResourceRequirements, minimum 1073741824).
+func storageBytes(mib int64) int64 { return max(mib<<20, minStorageBytes) }
+
+// CPUPrice is the hourly price of one CPU-only replica with the given
+// resources: vCPUs × VCPUPricePerHour + memory GB × MemoryGBPricePerHour,
+// memory rounded up to whole GB.
+func (c *Client) CPUPrice(cpuMillis, memoryMiB int64) providers.Money {
+	gb := (memoryMB(memoryMiB) + 1023) / 1024
+	return providers.Money(cpuUnits(cpuMillis))*c.cfg.VCPUPricePerHour + providers.Money(gb)*c.cfg.MemoryGBPricePerHour
+}
+
+// usdDecimal writes micro-USD as a decimal USD string ("0.006").
+func usdDecimal(m providers.Money) string {
+	frac := strings.TrimRight(fmt.Sprintf("%06d", int64(m)%1e6), "0")
+	if frac == "" {
+		return strconv.FormatInt(int64(m)/1e6, 10)
+	}
+	return strconv.FormatInt(int64(m)/1e6, 10) + "." + frac
+}
+
+// cpuOffers lists CPU-only capacity: one offer per country with a free
+// replica, priced by CPUPrice for q's resources.
+func (c *Client) cpuOffers(ctx context.Context, q providers.Query, countries []string) ([]providers.Offer, error) {
+	price := c.CPUPrice(q.CPUMillis, q.MemoryMiB)
+	if q.MaxPricePerHour > 0 && price > q.MaxPricePerHour {
+		return nil, nil
+	}
+	var out []providers.Offer
+	for _, cc := range countries {
+		body := map[string]any{"country_codes": []string{cc}, "cpu": cpuUnits(q.CPUMillis), "memory": memoryMB(q.MemoryMiB)}
+		if q.DiskMiB > 0 {
+			body["storage_amount"] = storageBytes(q.DiskMiB)
+		}
+		req, err := httpx.JSON(http.MethodPost, c.orgPath()+"/availability/sce-cpu-availability", body)
+		if err != nil {
+			return nil, fmt.Errorf("salad: %w", err)
+		}
+		req.Op, req.Retry = "cpu availability", httpx.RetryIdempotent // a read
+		resp, err := c.http.Do(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		var a struct {
+			Batch int64 `json:"available_cpu_batch"`
+		}
+		if err := httpx.DecodeJSON(resp.Body, &a); err != nil {
+			return nil, fmt.Errorf("salad: cpu availability: %w", err)
+		}
+		if a.Batch < 1 {
+			continue
+		}
+		out = append(out, providers.Offer{
+			Provider: Name, ID: OfferID(cpuClass, cpuPriority, cc), Region: providers.RegionForCountry(cc),
+			PricePerHour: price, Raw: providers.RawPrice{Amount: usdDecimal(price), Unit: "usd/hour"}, Available: a.Batch, Country: cc,
+		})
+	}
+	c.log.DebugContext(ctx, "salad cpu offers", "countries", len(countries), "matching", len(out))
+	return out, nil
+}
 
 // containerGroup is the part of a ContainerGroup Aurora reads.
 type containerGroup struct {
@@ -515,9 +626,12 @@ func (c *Client) CreateRequest(spec providers.LaunchSpec, classID, priority, cou
 	for _, e := range w.Env {
 		env[e.Name] = e.Value
 	}
-	res := map[string]any{"cpu": cpuUnits(max(w.CPU, 1)), "memory": max(w.Memory, 1024), "gpu_classes": []string{classID}}
+	res := map[string]any{"cpu": cpuUnits(max(w.CPU, 1)), "memory": memoryMB(w.Memory), "gpu_classes": []string{classID}}
+	if classID == cpuClass {
+		res["gpu_classes"] = []string{} // a CPU-only group
+	}
 	if w.Disk > 0 {
-		res["storage_amount"] = w.Disk << 20
+		res["storage_amount"] = storageBytes(w.Disk)
 	}
 	ctr := map[string]any{"image": w.Image, "resources": res, "priority": priority, "environment_variables": env}
 	if len(w.Cmd) > 0 {
@@ -574,7 +688,12 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	default:
 		return providers.Lease{}, err
 	}
-	if g.CurrentState.Status == "stopped" && g.CurrentState.StartTime == nil {
+	// Groups are created with autostart_policy false, so a new one is
+	// stopped until started. A stopped group found by its key is one whose
+	// start was lost (Aurora never stops groups; Terminate deletes them).
+	// start_time cannot tell: it is required and always set
+	// (ContainerGroupState in SaladCloud's OpenAPI description).
+	if g.CurrentState.Status == "stopped" {
 		if _, err := c.http.Do(ctx, httpx.Request{Method: http.MethodPost, Path: c.groupsPath() + "/" + name + "/start", Op: "start container group", Retry: httpx.RetryIdempotent}); err != nil {
 			return providers.Lease{}, err
 		}
@@ -591,15 +710,17 @@ func (c *Client) create(ctx context.Context, spec providers.LaunchSpec, classID,
 	if err != nil {
 		return nil, fmt.Errorf("salad: %w", err)
 	}
-	// The unique name makes a repeated create harmless: it gets 409.
+	// The unique name makes a repeated create harmless: SaladCloud answers a
+	// taken name with a 400 ProblemDetails of type name_conflict.
 	req.Op, req.Retry = "create container group", httpx.RetryIdempotent
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		if errors.Is(err, providers.ErrAuth) || ctx.Err() != nil {
 			return nil, err
 		}
-		// A 409 (an earlier attempt created it and its answer was lost)
-		// or a failure that may have created it: look before reporting.
+		// A name_conflict (an earlier attempt created it and its answer
+		// was lost) or a failure that may have created it: look before
+		// reporting.
 		if g, gerr := c.getGroup(ctx, spec.IdempotencyKey); gerr == nil {
 			c.log.InfoContext(ctx, "salad launch recovered container group", "job", spec.JobID, "group", g.Name, "err", err)
 			return g, nil

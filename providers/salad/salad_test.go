@@ -2,22 +2,27 @@ package salad_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/internal/httpx"
 	"github.com/aurora-federation/aurora/providers/providertest"
+	"github.com/aurora-federation/aurora/providers/providertest/apispec"
 	"github.com/aurora-federation/aurora/providers/salad"
 	"github.com/aurora-federation/aurora/providers/salad/saladtest"
+	"github.com/aurora-federation/aurora/treaty"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -35,27 +40,46 @@ func newClient(url, key string, cfg salad.Config) (*salad.Client, error) {
 	return salad.New(cfg)
 }
 
+// serve starts srv behind the OpenAPI checker: a request the adapter sends
+// or a response the fake returns that SaladCloud's published description
+// does not allow fails t. It returns the API base URL (…/api/public).
+func serve(t *testing.T, srv *saladtest.Server) string {
+	t.Helper()
+	spec, err := os.ReadFile("testdata/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := apispec.Serve(t, spec, srv.Handler())
+	return url + "/api/public"
+}
+
 func setup(t *testing.T, opts saladtest.Options) (*saladtest.Server, *salad.Client, *slog.Logger, *providertest.LogBuffer) {
 	t.Helper()
+	srv, url, c, log, buf := setupURL(t, opts)
+	_ = url
+	return srv, c, log, buf
+}
+
+func setupURL(t *testing.T, opts saladtest.Options) (*saladtest.Server, string, *salad.Client, *slog.Logger, *providertest.LogBuffer) {
+	t.Helper()
 	srv := saladtest.NewServer(opts)
-	url := srv.Start()
-	t.Cleanup(srv.Close)
+	url := serve(t, srv)
 	log, buf := providertest.NewLogger()
 	c, err := newClient(url, secret, salad.Config{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, c, log, buf
+	return srv, url, c, log, buf
 }
 
 func harness(opts saladtest.Options) providertest.Harness {
 	return providertest.Harness{
 		Setup: func(t *testing.T) *providertest.Env {
-			srv, c, log, logs := setup(t, opts)
+			srv, url, c, log, logs := setupURL(t, opts)
 			return &providertest.Env{
 				Provider: c,
 				Connect: func(key string) (providers.Provider, error) {
-					return newClient(srv.URL(), key, salad.Config{Logger: log})
+					return newClient(url, key, salad.Config{Logger: log})
 				},
 				Fake: srv, Secret: secret, Logs: logs.String,
 			}
@@ -417,5 +441,195 @@ func TestDefaultInventoryCoversRegions(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// fakeClock is a clock whose Sleep moves it, shared by fake and adapter.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.now = c.now.Add(max(d, 0))
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+func launchSpec(t *testing.T, c *salad.Client, q providers.Query, w treaty.Workload, job string) providers.LaunchSpec {
+	t.Helper()
+	offers, err := c.Offers(t.Context(), q)
+	if err != nil || len(offers) == 0 {
+		t.Fatalf("Offers(%+v) = %v, %v", q, offers, err)
+	}
+	return providers.LaunchSpec{JobID: job, IdempotencyKey: providers.IdempotencyKey(job), Offer: offers[0], Workload: w}
+}
+
+// TestLaunchStartsNewGroup: start_time is always present (required), so a
+// new group must be started because it is new, not because start_time is
+// empty.
+func TestLaunchStartsNewGroup(t *testing.T) {
+	srv, c, _, _ := setup(t, saladtest.Options{})
+	q := providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"us-east"}}
+	lease, err := c.Launch(t.Context(), launchSpec(t, c, q, providertest.DefaultWorkload(q), "new-group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.State.Terminal() {
+		t.Errorf("lease state %q for a new group, want pending", lease.State)
+	}
+	if g, _ := srv.Group(lease.ID); g.Status != "pending" {
+		t.Errorf("fake group status %q, want pending (started)", g.Status)
+	}
+}
+
+// TestNameConflict: SaladCloud answers a taken name with a 400
+// ProblemDetails of type name_conflict; the adapter then finds the group.
+func TestNameConflict(t *testing.T) {
+	srv := saladtest.NewServer(saladtest.Options{})
+	h := srv.Handler()
+	var once sync.Once
+	var conflict struct {
+		status int
+		typ    string
+	}
+	var url string
+	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Another creator takes the name between the adapter's lookup and
+		// its create: the first lookup is answered before the group exists,
+		// then the group is created.
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/containers/"+providers.IdempotencyKey("raced")) {
+			first := false
+			once.Do(func() { first = true })
+			if first {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
+				body := `{"name":"` + providers.IdempotencyKey("raced") + `","container":{"image":"x","resources":{"cpu":1,"memory":1024,"gpu_classes":[]}},"autostart_policy":false,"restart_policy":"never","replicas":1}`
+				req, _ := http.NewRequest(http.MethodPost, url+"/organizations/aurora/projects/default/containers", strings.NewReader(body))
+				req.Header.Set("Salad-Api-Key", secret)
+				req.Header.Set("Content-Type", "application/json")
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+				return
+			}
+		}
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/containers") && r.Header.Get("X-Test") == "" {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code >= 400 {
+				var p struct {
+					Type string `json:"type"`
+				}
+				json.Unmarshal(rec.Body.Bytes(), &p)
+				conflict.status, conflict.typ = rec.Code, p.Type
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	spec, err := os.ReadFile("testdata/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := apispec.Serve(t, spec, wrapped)
+	url = base + "/api/public"
+	c, err := newClient(url, secret, salad.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := providers.Query{GPUModel: "RTX 4090", GPUCount: 1, Regions: []string{"us-east"}}
+	lease, err := c.Launch(t.Context(), launchSpec(t, c, q, providertest.DefaultWorkload(q), "raced"))
+	if err != nil {
+		t.Fatalf("Launch after a name conflict: %v", err)
+	}
+	if conflict.status != http.StatusBadRequest || conflict.typ != "name_conflict" {
+		t.Errorf("duplicate create answered %d %q, want 400 name_conflict", conflict.status, conflict.typ)
+	}
+	if n := srv.Workloads(); n != 1 || lease.ID != providers.IdempotencyKey("raced") {
+		t.Errorf("fake has %d groups, lease %q", n, lease.ID)
+	}
+}
+
+// TestCPUOnlyOffers: a workload without a GPU gets CPU-only capacity,
+// priced per vCPU and GB, and launches a group without GPU classes.
+func TestCPUOnlyOffers(t *testing.T) {
+	srv, c, _, _ := setup(t, saladtest.Options{})
+	q := providers.Query{CPUMillis: 2000, MemoryMiB: 4096, Regions: []string{"us-east"}}
+	offers, err := c.Offers(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []providers.Offer{{Provider: salad.Name, ID: "cpu:batch@us", Region: "us-east", Country: "us",
+		PricePerHour: 12_000, Raw: providers.RawPrice{Amount: "0.012", Unit: "usd/hour"}, Available: 200}}
+	if diff := cmp.Diff(want, offers); diff != "" {
+		t.Fatalf("CPU offers (-want +got):\n%s", diff)
+	}
+	w := providertest.DefaultWorkload(providers.Query{})
+	lease, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "cpu", IdempotencyKey: providers.IdempotencyKey("cpu"), Offer: offers[0], Workload: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := srv.Group(lease.ID)
+	if len(g.GPUClasses) != 0 || g.Priority != "batch" {
+		t.Errorf("CPU group: gpu classes %q priority %q, want none and batch", g.GPUClasses, g.Priority)
+	}
+}
+
+// TestSmallDiskIsOneGiB: storage_amount below 1 GiB is invalid.
+func TestSmallDiskIsOneGiB(t *testing.T) {
+	_, c, _, _ := setup(t, saladtest.Options{})
+	q := providers.Query{GPUModel: "RTX 4090", GPUCount: 1, DiskMiB: 100, Regions: []string{"us-east"}}
+	w := providertest.DefaultWorkload(q)
+	w.Disk = 100 // MiB
+	spec := launchSpec(t, c, q, w, "small-disk")
+	if _, err := c.Launch(t.Context(), spec); err != nil {
+		t.Fatalf("Launch with a 100 MiB disk: %v", err)
+	}
+	body := c.CreateRequest(spec, "00000001-5a1a-4d00-8000-000000000001", "high", "us")
+	res := body["container"].(map[string]any)["resources"].(map[string]any)
+	if got := res["storage_amount"]; got != int64(1<<30) {
+		t.Errorf("storage_amount = %v, want 1 GiB", got)
+	}
+}
+
+// TestRequestsPerMinute: SaladCloud allows 240 requests a minute per key;
+// the adapter keeps under it instead of running into 429s.
+func TestRequestsPerMinute(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	srv := saladtest.NewServer(saladtest.Options{RequestsPerMinute: 240, Now: clk.Now})
+	url := serve(t, srv)
+	cfg := salad.Config{BaseURL: url, Credential: providers.NewCredential(secret),
+		Organization: saladtest.DefaultOrganization, Project: saladtest.DefaultProject}
+	cfg.HTTP.Now, cfg.HTTP.Sleep = clk.Now, clk.Sleep
+	c, err := salad.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := clk.Now()
+	for i := range 25 { // 13 requests each: 325 in all
+		if _, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 4090"}); err != nil {
+			t.Fatalf("Offers #%d: %v", i, err)
+		}
+	}
+	if d := clk.Now().Sub(start); d < time.Minute {
+		t.Errorf("325 requests took %v of fake time, want >= 1m", d)
 	}
 }

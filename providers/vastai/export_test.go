@@ -12,8 +12,8 @@ func ParseAll(b []byte) {
 	if in, err := parseInstance(b); err == nil && in != nil {
 		State(in.ActualStatus, in.IntendedStatus)
 	}
-	if list, err := parseInstances(b); err == nil {
-		for _, in := range list {
+	if page, err := parseInstances(b); err == nil {
+		for _, in := range page.Instances {
 			State(in.ActualStatus, in.IntendedStatus)
 		}
 	}

@@ -62,8 +62,9 @@ type Config struct {
 	OfferType string
 	// SearchLimit caps offers per search. Default 64.
 	SearchLimit int
-	// MinReliability filters offers below this reliability2 score (0..1).
-	// Default 0.95; negative disables the filter.
+	// MinReliability filters offers below this reliability score (0..1),
+	// the search field Vast documents (api-reference/openapi.yaml, search
+	// offers). Default 0.95; negative disables the filter.
 	MinReliability float64
 	// GPUNames maps a canonical GPU model (providers.CanonicalGPUModel) to
 	// the gpu_name spellings Vast uses, so a search for "A100" asks for
@@ -152,12 +153,13 @@ func New(cfg Config) (*Client, error) {
 	cred := cfg.Credential
 	hc, err := httpx.New(hcfg, httpx.API{
 		Name:    Name,
-		BaseURL: strings.TrimSuffix(cfg.BaseURL, "/") + "/api/v0",
+		BaseURL: strings.TrimSuffix(cfg.BaseURL, "/"),
 		Authorize: func(r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer "+cred.Reveal())
 			return nil
 		},
 		Classify: classify,
+		Limit:    limit,
 	})
 	if err != nil {
 		return nil, err
@@ -174,16 +176,56 @@ func New(cfg Config) (*Client, error) {
 }
 
 // classify adds Vast's quirks to httpx.Classify: an invalid key on /bundles/
-// is a 404 "Invalid user key"; a vanished or taken ask (404/410 no_such_ask)
-// is no capacity rather than not found.
+// is a 404 "Invalid user key"; a vanished or taken ask is no capacity rather
+// than not found. Vast documents the vanished ask as a 404 whose error is
+// "invalid_args" and whose msg says no_such_ask ("error 404/3603:
+// no_such_ask ..."), the taken one as a 410 with error "no_such_ask"
+// (vast-ai/docs api-reference/openapi.yaml, createInstance).
 func classify(e *httpx.APIError) error {
 	switch {
 	case e.Code == "auth_error" || strings.Contains(e.Message, "Invalid user key"):
 		return providers.ErrAuth
-	case e.Code == "no_such_ask":
+	case e.Code == "no_such_ask" || strings.Contains(e.Message, "no_such_ask"):
 		return providers.ErrNoCapacity
 	}
 	return httpx.Classify(e)
+}
+
+// Operations, named as in Vast's OpenAPI description.
+const (
+	opSearch    = "search offers"
+	opCreate    = "rent ask"
+	opShow      = "instance status"
+	opList      = "list instances"
+	opDestroy   = "destroy instance"
+	apiV0       = "/api/v0"
+	listPageMax = 25 // /api/v1/instances/ limit maximum
+)
+
+// MinIntervals returns the minimum interval Vast enforces between two
+// requests of one key to each endpoint the adapter calls, by operation: the
+// "threshold" seconds of each operation's documented 429 (vast-ai/docs
+// api-reference/openapi.yaml; rate-limits-and-errors.mdx: limits are per
+// endpoint and identity, with no Retry-After). Search documents none; 1 s
+// is assumed. The map is new on each call.
+func MinIntervals() map[string]time.Duration {
+	return map[string]time.Duration{
+		opSearch:  time.Second,             // not documented
+		opCreate:  4500 * time.Millisecond, // createInstance threshold=4.5
+		opShow:    2 * time.Second,         // showInstance threshold=2.0
+		opList:    time.Second,             // showInstances threshold=1.0
+		opDestroy: 3 * time.Second,         // destroyInstance threshold=3.0
+	}
+}
+
+// limit spaces each endpoint's requests by its minimum interval, so that
+// neither first attempts nor 429 retries come faster than Vast accepts.
+func limit(r httpx.Request) httpx.Limit {
+	d, ok := MinIntervals()[r.Op]
+	if !ok {
+		return httpx.Limit{}
+	}
+	return httpx.Limit{Key: r.Op, N: 1, Per: d}
 }
 
 // Name returns "vastai".
@@ -241,7 +283,7 @@ func (c *Client) SearchQuery(q providers.Query) (body map[string]any, ok bool) {
 		"limit":    c.cfg.SearchLimit,
 	}
 	if c.cfg.MinReliability > 0 {
-		body["reliability2"] = op{"gte": c.cfg.MinReliability}
+		body["reliability"] = op{"gte": c.cfg.MinReliability}
 	}
 	if q.GPUModel != "" {
 		if names, known := c.names[providers.CanonicalGPUModel(q.GPUModel)]; known {
@@ -349,11 +391,11 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	if !ok {
 		return nil, nil
 	}
-	req, err := httpx.JSON(http.MethodPost, "/bundles/", body)
+	req, err := httpx.JSON(http.MethodPost, apiV0+"/bundles/", body)
 	if err != nil {
 		return nil, fmt.Errorf("vastai: %w", err)
 	}
-	req.Op, req.Retry = "search offers", httpx.RetryIdempotent // a search has no effects
+	req.Op, req.Retry = opSearch, httpx.RetryIdempotent // a search has no effects
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		return nil, err
@@ -420,15 +462,19 @@ func parseInstance(body []byte) (*instance, error) {
 	return r.Instances, nil
 }
 
-// parseInstances decodes GET /instances/.
-func parseInstances(body []byte) ([]instance, error) {
-	var r struct {
-		Instances []instance `json:"instances"`
-	}
+// instancePage is one page of GET /api/v1/instances/.
+type instancePage struct {
+	Instances []instance `json:"instances"`
+	NextToken *string    `json:"next_token"`
+}
+
+// parseInstances decodes a page of GET /api/v1/instances/.
+func parseInstances(body []byte) (instancePage, error) {
+	var r instancePage
 	if err := httpx.DecodeJSON(body, &r); err != nil {
-		return nil, fmt.Errorf("vastai: instance list: %w", err)
+		return r, fmt.Errorf("vastai: instance list: %w", err)
 	}
-	return r.Instances, nil
+	return r, nil
 }
 
 // State maps Vast's instance status to a providers.State:
@@ -491,8 +537,8 @@ func (c *Client) Status(ctx context.Context, id string) (providers.Status, error
 
 func (c *Client) getInstance(ctx context.Context, n int64) (*instance, error) {
 	resp, err := c.http.Do(ctx, httpx.Request{
-		Method: http.MethodGet, Path: fmt.Sprintf("/instances/%d/", n),
-		Query: map[string][]string{"owner": {"me"}}, Op: "instance status",
+		Method: http.MethodGet, Path: fmt.Sprintf(apiV0+"/instances/%d/", n),
+		Query: map[string][]string{"owner": {"me"}}, Op: opShow,
 	})
 	if err != nil {
 		return nil, err
@@ -507,28 +553,46 @@ func (c *Client) getInstance(ctx context.Context, n int64) (*instance, error) {
 	return in, nil
 }
 
-// findByLabel returns the live instance labelled key, if any.
+// maxListPages bounds the pages findByLabel reads: a label is one job's
+// key, so more than a few instances carrying it means something is wrong.
+const maxListPages = 40
+
+// findByLabel returns the live instance labelled key, if any. It asks the
+// paged v1 listing for that label only (select_filters, filterable on
+// label per Vast's description), oldest first, as the CLI's show_instances
+// does (vast-cli vastai/api/instances.py).
 func (c *Client) findByLabel(ctx context.Context, key string) (*instance, error) {
-	resp, err := c.http.Do(ctx, httpx.Request{
-		Method: http.MethodGet, Path: "/instances/", Query: map[string][]string{"owner": {"me"}}, Op: "list instances",
-	})
+	filters, err := json.Marshal(map[string]any{"label": op{"eq": key}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vastai: %w", err)
 	}
-	list, err := parseInstances(resp.Body)
-	if err != nil {
-		return nil, err
+	q := map[string][]string{
+		"select_filters": {string(filters)},
+		"order_by":       {`[{"col":"id","dir":"asc"}]`},
+		"limit":          {strconv.Itoa(listPageMax)},
 	}
-	var found *instance
-	for i := range list {
-		in := &list[i]
-		if in.Label != nil && *in.Label == key && in.IntendedStatus != "stopped" {
-			if found == nil || in.ID < found.ID { // the oldest is the original
-				found = in
+	for range maxListPages {
+		resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: "/api/v1/instances/", Query: q, Op: opList})
+		if err != nil {
+			return nil, err
+		}
+		page, err := parseInstances(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		for i := range page.Instances {
+			in := &page.Instances[i]
+			// The filter is the server's; check it here too.
+			if in.Label != nil && *in.Label == key && in.IntendedStatus != "stopped" {
+				return in, nil // ordered by id: the oldest is the original
 			}
 		}
+		if page.NextToken == nil || *page.NextToken == "" {
+			return nil, nil
+		}
+		q["after_token"] = []string{*page.NextToken}
 	}
-	return found, nil
+	return nil, fmt.Errorf("vastai: list instances labelled %q: more than %d pages", key, maxListPages)
 }
 
 // rentRequest is the PUT /asks/{id}/ body, as the Vast CLI sends it.
@@ -613,12 +677,12 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if spec.MaxPricePerHour > 0 && spec.Offer.PricePerHour > spec.MaxPricePerHour {
 		return providers.Lease{}, fmt.Errorf("vastai: launch: ask %d at %v/h above cap %v/h: %w", askID, spec.Offer.PricePerHour, spec.MaxPricePerHour, providers.ErrOverPrice)
 	}
-	req, err := httpx.JSON(http.MethodPut, fmt.Sprintf("/asks/%d/", askID), c.RentRequest(spec))
+	req, err := httpx.JSON(http.MethodPut, fmt.Sprintf(apiV0+"/asks/%d/", askID), c.RentRequest(spec))
 	if err != nil {
 		return providers.Lease{}, fmt.Errorf("vastai: %w", err)
 	}
 	// Renting twice is not harmless: retry only 429s, then look by label.
-	req.Op, req.Retry = "rent ask", httpx.RetryRateLimitOnly
+	req.Op, req.Retry = opCreate, httpx.RetryRateLimitOnly
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		if errors.Is(err, providers.ErrAuth) || errors.Is(err, providers.ErrNoCapacity) || errors.Is(err, providers.ErrRateLimited) || ctx.Err() != nil {
@@ -654,7 +718,7 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Path: fmt.Sprintf("/instances/%d/", n), Op: "destroy instance"})
+	_, err = c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Path: fmt.Sprintf(apiV0+"/instances/%d/", n), Op: opDestroy})
 	if err != nil {
 		return err
 	}

@@ -7,13 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/internal/httpx"
 	"github.com/aurora-federation/aurora/providers/providertest"
+	"github.com/aurora-federation/aurora/providers/providertest/apispec"
 	"github.com/aurora-federation/aurora/providers/vastai"
 	"github.com/aurora-federation/aurora/providers/vastai/vastaitest"
 	"github.com/google/go-cmp/cmp"
@@ -31,11 +36,29 @@ func newClient(t *testing.T, url, key string, cfg vastai.Config) (*vastai.Client
 	return vastai.New(cfg)
 }
 
+// spec is the contract every exchange with the fake is checked against.
+func spec(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// serve starts srv behind the OpenAPI checker: a request the adapter sends
+// or a response the fake returns that Vast's published description does
+// not allow fails t.
+func serve(t *testing.T, srv *vastaitest.Server) string {
+	t.Helper()
+	url, _ := apispec.Serve(t, spec(t), srv.Handler())
+	return url
+}
+
 func setup(t *testing.T) (*vastaitest.Server, *vastai.Client, *slog.Logger, *providertest.LogBuffer) {
 	t.Helper()
 	srv := vastaitest.NewServer(vastaitest.Options{})
-	url := srv.Start()
-	t.Cleanup(srv.Close)
+	url := serve(t, srv)
 	log, buf := providertest.NewLogger()
 	c, err := newClient(t, url, secret, vastai.Config{Logger: log})
 	if err != nil {
@@ -47,11 +70,17 @@ func setup(t *testing.T) (*vastaitest.Server, *vastai.Client, *slog.Logger, *pro
 func TestConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
 		Setup: func(t *testing.T) *providertest.Env {
-			srv, c, log, logs := setup(t)
+			srv := vastaitest.NewServer(vastaitest.Options{})
+			url := serve(t, srv)
+			log, logs := providertest.NewLogger()
+			c, err := newClient(t, url, secret, vastai.Config{Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
 			return &providertest.Env{
 				Provider: c,
 				Connect: func(key string) (providers.Provider, error) {
-					return newClient(t, srv.URL(), key, vastai.Config{Logger: log})
+					return newClient(t, url, key, vastai.Config{Logger: log})
 				},
 				Fake:   srv,
 				Secret: secret,
@@ -76,20 +105,20 @@ func TestSearchQueryEncoding(t *testing.T) {
 		{
 			name:   "empty query keeps defaults and configured regions",
 			q:      providers.Query{},
-			want:   `{"external":{"eq":false},"geolocation":{"in":["AS","AT","CH","CZ","DE","GU","HU","LI","MP","PL","SI","SK","UM","US"]},"limit":64,"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
+			want:   `{"external":{"eq":false},"geolocation":{"in":["AS","AT","CH","CZ","DE","GU","HU","LI","MP","PL","SI","SK","UM","US"]},"limit":64,"order":[["dph_total","asc"]],"reliability":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
 			wantOK: true,
 		},
 		{
 			name: "full query",
 			q: providers.Query{GPUModel: "NVIDIA A100", GPUCount: 2, MinVRAMMiB: 40960, CPUMillis: 8000, MemoryMiB: 65536,
 				DiskMiB: 51200, Regions: []string{"eu-central", "eu-west", "europe", "DE"}, MaxPricePerHour: 2_500_000},
-			want:   `{"allocated_storage":50,"cpu_cores_effective":{"gte":8},"cpu_ram":{"gte":65536},"disk_space":{"gte":50},"dph_total":{"lte":2.5},"external":{"eq":false},"geolocation":{"in":["AT","CH","CZ","DE","HU","LI","PL","SI","SK"]},"gpu_name":{"in":["A100 SXM4","A100 PCIE","A100X"]},"gpu_ram":{"gte":40960},"limit":64,"num_gpus":{"eq":2},"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
+			want:   `{"allocated_storage":50,"cpu_cores_effective":{"gte":8},"cpu_ram":{"gte":65536},"disk_space":{"gte":50},"dph_total":{"lte":2.5},"external":{"eq":false},"geolocation":{"in":["AT","CH","CZ","DE","HU","LI","PL","SI","SK"]},"gpu_name":{"in":["A100 SXM4","A100 PCIE","A100X"]},"gpu_ram":{"gte":40960},"limit":64,"num_gpus":{"eq":2},"order":[["dph_total","asc"]],"reliability":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
 			wantOK: true,
 		},
 		{
 			name:   "unknown model searched as given",
 			q:      providers.Query{GPUModel: "MI300X"},
-			want:   `{"external":{"eq":false},"geolocation":{"in":["AS","AT","CH","CZ","DE","GU","HU","LI","MP","PL","SI","SK","UM","US"]},"gpu_name":{"eq":"MI300X"},"limit":64,"order":[["dph_total","asc"]],"reliability2":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
+			want:   `{"external":{"eq":false},"geolocation":{"in":["AS","AT","CH","CZ","DE","GU","HU","LI","MP","PL","SI","SK","UM","US"]},"gpu_name":{"eq":"MI300X"},"limit":64,"order":[["dph_total","asc"]],"reliability":{"gte":0.95},"rentable":{"eq":true},"rented":{"eq":false},"type":"on-demand","verified":{"eq":true}}`,
 			wantOK: true,
 		},
 		{
@@ -233,8 +262,7 @@ func TestCapabilitiesRegions(t *testing.T) {
 
 func TestLaunchOutsideConfiguredRegions(t *testing.T) {
 	srv := vastaitest.NewServer(vastaitest.Options{})
-	url := srv.Start()
-	t.Cleanup(srv.Close)
+	url := serve(t, srv)
 	c, err := newClient(t, url, secret, vastai.Config{Regions: []string{"eu-west"}})
 	if err != nil {
 		t.Fatal(err)
@@ -458,5 +486,259 @@ func TestDefaultInventoryCoversRegions(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// fakeClock is a clock whose Sleep moves it; the fake and the adapter share
+// it, so rate limits are tested without waiting.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.now = c.now.Add(max(d, 0))
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+func TestVanishedAskIsNoCapacity(t *testing.T) {
+	srv, c, _, _ := setup(t)
+	offers, err := c.Offers(t.Context(), providers.Query{GPUModel: "RTX 4090", Regions: []string{"us-west"}})
+	if err != nil || len(offers) == 0 {
+		t.Fatalf("Offers = %v, %v", offers, err)
+	}
+	vanished := offers[0]
+	vanished.ID = "7999999" // never in the inventory: Vast's 404 invalid_args "no_such_ask"
+	_, err = c.Launch(t.Context(), providers.LaunchSpec{JobID: "j", IdempotencyKey: providers.IdempotencyKey("j"),
+		Offer: vanished, Workload: providertest.DefaultWorkload(providers.Query{})})
+	if !errors.Is(err, providers.ErrNoCapacity) || errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("Launch on a vanished ask = %v, want ErrNoCapacity (not ErrNotFound)", err)
+	}
+	var apiErr *httpx.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound || apiErr.Code != "invalid_args" {
+		t.Errorf("error %v: want the documented 404 invalid_args", err)
+	}
+	if n := srv.Workloads(); n != 0 {
+		t.Errorf("fake has %d instances", n)
+	}
+}
+
+// TestContractRejects shows the OpenAPI checker is not vacuous: requests
+// the published description does not allow are violations.
+func TestContractRejects(t *testing.T) {
+	tests := []struct {
+		name, method, path, body string
+	}{
+		{"undocumented filter reliability2", "POST", "/api/v0/bundles/", `{"reliability2":{"gte":0.9}}`},
+		{"unknown filter op", "POST", "/api/v0/bundles/", `{"num_gpus":{"about":1}}`},
+		{"create without image", "PUT", "/api/v0/asks/7001001/", `{"label":"x","runtype":"args"}`},
+		{"create with unknown runtype", "PUT", "/api/v0/asks/7001001/", `{"image":"x","runtype":"docker"}`},
+		{"list on an undocumented path", "GET", "/api/v0/instances/?owner=me", ``},
+		{"v1 page larger than 25", "GET", "/api/v1/instances/?limit=100", ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chk, err := apispec.New(spec(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(chk.Wrap(vastaitest.NewServer(vastaitest.Options{}).Handler()))
+			defer srv.Close()
+			req, _ := http.NewRequestWithContext(t.Context(), tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+secret)
+			if tt.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if len(chk.Violations()) == 0 {
+				t.Errorf("%s %s %s: no violation recorded", tt.method, tt.path, tt.body)
+			}
+		})
+	}
+}
+
+func TestFakeRejectsUndocumentedFilter(t *testing.T) {
+	srv := vastaitest.NewServer(vastaitest.Options{})
+	url := srv.Start()
+	t.Cleanup(srv.Close)
+	resp, err := http.Post(url+"/api/v0/bundles/", "application/json", strings.NewReader(`{"reliability2":{"gte":0.95}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("search on reliability2 = %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestFindByLabelPagedListing: the idempotency lookup asks the v1 listing
+// for the label (select_filters), so it finds its instance among many
+// others without reading every page.
+func TestFindByLabelPagedListing(t *testing.T) {
+	var asks []vastaitest.Ask
+	for i := range 40 {
+		a := vastaitest.DefaultInventory()[0]
+		a.ID = int64(8000000 + i)
+		asks = append(asks, a)
+	}
+	srv := vastaitest.NewServer(vastaitest.Options{Asks: asks})
+	var mu sync.Mutex
+	var lists []string
+	h := srv.Handler()
+	chk, err := apispec.New(spec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(chk.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/instances/") && r.Method == http.MethodGet && !strings.Contains(r.URL.Path, "/v0/instances/8") {
+			mu.Lock()
+			lists = append(lists, r.URL.Path+"?"+r.URL.RawQuery)
+			mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})))
+	t.Cleanup(ts.Close)
+	c, err := newClient(t, ts.URL, secret, vastai.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := providertest.DefaultWorkload(providers.Query{})
+	var last providers.Lease
+	for i := range 30 {
+		job := "job-" + strconv.Itoa(i)
+		o := providers.Offer{Provider: vastai.Name, ID: strconv.Itoa(8000000 + i), PricePerHour: 350_000}
+		last, err = c.Launch(t.Context(), providers.LaunchSpec{JobID: job, IdempotencyKey: providers.IdempotencyKey(job), Offer: o, Workload: w})
+		if err != nil {
+			t.Fatalf("Launch %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	lists = nil
+	mu.Unlock()
+	again, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "job-29", IdempotencyKey: providers.IdempotencyKey("job-29"),
+		Offer: providers.Offer{Provider: vastai.Name, ID: "8000039", PricePerHour: 350_000}, Workload: w})
+	if err != nil || again.ID != last.ID {
+		t.Fatalf("relaunch = %+v, %v; want lease %s", again, err, last.ID)
+	}
+	if n := srv.Workloads(); n != 30 {
+		t.Errorf("fake has %d instances, want 30", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lists) != 1 || !strings.HasPrefix(lists[0], "/api/v1/instances/?") || !strings.Contains(lists[0], "select_filters=") || !strings.Contains(lists[0], providers.IdempotencyKey("job-29")) {
+		t.Errorf("lookup requests = %q, want one /api/v1/instances/ page filtered on the label", lists)
+	}
+	for _, v := range chk.Violations() {
+		t.Errorf("apispec: %s", v)
+	}
+}
+
+func TestFakeV1Paging(t *testing.T) {
+	var asks []vastaitest.Ask
+	for i := range 30 {
+		a := vastaitest.DefaultInventory()[0]
+		a.ID = int64(8000000 + i)
+		asks = append(asks, a)
+	}
+	srv := vastaitest.NewServer(vastaitest.Options{Asks: asks})
+	url := serve(t, srv)
+	c, err := newClient(t, url, secret, vastai.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		job := "same-label"
+		if i > 0 {
+			job = "job-" + strconv.Itoa(i)
+		}
+		o := providers.Offer{Provider: vastai.Name, ID: strconv.Itoa(8000000 + i), PricePerHour: 350_000}
+		if _, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: job, IdempotencyKey: providers.IdempotencyKey(job), Offer: o, Workload: providertest.DefaultWorkload(providers.Query{})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(q string) (ids []int64, next *string) {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", url+"/api/v1/instances/?"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var page struct {
+			Instances []struct {
+				ID int64 `json:"id"`
+			} `json:"instances"`
+			NextToken *string `json:"next_token"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range page.Instances {
+			ids = append(ids, in.ID)
+		}
+		return ids, page.NextToken
+	}
+	first, next := get("limit=25")
+	if len(first) != 25 || next == nil {
+		t.Fatalf("first page: %d instances, next %v; want 25 and a token", len(first), next)
+	}
+	second, end := get("limit=25&after_token=" + *next)
+	if len(second) != 5 || end != nil || second[0] <= first[24] {
+		t.Errorf("second page %v (next %v) after %v", second, end, first[24])
+	}
+}
+
+// TestMinIntervals: Vast documents a minimum interval per endpoint and no
+// Retry-After. Calls in a row wait the interval instead of failing with
+// 429s after ~1.4 s of backoff.
+func TestMinIntervals(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	srv := vastaitest.NewServer(vastaitest.Options{MinIntervals: vastaitest.DocumentedMinIntervals(), Now: clk.Now})
+	url := serve(t, srv)
+	cfg := vastai.Config{BaseURL: url, Credential: providers.NewCredential(secret)}
+	cfg.HTTP.Now, cfg.HTTP.Sleep = clk.Now, clk.Sleep
+	c, err := vastai.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	start := clk.Now()
+	w := providertest.DefaultWorkload(providers.Query{})
+	var ids []string
+	for _, job := range []string{"a", "b"} {
+		l, err := c.Launch(ctx, providers.LaunchSpec{JobID: job, IdempotencyKey: providers.IdempotencyKey(job),
+			Offer: providers.Offer{Provider: vastai.Name, ID: map[string]string{"a": "7001001", "b": "7001002"}[job], PricePerHour: 420_000}, Workload: w})
+		if err != nil {
+			t.Fatalf("Launch %s: %v", job, err)
+		}
+		ids = append(ids, l.ID)
+	}
+	for range 3 {
+		for _, id := range ids {
+			if _, err := c.Status(ctx, id); err != nil {
+				t.Fatalf("Status(%s): %v", id, err)
+			}
+		}
+	}
+	for _, id := range ids {
+		if err := c.Terminate(ctx, id); err != nil {
+			t.Fatalf("Terminate(%s): %v", id, err)
+		}
+	}
+	// 6 status reads 2 s apart: at least 10 s of the fake clock.
+	if d := clk.Now().Sub(start); d < 10*time.Second {
+		t.Errorf("the calls took %v of fake time, want >= 10s (paced)", d)
 	}
 }

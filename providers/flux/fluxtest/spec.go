@@ -101,7 +101,9 @@ func decodeSpec(raw []byte) (fspec, error) {
 
 var (
 	nameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
-	geoRE  = regexp.MustCompile(`^a!?c[A-Z]{2}(_[A-Z]{2}(_[^_]{1,64})?)?$`)
+	// componentRE: component names are strictly alphanumeric.
+	componentRE = regexp.MustCompile(`^[a-zA-Z0-9]+$`)
+	geoRE       = regexp.MustCompile(`^a!?c[A-Z]{2}(_[A-Z]{2}(_[^_]{1,64})?)?$`)
 )
 
 func banned(p int64) bool {
@@ -143,7 +145,7 @@ func (s *Server) validate(sp fspec, update bool) error {
 	seen := map[int64]bool{}
 	for i, c := range sp.Compose {
 		at := fmt.Sprintf("component %d", i)
-		if c.Name == "" || len(c.Name) > 63 || !nameRE.MatchString(c.Name) {
+		if c.Name == "" || len(c.Name) > 63 || !componentRE.MatchString(c.Name) {
 			bad("%s: name is not valid", at)
 		}
 		if c.Description == "" || len(c.Description) > 256 {

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aurora-federation/aurora/providers"
@@ -96,6 +97,20 @@ type API struct {
 	Classify func(e *APIError) error
 	// UserAgent is sent on every request. Default "aurora-providers/1".
 	UserAgent string
+	// Limit returns the published rate limit a request falls under (Salad's
+	// 240 per minute per key, Vast's per-endpoint minimum intervals). Every
+	// attempt, retries included, waits (Config.Sleep) until it fits the
+	// limit. Default: no limit.
+	Limit func(r Request) Limit
+}
+
+// Limit is a rate limit: at most N attempts in any window of Per, counted
+// per Key (requests with different keys do not delay each other). N 1 is a
+// minimum interval of Per between attempts. The zero value is no limit.
+type Limit struct {
+	Key string
+	N   int
+	Per time.Duration
 }
 
 // Client sends requests to one provider API. It is safe for concurrent use.
@@ -104,6 +119,9 @@ type Client struct {
 	api  API
 	base *url.URL
 	log  *slog.Logger
+
+	mu   sync.Mutex             // protects following
+	sent map[string][]time.Time // API.Limit: recent attempts per key, oldest first
 }
 
 // New validates cfg and api, fills defaults and returns a Client.
@@ -166,7 +184,7 @@ func New(cfg Config, api API) (*Client, error) {
 	if api.UserAgent == "" {
 		api.UserAgent = "aurora-providers/1"
 	}
-	return &Client{cfg: cfg, api: api, base: base, log: log.With("provider", api.Name)}, nil
+	return &Client{cfg: cfg, api: api, base: base, log: log.With("provider", api.Name), sent: map[string][]time.Time{}}, nil
 }
 
 // Name returns API.Name.
@@ -308,6 +326,9 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", c.api.Name, r.Op, err)
 		}
+		if err := c.pace(ctx, r); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", c.api.Name, r.Op, err)
+		}
 		resp, apiErr, err := c.attempt(ctx, r, attempt)
 		if err == nil && apiErr == nil {
 			return resp, nil
@@ -345,6 +366,44 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 }
 
 var errBodyTooLarge = errors.New("response body too large")
+
+// pace reserves the earliest time an attempt of r fits API.Limit and
+// waits for it. Reserving under the lock keeps concurrent callers within
+// the limit without polling.
+func (c *Client) pace(ctx context.Context, r Request) error {
+	if c.api.Limit == nil {
+		return nil
+	}
+	l := c.api.Limit(r)
+	if l.N <= 0 || l.Per <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	now := c.cfg.Now()
+	sent := c.sent[l.Key] // nondecreasing; may hold reservations in the future
+	for len(sent) > 0 && now.Sub(sent[0]) >= l.Per {
+		sent = sent[1:]
+	}
+	at := now
+	if len(sent) >= l.N {
+		at = later(at, sent[len(sent)-l.N].Add(l.Per))
+	}
+	c.sent[l.Key] = append(sent, at)
+	c.mu.Unlock()
+	wait := at.Sub(now)
+	if wait <= 0 {
+		return nil
+	}
+	c.log.DebugContext(ctx, "http rate limit wait", "op", r.Op, "wait", wait, "limit", l.N, "per", l.Per)
+	return c.cfg.Sleep(ctx, wait)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
 
 // attempt sends r once. It returns (resp, nil, nil) on success, (nil, apiErr,
 // nil) on a non-success status, or (nil, nil, err) on a transport or read

@@ -5,8 +5,9 @@
 //
 //	GET    /organizations/{org}/gpu-classes                        {"items":[GpuClass]}
 //	POST   /organizations/{org}/availability/sce-gpu-availability  counts per priority
+//	POST   /organizations/{org}/availability/sce-cpu-availability  CPU-only capacity (batch)
 //	GET    /organizations/{org}/projects/{proj}/containers         {"items":[ContainerGroup]}
-//	POST   /organizations/{org}/projects/{proj}/containers         201 ContainerGroup; 409 name taken
+//	POST   /organizations/{org}/projects/{proj}/containers         201 ContainerGroup; 400 name_conflict
 //	GET    /organizations/{org}/projects/{proj}/containers/{name}  ContainerGroup
 //	POST   .../containers/{name}/start | /stop                     202, empty body
 //	DELETE .../containers/{name}                                   202, empty body
@@ -14,14 +15,18 @@
 //
 // Auth is the Salad-Api-Key header (401 without a valid key; 403 for an
 // organization or project the key does not belong to). Errors are RFC 7807
-// ProblemDetails {"type","title","status","detail","instance"} (validation
-// errors add "errors":{field:[msg]}), or, with Options.HTMLErrors or after
+// ProblemDetails {"type","title","status","detail","instance"} served as
+// application/json as the published description has them (validation
+// errors add "errors":{field:[msg]}; a taken name is 400 with type
+// "name_conflict"), or, with Options.HTMLErrors or after
 // HTMLNext, HTML pages as the notes warn Salad's edge sometimes sends. 429s
 // are ProblemDetails; Options.RequestsPerMinute enables Salad's 240/min
 // limit.
 //
 // Container group current_state.status: a group created with
-// autostart_policy false is "stopped" until started; start → "pending";
+// autostart_policy false is "stopped" until started; start_time and
+// finish_time are always present (required in ContainerGroupState), the
+// creation time until the group starts; start → "pending";
 // each Advance then moves pending → "deploying" (instances allocating) →
 // "running" (running_count = replicas). stop → "stopped".
 package saladtest
@@ -79,6 +84,9 @@ type Options struct {
 	Organization, Project string
 	// GPUClasses is the inventory. Default DefaultGPUClasses().
 	GPUClasses []GPUClass
+	// CPUAvailable is the CPU-only capacity (replicas at batch priority) by
+	// country. Default DefaultCPUAvailable().
+	CPUAvailable map[string]int
 	// HTMLErrors makes every error response an HTML page. Default false.
 	HTMLErrors bool
 	// RequestsPerMinute enables a per-key limit (Salad's is 240). Default 0
@@ -109,6 +117,11 @@ type group struct {
 	ID              string            `json:"id"`
 	Name            string            `json:"name"`
 	DisplayName     string            `json:"display_name"`
+	Organization    string            `json:"organization_name"`
+	Project         string            `json:"project_name"`
+	Priority        *string           `json:"priority"`
+	ScheduledScale  bool              `json:"scheduled-scaling-enabled"`
+	ScalingActions  []any             `json:"scaling-actions"`
 	Container       container         `json:"container"`
 	AutostartPolicy bool              `json:"autostart_policy"`
 	RestartPolicy   string            `json:"restart_policy"`
@@ -142,17 +155,18 @@ type resources struct {
 }
 
 type networking struct {
-	Protocol string `json:"protocol"`
-	Port     int    `json:"port"`
-	Auth     bool   `json:"auth"`
-	DNS      string `json:"dns"`
+	Protocol     string `json:"protocol"`
+	Port         int    `json:"port"`
+	Auth         bool   `json:"auth"`
+	DNS          string `json:"dns"`
+	LoadBalancer string `json:"load_balancer"`
 }
 
 type currentState struct {
 	Status               string       `json:"status"`
 	Description          *string      `json:"description"`
-	StartTime            *string      `json:"start_time"`
-	FinishTime           *string      `json:"finish_time"`
+	StartTime            string       `json:"start_time"`
+	FinishTime           string       `json:"finish_time"`
 	InstanceStatusCounts statusCounts `json:"instance_status_counts"`
 }
 
@@ -176,6 +190,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.GPUClasses == nil {
 		opts.GPUClasses = DefaultGPUClasses()
+	}
+	if opts.CPUAvailable == nil {
+		opts.CPUAvailable = DefaultCPUAvailable()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -214,6 +231,11 @@ func DefaultGPUClasses() []GPUClass {
 		mk(5, "A100 (80 GB)", "secure", "1.20", "1.05", "0.95", "0.80", map[string]int{"us": 3, "de": 2, "nl": 2}),
 		mk(6, "H100 (80 GB)", "secure", "2.49", "2.19", "1.99", "1.79", map[string]int{"us": 4, "de": 2, "gb": 2}),
 	}
+}
+
+// DefaultCPUAvailable is the seeded CPU-only capacity by country.
+func DefaultCPUAvailable() map[string]int {
+	return map[string]int{"us": 200, "ca": 40, "de": 60, "gb": 30, "br": 20}
 }
 
 // Start listens on loopback and returns the API base URL, ending in
@@ -321,6 +343,7 @@ func (s *Server) Handler() http.Handler {
 	const proj = org + "/projects/{proj}/containers"
 	mux.HandleFunc("GET "+org+"/gpu-classes", s.gpuClasses)
 	mux.HandleFunc("POST "+org+"/availability/sce-gpu-availability", s.availability)
+	mux.HandleFunc("POST "+org+"/availability/sce-cpu-availability", s.cpuAvailability)
 	mux.HandleFunc("GET "+proj, s.listGroups)
 	mux.HandleFunc("POST "+proj, s.createGroup)
 	mux.HandleFunc("GET "+proj+"/{name}", s.getGroup)
@@ -379,18 +402,18 @@ func writeHTML(w http.ResponseWriter, status int, title string) {
 }
 
 func (s *Server) problem(w http.ResponseWriter, status int, title, detail string, errs map[string][]string) {
+	s.problemType(w, status, "https://docs.salad.com/errors/"+strings.ToLower(strings.ReplaceAll(title, " ", "-")), title, detail, errs)
+}
+
+func (s *Server) problemType(w http.ResponseWriter, status int, typ, title, detail string, errs map[string][]string) {
 	if s.opts.HTMLErrors {
 		writeHTML(w, status, fmt.Sprintf("%d %s", status, title))
 		return
 	}
-	body := map[string]any{
-		"type":  "https://docs.salad.com/errors/" + strings.ToLower(strings.ReplaceAll(title, " ", "-")),
-		"title": title, "status": status, "detail": detail,
-	}
+	body := map[string]any{"type": typ, "title": title, "status": status, "detail": detail}
 	if errs != nil {
 		body["errors"] = errs
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
 	fakekit.WriteJSON(w, status, body)
 }
 
@@ -404,6 +427,36 @@ func (s *Server) scope(w http.ResponseWriter, r *http.Request, needProject bool)
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
+
+// Storage bounds of CreateContainerResourceRequirements.storage_amount, in
+// bytes (salad-cloud-docs @ 504c704 api-specs/salad-cloud.yaml).
+const (
+	minStorage = 1 << 30
+	maxStorage = 1 << 50
+)
+
+func (s *Server) cpuAvailability(w http.ResponseWriter, r *http.Request) {
+	if !s.scope(w, r, false) {
+		return
+	}
+	var req struct {
+		CountryCodes  []string `json:"country_codes"`
+		CPU           *int     `json:"cpu"`
+		Memory        *int     `json:"memory"`
+		StorageAmount *int64   `json:"storage_amount"`
+	}
+	if err := fakekit.ReadJSON(r, &req); err != nil {
+		s.problem(w, http.StatusBadRequest, "Bad Request", err.Error(), nil)
+		return
+	}
+	total := 0
+	for cc, n := range s.opts.CPUAvailable {
+		if len(req.CountryCodes) == 0 || slices.Contains(req.CountryCodes, cc) {
+			total += n
+		}
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"available_cpu_batch": total, "on_call_cpu": total / 4})
+}
 
 func (s *Server) gpuClasses(w http.ResponseWriter, r *http.Request) {
 	if !s.scope(w, r, false) {
@@ -428,6 +481,10 @@ func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := fakekit.ReadJSON(r, &req); err != nil {
 		s.problem(w, http.StatusBadRequest, "Bad Request", err.Error(), nil)
+		return
+	}
+	if len(req.GPUClasses) == 0 {
+		s.problem(w, http.StatusBadRequest, "Validation Error", "gpu_classes is required", map[string][]string{"gpu_classes": {"at least one"}})
 		return
 	}
 	total := 0
@@ -512,6 +569,9 @@ func (s *Server) validate(req *createRequest) map[string][]string {
 	if c.Resources.Memory < 1024 {
 		add("container.resources.memory", "must be at least 1024 (MB)")
 	}
+	if n := c.Resources.StorageAmount; n != nil && (*n < minStorage || *n > maxStorage) {
+		add("container.resources.storage_amount", "must be 1073741824..1125899906842624 bytes")
+	}
 	s.mu.Lock()
 	for _, id := range c.Resources.GPUClasses {
 		if !slices.ContainsFunc(s.classes, func(g GPUClass) bool { return g.ID == id }) {
@@ -569,7 +629,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if _, taken := s.groups[req.Name]; taken {
 		s.mu.Unlock()
-		s.problem(w, http.StatusConflict, "Conflict", "a container group named "+req.Name+" already exists", nil)
+		s.problemType(w, http.StatusBadRequest, "name_conflict", "Name Conflict", "a container group named "+req.Name+" already exists", nil)
 		return
 	}
 	s.nextID++
@@ -583,13 +643,28 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 		},
 		AutostartPolicy: *req.AutostartPolicy, RestartPolicy: req.RestartPolicy, Replicas: *req.Replicas,
 		CountryCodes: req.CountryCodes, Version: 1, CreateTime: now, UpdateTime: now,
-		CurrentState: currentState{Status: "stopped"},
+		Organization: s.opts.Organization, Project: s.opts.Project, Priority: req.Container.Priority,
+		ScalingActions: []any{},
+		CurrentState:   currentState{Status: "stopped", StartTime: now, FinishTime: now},
+	}
+	if g.Container.EnvironmentVariables == nil {
+		g.Container.EnvironmentVariables = map[string]string{}
+	}
+	if g.Container.Resources.GPUClasses == nil {
+		g.Container.Resources.GPUClasses = []string{}
+	}
+	if g.CountryCodes == nil {
+		g.CountryCodes = []string{}
 	}
 	if g.DisplayName == "" {
 		g.DisplayName = g.Name
 	}
 	if n := req.Networking; n != nil {
-		g.Networking = &networking{Protocol: n.Protocol, Port: n.Port, Auth: n.Auth, DNS: g.Name + ".salad.cloud"}
+		lb := n.LoadBalancer
+		if lb == "" {
+			lb = "round_robin"
+		}
+		g.Networking = &networking{Protocol: n.Protocol, Port: n.Port, Auth: n.Auth, DNS: g.Name + ".salad.cloud", LoadBalancer: lb}
 	}
 	if g.AutostartPolicy {
 		startLocked(g, now)
@@ -605,7 +680,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 func startLocked(g *group, now string) {
-	g.CurrentState = currentState{Status: "pending", StartTime: &now}
+	g.CurrentState = currentState{Status: "pending", StartTime: now, FinishTime: now}
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*group, bool) {
@@ -672,7 +747,7 @@ func (s *Server) stopGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	now := s.now()
-	g.CurrentState = currentState{Status: "stopped", StartTime: g.CurrentState.StartTime, FinishTime: &now}
+	g.CurrentState = currentState{Status: "stopped", StartTime: g.CurrentState.StartTime, FinishTime: now}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusAccepted)
 }

@@ -6,6 +6,7 @@
 //	GET  /api/v0/bundles/?q=<json>   the same query, URL-encoded (docs page form)
 //	PUT  /api/v0/asks/{id}/          rent an ask → {"success":true,"new_contract":N}
 //	GET  /api/v0/instances/          {"instances_found":N,"instances":[...]}
+//	GET  /api/v1/instances/          paged: limit<=25, after_token, order_by, select_filters
 //	GET  /api/v0/instances/{id}/     {"instances":{...}} (null for an id not ours)
 //	PUT  /api/v0/instances/{id}/     {"state":"stopped"|"running"}
 //	DELETE /api/v0/instances/{id}/   {"success":true,"msg":...}; 404 not_found
@@ -14,11 +15,16 @@
 // a key, but a wrong key there gets Vast's quirky 404 {"error":"auth_error",
 // "msg":"Invalid user key"}; elsewhere a missing or wrong key is 401.
 // 429s come without Retry-After, alternating between the plain-text body
-// "API requests too frequent" and JSON {"detail":...}, as the real API does.
-// Renting an unknown ask is 404 no_such_ask; renting a taken one is 410.
-// Filters support ops eq neq gt lt gte lte in notin on the offer fields; an
-// unknown filter field is 400 invalid_args (stricter than Vast, to catch
-// adapter typos). geolocation filters compare the country code.
+// "API requests too frequent" and JSON {"detail":...}, as the real API does;
+// Options.MinIntervals enforces Vast's per-endpoint minimum intervals
+// (DocumentedMinIntervals). Renting an unknown ask is 404 with error
+// "invalid_args" and a msg naming no_such_ask; renting a taken one is 410
+// no_such_ask (both as Vast's OpenAPI description documents them).
+// Filters support ops eq neq gt lt gte lte in notin on the documented
+// search fields (SearchFields); any other filter field is 400 invalid_args.
+// geolocation filters compare the country code. The v1 listing filters on
+// the contract columns Vast allows (label, actual_status, id, gpu_name,
+// verification, ...); computed ones (dph_total, num_gpus) are 400.
 //
 // Instance actual_status goes null → "loading" → "running", one step per
 // Advance; SetStatus forces any value ("exited", "offline", ...).
@@ -114,10 +120,11 @@ type Options struct {
 	APIKey string
 	// Asks is the inventory. Default DefaultInventory().
 	Asks []Ask
-	// MinInterval is the per-endpoint minimum interval between requests of
-	// one key (Vast's rate limit); faster requests get 429. Default 0 (off).
-	MinInterval time.Duration
-	// Now is the clock for MinInterval and start dates. Default time.Now.
+	// MinIntervals are per-endpoint minimum intervals between requests of
+	// one key, by "METHOD /path/{id}/" (see DocumentedMinIntervals); faster
+	// requests get 429. Default nil (off).
+	MinIntervals map[string]time.Duration
+	// Now is the clock for MinIntervals and start dates. Default time.Now.
 	Now func() time.Time
 	// Logger logs each request (method, path, status). Default: discard.
 	Logger *slog.Logger
@@ -135,7 +142,7 @@ type Server struct {
 	asks      map[int64]*Ask
 	instances map[int64]*Instance
 	nextID    int64
-	last      map[string]time.Time // MinInterval: endpoint+key → last request
+	last      map[string]time.Time // MinIntervals: endpoint+key → last request
 	n429      int
 	loop      fakekit.Loopback
 }
@@ -218,6 +225,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v0/bundles/{$}", s.search)
 	mux.HandleFunc("PUT /api/v0/asks/{id}/{$}", s.rent)
 	mux.HandleFunc("GET /api/v0/instances/{$}", s.listInstances)
+	mux.HandleFunc("GET /api/v1/instances/{$}", s.listInstancesV1)
 	mux.HandleFunc("GET /api/v0/instances/{id}/{$}", s.getInstance)
 	mux.HandleFunc("PUT /api/v0/instances/{id}/{$}", s.changeInstance)
 	mux.HandleFunc("DELETE /api/v0/instances/{id}/{$}", s.destroy)
@@ -328,19 +336,34 @@ func (s *Server) key(r *http.Request) (string, bool) {
 	return k, k != "" && k == s.opts.APIKey
 }
 
+// DocumentedMinIntervals returns the minimum intervals Vast documents for
+// the endpoints the fake serves: the threshold seconds in each operation's
+// 429 example (vast-ai/docs @ c624622 api-reference/openapi.yaml). Search
+// documents none. The map is new on each call.
+func DocumentedMinIntervals() map[string]time.Duration {
+	return map[string]time.Duration{
+		"PUT /api/v0/asks/{id}/":         4500 * time.Millisecond, // createInstance
+		"GET /api/v0/instances/{id}/":    2 * time.Second,         // showInstance
+		"PUT /api/v0/instances/{id}/":    time.Second,             // manageInstance
+		"DELETE /api/v0/instances/{id}/": 3 * time.Second,         // destroyInstance
+		"GET /api/v1/instances/":         time.Second,             // showInstances
+	}
+}
+
 func (s *Server) tooFast(r *http.Request) bool {
-	if s.opts.MinInterval <= 0 {
+	endpoint := r.Method + " " + idSegment.ReplaceAllString(r.URL.Path, "/{id}/")
+	interval := s.opts.MinIntervals[endpoint]
+	if interval <= 0 {
 		return false
 	}
 	k, _ := s.key(r)
-	endpoint := r.Method + " " + idSegment.ReplaceAllString(r.URL.Path, "/{id}/")
 	id := endpoint + "\x00" + k
 	now := s.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	last, seen := s.last[id]
 	s.last[id] = now
-	return seen && now.Sub(last) < s.opts.MinInterval
+	return seen && now.Sub(last) < interval
 }
 
 var idSegment = regexp.MustCompile(`/[0-9]+/`)
@@ -420,6 +443,9 @@ func (s *Server) filter(q map[string]json.RawMessage) ([]map[string]any, error) 
 	limit := 64
 	var order [][]string
 	for k, raw := range q {
+		if !slices.Contains(SearchFields(), k) {
+			return nil, fmt.Errorf("%s is not a valid search key", k)
+		}
 		switch k {
 		case "type":
 			var t string
@@ -498,6 +524,21 @@ func (s *Server) filter(q map[string]json.RawMessage) ([]map[string]any, error) 
 }
 
 var ops = []string{"eq", "neq", "gt", "lt", "gte", "lte", "in", "notin"}
+
+// SearchFields returns the keys a search body may carry: the filter fields
+// and options of Vast's search offers request (vast-ai/docs @ c624622
+// api-reference/openapi.yaml, POST /api/v0/bundles), of which the offers
+// the fake holds carry the ones Aurora could use. reliability2 is an offer
+// field, not a documented filter. The slice is new on each call.
+func SearchFields() []string {
+	return []string{
+		"limit", "type", "order", "allocated_storage", "disable_bundling", "show_incompatible",
+		"verified", "rentable", "rented", "external", "gpu_name", "reliability", "num_gpus", "gpu_ram",
+		"gpu_total_ram", "cpu_cores_effective", "cpu_ram", "disk_space", "dph_total", "geolocation",
+		"machine_id", "host_id", "id", "datacenter", "verification", "direct_port_count", "static_ip",
+		"cuda_max_good", "compute_cap", "min_bid", "storage_cost", "inet_up_cost", "inet_down_cost", "dlperf",
+	}
+}
 
 func matches(a map[string]any, q map[string]json.RawMessage) (bool, error) {
 	for field, raw := range q {
@@ -652,11 +693,12 @@ func (s *Server) rent(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !exists:
 		s.mu.Unlock()
-		vastError(w, http.StatusNotFound, "no_such_ask", fmt.Sprintf("error 404/3603: no_such_ask  Instance type by id %d is not available.", id), map[string]any{"ask_id": id})
+		// Documented: a 404 whose error is invalid_args; only msg names no_such_ask.
+		vastError(w, http.StatusNotFound, "invalid_args", fmt.Sprintf("error 404/3603: no_such_ask Instance type by id %d is not available.", id), map[string]any{"ask_id": id})
 		return
 	case a.Rented || !a.Rentable:
 		s.mu.Unlock()
-		vastError(w, http.StatusGone, "no_such_ask", fmt.Sprintf("error 410/3603: no_such_ask  Instance type by id %d is no longer available.", id), map[string]any{"ask_id": id})
+		vastError(w, http.StatusGone, "no_such_ask", fmt.Sprintf("error 410/3907: no_such_ask Instance type %d is no longer available.", id), map[string]any{"ask_id": id})
 		return
 	}
 	a.Rented, a.Rentable = true, false
@@ -726,6 +768,112 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) {
 	}
 	list := s.Instances()
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"instances_found": len(list), "instances": list})
+}
+
+// v1Filterable are the contract columns the v1 listing filters on; computed
+// fields (dph_total, num_gpus, ...) are 400 (vast-ai/docs @ c624622
+// api-reference/openapi.yaml, showInstances select_filters).
+var v1Filterable = []string{"actual_status", "gpu_name", "verification", "id", "label", "intended_status", "cur_state", "machine_id", "image_uuid"}
+
+// listInstancesV1 serves GET /api/v1/instances/: keyset pages of at most 25
+// (limit <= 0 means 5), ordered by id, filtered by select_filters. The
+// after_token is the last id of the previous page, base64-free but opaque
+// to clients.
+func (s *Server) listInstancesV1(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAuth(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	bad := func(code, msg string) {
+		fakekit.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": code, "msg": msg})
+	}
+	limit := 25
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			bad("invalid_request", "Error in query parameters: limit must be an integer")
+			return
+		case n <= 0:
+			limit = 5
+		default:
+			limit = min(n, 25)
+		}
+	}
+	filters := map[string]json.RawMessage{}
+	if v := q.Get("select_filters"); v != "" {
+		if err := json.Unmarshal([]byte(v), &filters); err != nil {
+			bad("invalid_request", "Error in query parameters: select_filters is not a JSON object")
+			return
+		}
+	}
+	for k := range filters {
+		if !slices.Contains(v1Filterable, k) {
+			bad("invalid_request", fmt.Sprintf("Error in query parameters: %s is not a valid search key", k))
+			return
+		}
+	}
+	if v := q.Get("order_by"); v != "" {
+		var order []struct {
+			Col string `json:"col"`
+			Dir string `json:"dir"`
+		}
+		if err := json.Unmarshal([]byte(v), &order); err != nil {
+			bad("invalid_request", "Error in query parameters: order_by must be [{col,dir}]")
+			return
+		}
+		for _, o := range order {
+			if o.Col != "id" {
+				bad("invalid_request", fmt.Sprintf("Error in query parameters: cannot order by %s in the fake", o.Col))
+				return
+			}
+		}
+	}
+	var after int64
+	if v := q.Get("after_token"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimPrefix(v, "after:"), 10, 64)
+		if err != nil || !strings.HasPrefix(v, "after:") {
+			bad("invalid_token", "invalid after_token")
+			return
+		}
+		after = n
+	}
+	var matched []map[string]any
+	labels := map[string]int{}
+	for _, in := range s.Instances() {
+		b, _ := json.Marshal(in)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		ok, err := matches(m, filters)
+		if err != nil {
+			bad("invalid_request", "Error in query parameters: "+err.Error())
+			return
+		}
+		if ok {
+			matched = append(matched, m)
+			label := ""
+			if in.Label != nil {
+				label = *in.Label
+			}
+			labels[label]++
+		}
+	}
+	page := []map[string]any{}
+	var next any
+	for _, m := range matched {
+		if id := int64(m["id"].(float64)); id > after {
+			if len(page) == limit {
+				last := int64(page[len(page)-1]["id"].(float64))
+				next = fmt.Sprintf("after:%d", last)
+				break
+			}
+			page = append(page, m)
+		}
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{
+		"success": true, "instances_found": len(page), "total_instances": len(matched),
+		"label_counts": labels, "next_token": next, "instances": page,
+	})
 }
 
 func (s *Server) getInstance(w http.ResponseWriter, r *http.Request) {

@@ -93,7 +93,8 @@ type oursView struct {
 }
 
 type activeTreaty struct {
-	link treaty.Link
+	link treaty.Link // the merged version's CID
+	body treaty.Link // the CID without signatures: one for every version
 	t    *treaty.Treaty
 }
 
@@ -530,7 +531,7 @@ func (b *book) current() *oursView {
 		if st != treaty.StateActive {
 			continue
 		}
-		at := &activeTreaty{link: treaty.LinkTo(e.cid), t: e.t}
+		at := &activeTreaty{link: treaty.LinkTo(e.cid), body: treaty.LinkTo(body), t: e.t}
 		v.active = append(v.active, at)
 		v.byAlias[e.cid] = at
 	}

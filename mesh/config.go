@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -25,6 +26,9 @@ const (
 	ProtocolOrder   protocol.ID = "/aurora/order/1.0.0"
 	ProtocolWitness protocol.ID = "/aurora/witness/1.0.0"
 	ProtocolSync    protocol.ID = "/aurora/sync/1.0.0"
+	// ProtocolOrderQuery asks a peer what became of a forwarded order
+	// whose answer was lost (docs/TREATY_PROTOCOL.md).
+	ProtocolOrderQuery protocol.ID = "/aurora/order-query/1.0.0"
 )
 
 // Resource-manager service names the stream handlers account to.
@@ -83,6 +87,12 @@ type Clock func() time.Time
 // ErrorCode() string method is sent to the peer with that code (and its
 // message); any other error is sent as code "internal" without details.
 type OrderHandler func(ctx context.Context, from treaty.DID, treatyCID treaty.Link, order []byte) (reply []byte, err error)
+
+// QueryHandler answers a treaty peer asking what became of an order it
+// forwarded (by CID) after losing the answer: the signed Ack or Denial we
+// gave it, or a signed Denial withdrawing an order we never received.
+// Errors are sent like OrderHandler's.
+type QueryHandler func(ctx context.Context, from treaty.DID, treatyCID treaty.Link, order cid.Cid) (reply []byte, err error)
 
 // WitnessHandler takes a C2SP add-checkpoint body from a peer and returns
 // the cosignature lines (provenance.Witness.AddCheckpoint). Errors are
@@ -150,6 +160,9 @@ type Config struct {
 	// OnOrder handles forwarded orders. Default: every order is refused
 	// with code "unavailable".
 	OnOrder OrderHandler
+	// OnQuery answers /aurora/order-query/1.0.0. Default: every query is
+	// refused with code "unavailable".
+	OnQuery QueryHandler
 	// OnWitness handles cosigning requests. Default: refused (404).
 	OnWitness WitnessHandler
 	// OnAnchor judges received anchors. Default: well-formed anchors are

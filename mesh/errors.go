@@ -17,6 +17,10 @@ var (
 	// ErrIgnore, wrapped by an AnchorHandler's error, means "cannot judge":
 	// the anchor is dropped without penalizing the peer that relayed it.
 	ErrIgnore = errors.New("mesh: cannot judge")
+	// ErrResetStream, wrapped by an OrderHandler's error, resets the stream
+	// without an answer, as a crashed or partitioned peer would (fault
+	// injection in tests).
+	ErrResetStream = errors.New("mesh: reset the stream without answering")
 )
 
 // Error codes the mesh itself sends in order error frames. OnOrder errors
@@ -45,6 +49,19 @@ func (e *ForwardError) Error() string {
 // ErrorCode returns the peer's code, so a ForwardError passed on keeps it.
 func (e *ForwardError) ErrorCode() string { return e.Code }
 
+// refusalCodes are the error codes a peer sends only before it judges an
+// order, and with nothing committed: such a refusal is final. Any other
+// code (timeout, internal, unavailable while shutting down) may follow a
+// commit and leaves the outcome unknown.
+var refusalCodes = map[string]bool{
+	CodeNoLane: true, CodeBadFrame: true, "bad_record": true, "bad_signature": true, "unknown_tenant": true,
+	"replay": true, "launch_queue_full": true, "not_ready": true,
+}
+
+// Refused reports whether the peer's code says it did not and will not
+// commit the order (see refusalCodes).
+func (e *ForwardError) Refused() bool { return refusalCodes[e.Code] }
+
 // UnreachableError reports a forward that did not get an answer: the peer
 // could not be dialled, or the stream broke before a reply arrived (after
 // one retry over a fresh connection).
@@ -52,7 +69,14 @@ type UnreachableError struct {
 	Peer treaty.DID
 	ID   peer.ID
 	Err  error
+	// Sent is set when some attempt wrote the order before failing: the
+	// peer may hold it.
+	Sent bool
 }
+
+// Refused reports that the order never left this node: no attempt opened
+// a stream, so the peer cannot hold it.
+func (e *UnreachableError) Refused() bool { return !e.Sent }
 
 func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("mesh: peer %s unreachable: %v", e.Peer.Short(), e.Err)

@@ -56,6 +56,36 @@ type orderResponse struct {
 	Message string `cbor:"message"`
 }
 
+// orderQuery is the one frame a client sends on /aurora/order-query/1.0.0:
+// the CID of an order it forwarded under Treaty. The answer is an
+// orderResponse.
+type orderQuery struct {
+	V      int64       `cbor:"v"`
+	Order  treaty.Link `cbor:"order"`
+	Treaty treaty.Link `cbor:"treaty"`
+}
+
+// MaxOrderQueryFrame bounds an order query frame (two CIDs).
+const MaxOrderQueryFrame = 512
+
+func decodeOrderQuery(payload []byte) (*orderQuery, error) {
+	const name = "order query"
+	var q orderQuery
+	if err := decodeFrame(name, payload, &q); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(name, q.V); err != nil {
+		return nil, err
+	}
+	if !q.Order.Defined() {
+		return nil, &FrameError{Frame: name, Field: "order", Rule: "missing CID"}
+	}
+	if !q.Treaty.Defined() {
+		return nil, &FrameError{Frame: name, Field: "treaty", Rule: "missing CID"}
+	}
+	return &q, nil
+}
+
 // witnessRequest carries a C2SP add-checkpoint body.
 type witnessRequest struct {
 	V    int64  `cbor:"v"`

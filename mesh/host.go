@@ -109,6 +109,8 @@ type hostParts struct {
 	dht  *dht.IpfsDHT
 	// dropped lists listen addresses not used (QUIC under a PSK).
 	dropped []string
+	// listen is what Mesh.Start listens on.
+	listen []multiaddr.Multiaddr
 }
 
 func newHost(cfg *Config) (*hostParts, error) {
@@ -131,6 +133,13 @@ func newHost(cfg *Config) (*hostParts, error) {
 			return nil, fmt.Errorf("mesh: config: a PSK needs a TCP listen address (QUIC cannot carry a PSK); have %v", cfg.ListenAddrs)
 		}
 	}
+	for _, a := range listen {
+		m, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("mesh: listen address %q: %w", a, err)
+		}
+		parts.listen = append(parts.listen, m)
+	}
 	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(connGrace))
 	if err != nil {
 		return nil, fmt.Errorf("mesh: connection manager: %w", err)
@@ -141,7 +150,8 @@ func newHost(cfg *Config) (*hostParts, error) {
 	}
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
-		libp2p.ListenAddrStrings(listen...),
+		// Start listens, once the handlers are bound.
+		libp2p.NoListenAddrs,
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent("aurora/1"),

@@ -106,9 +106,23 @@ func overlaps(a, b []string) bool {
 // Lane returns the active treaty (found by any of its CIDs) under which
 // from may forward orders to us, and the lane from → us. The treaty is
 // shared: do not modify it. The error is a *LaneError saying why not.
-func (m *Mesh) Lane(_ context.Context, treatyCID treaty.Link, from treaty.DID) (*treaty.Treaty, treaty.Lane, error) {
-	fail := func(format string, args ...any) (*treaty.Treaty, treaty.Lane, error) {
-		return nil, treaty.Lane{}, &LaneError{Treaty: treatyCID, From: from, Reason: fmt.Sprintf(format, args...)}
+func (m *Mesh) Lane(ctx context.Context, treatyCID treaty.Link, from treaty.DID) (*treaty.Treaty, treaty.Lane, error) {
+	_, t, l, err := m.CanonicalLane(ctx, treatyCID, from)
+	return t, l, err
+}
+
+// CanonicalLane is Lane that also returns the treaty's canonical link: the
+// same for every CID the treaty is known by (its proposal, each signed
+// version), so that quotas keyed by it cannot be multiplied by naming
+// aliases.
+func (m *Mesh) CanonicalLane(_ context.Context, treatyCID treaty.Link, from treaty.DID) (treaty.Link, *treaty.Treaty, treaty.Lane, error) {
+	canon, t, l, err := m.lane(treatyCID, from)
+	return canon, t, l, err
+}
+
+func (m *Mesh) lane(treatyCID treaty.Link, from treaty.DID) (treaty.Link, *treaty.Treaty, treaty.Lane, error) {
+	fail := func(format string, args ...any) (treaty.Link, *treaty.Treaty, treaty.Lane, error) {
+		return treaty.Link{}, nil, treaty.Lane{}, &LaneError{Treaty: treatyCID, From: from, Reason: fmt.Sprintf(format, args...)}
 	}
 	if !treatyCID.Defined() {
 		return fail("no treaty named")
@@ -132,5 +146,5 @@ func (m *Mesh) Lane(_ context.Context, treatyCID treaty.Link, from treaty.DID) (
 	if !ok {
 		return fail("the treaty has no lane from the sender to us")
 	}
-	return at.t, lane, nil
+	return at.body, at.t, lane, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
@@ -70,17 +71,20 @@ type Mesh struct {
 	storeMu sync.Mutex // protects stored
 	stored  map[peer.ID]string
 
+	listen []multiaddr.Multiaddr // bound by Start
+
 	// direct and dialed are owned by the reconnect loop.
 	direct map[peer.ID]bool
 	dialed map[peer.ID]time.Time // last reconnect attempt
 }
 
 // The node's order pipeline uses the mesh through its Forwarder,
-// PeerSource and Lanes interfaces (node/pipeline.go); mesh cannot import
+// PeerSource and Lanes interfaces (the order package); mesh cannot import
 // node, so the guards restate them.
 var (
 	_ interface {
 		Forward(ctx context.Context, peer treaty.DID, treatyCID treaty.Link, order []byte) (reply []byte, err error)
+		Query(ctx context.Context, peer treaty.DID, treatyCID treaty.Link, order cid.Cid) (reply []byte, err error)
 	} = (*Mesh)(nil)
 	_ interface {
 		PeersFor(o *treaty.Order) []providers.PeerOption
@@ -90,10 +94,25 @@ var (
 	} = (*Mesh)(nil)
 )
 
-// New starts a mesh: it loads the book and known peers from the
-// datastore, listens, joins the federation's topics and starts discovery,
-// reconnection and sync. ctx bounds the start only.
-func New(ctx context.Context, cfg Config) (_ *Mesh, err error) {
+// New builds and starts a mesh (Build, then Start).
+func New(ctx context.Context, cfg Config) (*Mesh, error) {
+	m, err := Build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Start(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Build makes a mesh that does not listen yet: it loads the book from the
+// datastore, creates the host with its stream handlers bound and joins the
+// federation's topics. Nothing reaches the handlers before Start, so a
+// caller can finish wiring what they call (the order core) in between.
+// ctx bounds the build only.
+func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -127,7 +146,7 @@ func New(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		met.unregister()
 		return nil, err
 	}
-	m.host, m.dht, m.id = parts.host, parts.dht, parts.host.ID()
+	m.host, m.dht, m.id, m.listen = parts.host, parts.dht, parts.host.ID(), parts.listen
 	if len(parts.dropped) > 0 {
 		m.log.Warn("QUIC cannot carry a PSK: listen addresses dropped", "addrs", parts.dropped)
 	}
@@ -140,6 +159,7 @@ func New(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 	m.host.SetStreamHandler(ProtocolOrder, m.handleOrder)
 	m.host.SetStreamHandler(ProtocolWitness, m.handleWitness)
 	m.host.SetStreamHandler(ProtocolSync, m.handleSync)
+	m.host.SetStreamHandler(ProtocolOrderQuery, m.handleQuery)
 	if err := m.startPubsub(); err != nil {
 		return nil, err
 	}
@@ -147,8 +167,18 @@ func New(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		return nil, fmt.Errorf("mesh: event bus: %w", err)
 	}
 	m.goLoop(m.eventLoop)
+	return m, nil
+}
+
+// Start listens on the configured addresses and starts discovery,
+// reconnection and sync. ctx bounds the start only.
+func (m *Mesh) Start(ctx context.Context) error {
+	cfg := m.cfg
+	if err := m.host.Network().Listen(m.listen...); err != nil {
+		return fmt.Errorf("mesh: listen: %w", err)
+	}
 	if err := m.loadPeers(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	for _, ai := range m.boot {
 		m.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, permanentTTL)
@@ -156,19 +186,19 @@ func New(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 	if cfg.MDNS {
 		svc := mdns.NewMdnsService(m.host, "aurora-"+cfg.Federation, mdnsNotifee{m})
 		if err := svc.Start(); err != nil {
-			return nil, fmt.Errorf("mesh: mdns: %w", err)
+			return fmt.Errorf("mesh: mdns: %w", err)
 		}
 		m.mdns = svc
 	}
 	if m.dht != nil {
 		if err := m.dht.Bootstrap(m.ctx); err != nil {
-			return nil, fmt.Errorf("mesh: dht bootstrap: %w", err)
+			return fmt.Errorf("mesh: dht bootstrap: %w", err)
 		}
 	}
 	m.goLoop(m.reconnectLoop)
 	m.goLoop(m.syncLoop)
 	m.log.Info("mesh up", "did", string(m.me), "peer", m.id.String(), "addrs", m.host.Addrs(), "federation", cfg.Federation)
-	return m, nil
+	return nil
 }
 
 func (m *Mesh) goLoop(f func()) {

@@ -7,8 +7,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/aurora-federation/aurora/treaty"
@@ -79,6 +81,8 @@ func (m *Mesh) handleOrder(s network.Stream) {
 	defer cancel()
 	reply, err := m.cfg.OnOrder(withTraceparent(ctx, req.Traceparent), from, req.Treaty, req.Order)
 	switch {
+	case errors.Is(err, ErrResetStream):
+		s.Reset()
 	case err == nil && (len(reply) == 0 || len(reply) > treaty.MaxRecordSize):
 		m.log.Error("order handler reply out of bounds", "bytes", len(reply))
 		m.answerOrder(s, nil, CodeInternal, "internal error")
@@ -162,9 +166,11 @@ func isAck(b []byte) bool {
 // and returns the peer's signed Ack or Denial. A refusal by the peer is a
 // *ForwardError (its code, e.g. no_lane or replay). When the peer cannot
 // be reached, or the stream breaks before the answer, Forward redials once
-// and resends the same bytes (the peer's replay guard makes a duplicate
-// harmless: it answers "replay"); if that fails too it returns an
-// *UnreachableError, and the caller falls back to its next candidate.
+// and resends the same bytes (a peer answers a resend of an order it holds
+// with its original answer); if that fails too it returns an
+// *UnreachableError. Its Refused method tells whether the order never left
+// (no stream opened): only then may the caller try another candidate;
+// otherwise the outcome is unknown and the caller asks the peer (Query).
 // ctx bounds the whole exchange; each attempt is also bounded by
 // Config.StreamTimeout.
 func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link, order []byte) ([]byte, error) {
@@ -191,6 +197,7 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 	frame := appendFrame(make([]byte, 0, len(payload)+10), payload)
 	start := time.Now()
 	reply, err := m.forwardOnce(ctx, pid, frame)
+	sent := !notSent(err)
 	if retryable(ctx, err) {
 		m.log.Debug("forward broke; redialling once", "peer", to.Short(), "err", err)
 		var derr error
@@ -205,6 +212,7 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 				break
 			}
 			reply, err = m.forwardOnce(ctx, pid, frame)
+			sent = sent || !notSent(err)
 			var oe *openError
 			if !errors.As(err, &oe) || ctx.Err() != nil {
 				break
@@ -245,8 +253,15 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 		if errors.As(err, &fr) || ctx.Err() != nil {
 			return nil, err
 		}
-		return nil, &UnreachableError{Peer: to, ID: pid, Err: err}
+		return nil, &UnreachableError{Peer: to, ID: pid, Err: err, Sent: sent}
 	}
+}
+
+// notSent reports whether an exchange failed before writing anything: the
+// stream did not open.
+func notSent(err error) bool {
+	var oe *openError
+	return errors.As(err, &oe)
 }
 
 // brokenError marks a transport failure before an answer: worth one retry
@@ -269,7 +284,13 @@ func retryable(ctx context.Context, err error) bool {
 
 // forwardOnce runs one order exchange on a new stream.
 func (m *Mesh) forwardOnce(ctx context.Context, pid peer.ID, frame []byte) ([]byte, error) {
-	s, err := m.host.NewStream(ctx, pid, ProtocolOrder)
+	return m.exchange(ctx, pid, ProtocolOrder, frame)
+}
+
+// exchange sends one request frame on a new stream of proto and reads the
+// orderResponse.
+func (m *Mesh) exchange(ctx context.Context, pid peer.ID, proto protocol.ID, frame []byte) ([]byte, error) {
+	s, err := m.host.NewStream(ctx, pid, proto)
 	if err != nil {
 		return nil, &brokenError{&openError{err}}
 	}
@@ -328,4 +349,104 @@ func classify(ctx context.Context, err error) error {
 		// EOF before the answer, a reset, a closed connection.
 		return &brokenError{err}
 	}
+}
+
+// handleQuery serves /aurora/order-query/1.0.0: a treaty peer that lost
+// the answer to a forward asks for it by the order's CID. One request
+// frame, one response frame (an orderResponse), under one deadline.
+func (m *Mesh) handleQuery(s network.Stream) {
+	if !m.enter() {
+		s.Reset()
+		return
+	}
+	defer m.handlers.Done()
+	if err := s.Scope().SetService(ServiceOrder); err != nil {
+		s.Reset()
+		return
+	}
+	deadline := time.Now().Add(m.cfg.StreamTimeout)
+	if err := s.SetDeadline(deadline); err != nil {
+		s.Reset()
+		return
+	}
+	payload, err := readFrame(s, MaxOrderQueryFrame)
+	if err != nil {
+		s.Reset()
+		return
+	}
+	answer := func(reply []byte, code, msg string) {
+		if err := writeFrame(s, &orderResponse{V: frameVersion, Reply: reply, Code: code, Message: msg}); err != nil {
+			s.Reset()
+			return
+		}
+		s.Close()
+	}
+	q, err := decodeOrderQuery(payload)
+	if err != nil {
+		answer(nil, CodeBadFrame, err.Error())
+		return
+	}
+	from, err := DIDOf(s.Conn().RemotePeer())
+	if err != nil {
+		answer(nil, CodeBadFrame, err.Error())
+		return
+	}
+	if _, _, err := m.Lane(m.ctx, q.Treaty, from); err != nil {
+		answer(nil, CodeNoLane, err.Error())
+		return
+	}
+	if m.cfg.OnQuery == nil {
+		answer(nil, CodeUnavailable, "this node answers no order queries")
+		return
+	}
+	ctx, cancel := context.WithDeadline(m.ctx, deadline.Add(-min(m.cfg.StreamTimeout/10, 500*time.Millisecond)))
+	defer cancel()
+	reply, err := m.cfg.OnQuery(ctx, from, q.Treaty, q.Order.Cid)
+	switch {
+	case err == nil && (len(reply) == 0 || len(reply) > treaty.MaxRecordSize):
+		answer(nil, CodeInternal, "internal error")
+	case err == nil:
+		answer(reply, "", "")
+	default:
+		code, msg := errorCode(err)
+		answer(nil, code, msg)
+	}
+}
+
+// Query asks a treaty peer what became of an order we forwarded under
+// treatyCID (by its CID): the peer's signed Ack or Denial, or a signed
+// Denial withdrawing an order it never received. A refusal is a
+// *ForwardError; a transport failure is retried once over a fresh
+// connection (a query is idempotent), then returned.
+func (m *Mesh) Query(ctx context.Context, to treaty.DID, treatyCID treaty.Link, order cid.Cid) ([]byte, error) {
+	if !order.Defined() || !treatyCID.Defined() {
+		return nil, errors.New("mesh: query: order and treaty CIDs are required")
+	}
+	pid, err := PeerIDOf(to)
+	if err != nil {
+		return nil, err
+	}
+	if m.isClosed() {
+		return nil, ErrClosed
+	}
+	payload, err := encodeFrame(&orderQuery{V: frameVersion, Order: treaty.LinkTo(order), Treaty: treatyCID})
+	if err != nil {
+		return nil, err
+	}
+	frame := appendFrame(make([]byte, 0, len(payload)+10), payload)
+	reply, err := m.exchange(ctx, pid, ProtocolOrderQuery, frame)
+	if retryable(ctx, err) {
+		dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+		derr := m.dial(dctx, pid)
+		cancel()
+		if derr != nil {
+			return nil, &UnreachableError{Peer: to, ID: pid, Err: derr, Sent: true}
+		}
+		reply, err = m.exchange(ctx, pid, ProtocolOrderQuery, frame)
+	}
+	var fe *ForwardError
+	if errors.As(err, &fe) {
+		fe.Peer = to
+	}
+	return reply, err
 }

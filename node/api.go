@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -47,9 +48,9 @@ type ProviderInfo struct {
 
 // APIHandlerConfig wires the HTTP API.
 type APIHandlerConfig struct {
-	Pipeline *Pipeline
-	Jobs     *Jobs
-	Metrics  *Metrics
+	Core    *order.Core
+	Ledger  *order.Ledger
+	Metrics *Metrics
 	Token    Token
 	// MaxBodyBytes bounds request bodies. Default 256 KiB.
 	MaxBodyBytes int64
@@ -157,6 +158,9 @@ func (a *api) auth(next http.HandlerFunc) http.HandlerFunc {
 // node judged the order and signed its refusal.
 type OrderResponse struct {
 	Result string          `json:"result"` // "ack" or "denial"
+	// Replayed is true when the identical order was answered before: this
+	// is that answer, unchanged.
+	Replayed bool `json:"replayed,omitempty"`
 	CID    string          `json:"cid"`    // the Ack's or Denial's CID
 	Job    string          `json:"job,omitempty"`
 	Record json.RawMessage `json:"record"` // dag-json of the Ack or Denial
@@ -195,13 +199,13 @@ func (a *api) postOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		a.cfg.Metrics.Orders.WithLabelValues(ResultRejected).Inc()
-		a.writeReject(w, reject(http.StatusBadRequest, "bad_record", err))
+		a.cfg.Metrics.Order.Orders.WithLabelValues(order.ResultRejected).Inc()
+		a.writeReject(w, order.Reject(http.StatusBadRequest, "bad_record", err))
 		return
 	}
-	reply, err := a.cfg.Pipeline.Submit(r.Context(), &o)
+	reply, err := a.cfg.Core.Submit(r.Context(), &o)
 	if err != nil {
-		var re *RejectError
+		var re *order.RejectError
 		if errors.As(err, &re) {
 			a.writeReject(w, re)
 			return
@@ -210,7 +214,7 @@ func (a *api) postOrder(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
 		return
 	}
-	resp := OrderResponse{Job: reply.Job, Result: "ack"}
+	resp := OrderResponse{Job: reply.Job, Result: "ack", Replayed: reply.Replayed}
 	if reply.Denial != nil {
 		resp.Result = "denial"
 	}
@@ -224,7 +228,10 @@ func (a *api) postOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (a *api) writeReject(w http.ResponseWriter, re *RejectError) {
+func (a *api) writeReject(w http.ResponseWriter, re *order.RejectError) {
+	if re.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((re.RetryAfter+time.Second-1)/time.Second)))
+	}
 	writeError(w, re.Status, re.Code, re.Field, re.Error())
 }
 
@@ -237,7 +244,7 @@ type JobResponse struct {
 	Ack    json.RawMessage `json:"ack"`    // dag-json Ack
 }
 
-func (a *api) jobResponse(j *Job) (JobResponse, error) {
+func (a *api) jobResponse(j *order.Job) (JobResponse, error) {
 	rec, err := treaty.EncodeJSON(&j.Record)
 	if err != nil {
 		return JobResponse{}, err
@@ -262,10 +269,10 @@ func (a *api) getJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (a *api) job(w http.ResponseWriter, r *http.Request) (*Job, bool) {
+func (a *api) job(w http.ResponseWriter, r *http.Request) (*order.Job, bool) {
 	id := r.PathValue("id")
-	j, err := a.cfg.Jobs.Get(r.Context(), id)
-	if errors.Is(err, ErrJobNotFound) {
+	j, err := a.cfg.Ledger.Job(r.Context(), id)
+	if errors.Is(err, order.ErrJobNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", "id", fmt.Sprintf("no job %q", id))
 		return nil, false
 	}
@@ -295,7 +302,7 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := []JobResponse{}
-	err = a.cfg.Jobs.List(r.Context(), offset, limit, func(j *Job) bool {
+	err = a.cfg.Ledger.List(r.Context(), offset, limit, func(j *order.Job) bool {
 		resp, err := a.jobResponse(j)
 		if err == nil {
 			out = append(out, resp)

@@ -61,7 +61,7 @@ func signedOrders(b *testing.B, n int) []*treaty.Order {
 func BenchmarkPipelineInProcess(b *testing.B) {
 	tn := benchNode(b)
 	orders := signedOrders(b, b.N)
-	p := tn.n.Pipeline()
+	p := tn.n.Core()
 	var next atomic.Int64
 	b.ResetTimer()
 	start := time.Now()

@@ -54,6 +54,7 @@ type Config struct {
 	Policy     PolicyConfig     `toml:"policy"`
 	Provenance ProvenanceConfig `toml:"provenance"`
 	Backup     BackupConfig     `toml:"backup"`
+	Launch     LaunchConfig     `toml:"launch"`
 	Tracing    TracingConfig    `toml:"tracing"`
 	Log        LogConfig        `toml:"log"`
 	Providers  []ProviderConfig `toml:"providers"`
@@ -118,6 +119,23 @@ type ProvenanceConfig struct {
 	TSARoots string `toml:"tsa_roots"`
 }
 
+// LaunchConfig bounds launching on local providers.
+type LaunchConfig struct {
+	// Workers is how many provider calls (launch, status poll, terminate)
+	// run at once. Waiting for a lease to run holds no worker. Default 64.
+	Workers int `toml:"workers"`
+	// Queue is how many local jobs may be accepted and not yet running or
+	// failed; beyond it orders are refused with 503 and Retry-After, with
+	// nothing committed. Default 16384.
+	Queue int `toml:"queue"`
+	// PollMax caps the wait between status polls of a booting lease
+	// (they start at 100ms and double). Default 5s.
+	PollMax Duration `toml:"poll_max"`
+	// MaxWait bounds how long a lease may take to reach running (never
+	// past the order's expiry). Default 15m.
+	MaxWait Duration `toml:"max_wait"`
+}
+
 // BackupConfig schedules incremental ledger backups.
 type BackupConfig struct {
 	// Interval between incremental backups; 0 disables. Default 15m (RPO).
@@ -150,7 +168,7 @@ type ProviderConfig struct {
 	CredentialFile string   `toml:"credential_file"`
 	Regions        []string `toml:"regions"`
 	// Options are adapter-specific settings (sim: seed, fail, latency_ms,
-	// price; salad: organization, project; akash: akt_usd).
+	// price; vastai: pace; salad: organization, project; akash: akt_usd).
 	Options map[string]string `toml:"options"`
 }
 
@@ -167,6 +185,7 @@ func DefaultConfig() Config {
 		Policy:     PolicyConfig{DeadlineMS: 50},
 		Provenance: ProvenanceConfig{Epoch: Duration(60 * time.Second), TSA: []string{}},
 		Backup:     BackupConfig{Interval: Duration(15 * time.Minute)},
+		Launch:     LaunchConfig{Workers: 64, Queue: 16384, PollMax: Duration(5 * time.Second), MaxWait: Duration(15 * time.Minute)},
 		Log:        LogConfig{Level: "info"},
 		Providers: []ProviderConfig{
 			{Kind: "sim", Name: "sim-eu", Regions: []string{"eu-west"}, Options: map[string]string{"seed": "1", "fail": "0.05"}},
@@ -256,8 +275,9 @@ func ApplyEnv(cfg *Config, env []string) error {
 	if len(vars) == 0 {
 		return nil
 	}
-	known := map[string]bool{}
+	known, sections := map[string]bool{}, map[string]bool{}
 	err := walkKeys(reflect.ValueOf(cfg).Elem(), "", func(key string, f reflect.Value) error {
+		sections[strings.ToUpper(strings.SplitN(key, ".", 2)[0])] = true
 		name := "AURORA_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 		known[name] = true
 		v, ok := vars[name]
@@ -272,8 +292,11 @@ func ApplyEnv(cfg *Config, env []string) error {
 	if err != nil {
 		return err
 	}
+	// A variable naming a config section but no key in it is a typo and an
+	// error; other AURORA_* variables (AURORA_BIN of a wrapper script) are
+	// not ours and are left alone.
 	for name := range vars {
-		if !known[name] {
+		if !known[name] && sections[strings.SplitN(strings.TrimPrefix(name, "AURORA_"), "_", 2)[0]] {
 			return &ConfigError{File: "$" + name, Key: name, Reason: "unknown environment variable (no such config key)"}
 		}
 	}
@@ -379,6 +402,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Provenance.Epoch.Std() < 100*time.Millisecond {
 		return &ConfigError{Key: "provenance.epoch", Reason: "want at least 100ms"}
+	}
+	switch l := c.Launch; {
+	case l.Workers < 1 || l.Workers > 4096:
+		return &ConfigError{Key: "launch.workers", Reason: fmt.Sprintf("%d: want 1 to 4096", l.Workers)}
+	case l.Queue < 1 || l.Queue > 1<<20:
+		return &ConfigError{Key: "launch.queue", Reason: fmt.Sprintf("%d: want 1 to 1048576", l.Queue)}
+	case l.PollMax.Std() < 100*time.Millisecond:
+		return &ConfigError{Key: "launch.poll_max", Reason: "want at least 100ms"}
+	case l.MaxWait.Std() < time.Second:
+		return &ConfigError{Key: "launch.max_wait", Reason: "want at least 1s"}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

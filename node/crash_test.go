@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -68,7 +69,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.P2P.MDNS = false
 	cfg.Providers = []node.ProviderConfig{
-		{Kind: "vastai", Name: "vastai", BaseURL: vastURL, CredentialFile: cred},
+		{Kind: "vastai", Name: "vastai", BaseURL: vastURL, CredentialFile: cred, Options: map[string]string{"pace": "-1"}},
 		{Kind: "sim", Name: "sim-any", Options: map[string]string{"seed": "3", "price": "3000000"}},
 	}
 	if _, err := node.InitHome(home, cfg, false, nil); err != nil {
@@ -93,9 +94,12 @@ func TestKill9UnderLoad(t *testing.T) {
 
 	// Load: 8 clients submitting until the kill; remember every Ack.
 	var (
-		mu     sync.Mutex
-		acked  []string
-		lastCP []byte
+		mu       sync.Mutex
+		acked    []string
+		ackedBy  = map[string]*treaty.Order{}
+		ackCID   = map[string]string{}
+		inflight []*treaty.Order // submitted, no answer when the node died
+		lastCP   []byte
 	)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -112,11 +116,15 @@ func TestKill9UnderLoad(t *testing.T) {
 					return
 				}
 				r, err := api.Submit(ctx, o)
-				if err == nil && r.Result == "ack" {
-					mu.Lock()
+				mu.Lock()
+				switch {
+				case err == nil && r.Result == "ack":
 					acked = append(acked, r.Job)
-					mu.Unlock()
+					ackedBy[r.Job], ackCID[r.Job] = o, r.CID
+				case err != nil && ctx.Err() == nil && (!errors.As(err, new(*client.APIError)) || client.IsStatus(err, 503)):
+					inflight = append(inflight, o) // the connection died with the order in it, or it was not admitted
 				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -162,7 +170,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	}
 	defer n.Close(context.Background())
 	for _, id := range jobs {
-		j, err := n.Jobs().Get(t.Context(), id)
+		j, err := n.Ledger().Job(t.Context(), id)
 		if err != nil {
 			t.Fatalf("acked job %s lost: %v", id, err)
 		}
@@ -204,7 +212,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	defer cancel2()
 	for _, id := range jobs {
 		for {
-			j, err := n.Jobs().Get(ctx2, id)
+			j, err := n.Ledger().Job(ctx2, id)
 			if err == nil && j.Settled() {
 				break
 			}
@@ -214,6 +222,34 @@ func TestKill9UnderLoad(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// Every order in flight at the kill, resubmitted, is answered: with
+	// its original answer or a new one, never 409 for a job that is not
+	// there. Acked ones get their original Ack.
+	api2 := client.New("http://"+n.APIAddr(), "")
+	mu.Lock()
+	resubmit, byJob, cids := inflight, ackedBy, ackCID
+	mu.Unlock()
+	for _, o := range resubmit {
+		r, err := api2.Submit(t.Context(), o)
+		if err != nil {
+			t.Fatalf("in-flight order resubmitted after the crash: %v", err)
+		}
+		if r.Result == "ack" {
+			if _, err := n.Ledger().Job(t.Context(), r.Job); err != nil {
+				t.Fatalf("resubmitted order acked as job %s, which does not exist: %v", r.Job, err)
+			}
+		}
+	}
+	for i, id := range jobs {
+		if i%25 != 0 {
+			continue
+		}
+		r, err := api2.Submit(t.Context(), byJob[id])
+		if err != nil || r.CID != cids[id] || !r.Replayed {
+			t.Fatalf("acked order %s resubmitted: %+v %v, want its original Ack %s", id, r, err, cids[id])
+		}
+	}
+	t.Logf("%d orders in flight at the kill resubmitted: all answered", len(resubmit))
 	labels := map[string]int{}
 	for _, in := range vast.Instances() {
 		if in.Label != nil {

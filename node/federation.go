@@ -22,9 +22,6 @@ import (
 	"github.com/aurora-federation/aurora/treaty"
 )
 
-// ErrorCode lets the mesh send a rejection's code to the forwarding peer.
-func (e *RejectError) ErrorCode() string { return e.Code }
-
 // federation wires the mesh to the node's components: forwarded orders into
 // the pipeline, witness requests into the witness, anchors into the log
 // (cross-anchoring), reputation reports into the reputation.
@@ -54,7 +51,9 @@ type pendingAnchor struct {
 // witnessName is the key name a node's witness cosigns with.
 func witnessName(id peer.ID) string { return "aurora-witness/" + id.String() }
 
-func (n *Node) startFederation(ctx context.Context, cfg Config, rep *providers.Reputation) (*federation, error) {
+// buildFederation builds the mesh and IPFS without listening: start makes
+// them reachable once the order core their handlers call is wired.
+func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.Reputation) (*federation, error) {
 	f := &federation{n: n, rep: rep, fed: cfg.Federation, log: n.log.With("component", "federation"), fetch: make(chan pendingAnchor, 256)}
 	members := make([]treaty.DID, 0, len(cfg.P2P.Members))
 	for i, m := range cfg.P2P.Members {
@@ -79,11 +78,12 @@ func (n *Node) startFederation(ctx context.Context, cfg Config, rep *providers.R
 	}); err != nil {
 		return nil, err
 	}
-	if f.mesh, err = mesh.New(ctx, mesh.Config{
+	if f.mesh, err = mesh.Build(ctx, mesh.Config{
 		Key: n.key, Federation: cfg.Federation, ListenAddrs: cfg.P2P.Listen, Bootstrap: cfg.P2P.Bootstrap,
 		MDNS: cfg.P2P.MDNS, DHT: cfg.P2P.DHT, PSK: psk, Members: members, Datastore: n.db.Namespace("mesh"),
 		Logger: n.log.With("component", "mesh"), Registerer: n.metrics.Registry,
 		OnOrder: f.onOrder,
+		OnQuery: f.onQuery,
 		OnWitness: func(ctx context.Context, _ treaty.DID, body []byte) ([]byte, error) {
 			return f.witness.AddCheckpoint(ctx, body)
 		},
@@ -141,17 +141,28 @@ func (f *federation) close() error {
 	return errors.Join(f.ipfs.Close(), f.mesh.Close())
 }
 
-// onOrder runs a forwarded order through our own pipeline.
-func (f *federation) onOrder(ctx context.Context, from treaty.DID, treatyCID treaty.Link, order []byte) ([]byte, error) {
-	p := f.n.pipeline
-	if p == nil {
-		return nil, &RejectError{Status: 503, Code: "not_ready", Err: errors.New("node: starting")}
+// start makes the mesh listen and connect.
+func (f *federation) start(ctx context.Context) error { return f.mesh.Start(ctx) }
+
+// onOrder runs a forwarded order through our order core. The mesh calls
+// it only after start, when n.core is set.
+func (f *federation) onOrder(ctx context.Context, from treaty.DID, treatyCID treaty.Link, orderBytes []byte) ([]byte, error) {
+	reply, err := f.n.core.SubmitForwarded(ctx, from, treatyCID, orderBytes)
+	var b []byte
+	if err == nil {
+		b = reply.Bytes
 	}
-	reply, err := p.SubmitForwarded(ctx, from, treatyCID, order)
-	if err != nil {
-		return nil, err
+	if fault := f.n.opts.OrderFault; fault != nil {
+		if ferr := fault(ctx, from, b, err); ferr != nil {
+			return nil, ferr
+		}
 	}
-	return reply.Bytes, nil
+	return b, err
+}
+
+// onQuery answers a peer that lost our answer to a forward.
+func (f *federation) onQuery(ctx context.Context, from treaty.DID, treatyCID treaty.Link, ocid cid.Cid) ([]byte, error) {
+	return f.n.core.Held(ctx, from, treatyCID, ocid)
 }
 
 // partners returns the DIDs we share an active treaty with.

@@ -13,13 +13,16 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/aurora-federation/aurora/clock"
 	"github.com/aurora-federation/aurora/mesh"
 	"github.com/aurora-federation/aurora/node/store"
+	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/provenance"
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
@@ -48,6 +51,11 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// ExtraProviders are attached in addition to Config.Providers (tests).
 	ExtraProviders []providers.Provider
+	// OrderFault, if set, sees every answer to a forwarded order after the
+	// order core gave it, and may replace it: returning an error wrapping
+	// mesh.ErrResetStream cuts the stream without an answer (fault
+	// injection: a lost answer after the commit). Tests only.
+	OrderFault func(ctx context.Context, from treaty.DID, reply []byte, err error) error
 }
 
 // Node is one running Aurora node.
@@ -62,13 +70,13 @@ type Node struct {
 	db       *store.DB
 	plog     *provenance.Log
 	epochs   *provenance.Epochs
-	fed      *federation
-	jobs     *Jobs
-	judge    Judge
-	router   *providers.Router
-	provs    []providers.Provider
-	pipeline *Pipeline
-	backups  *store.Scheduler
+	fed     *federation
+	ledger  *order.Ledger
+	judge   order.Judge
+	router  *providers.Router
+	provs   []providers.Provider
+	core    *order.Core
+	backups *store.Scheduler
 
 	ln     net.Listener
 	server *http.Server
@@ -117,18 +125,14 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.onClose(func(context.Context) error { return n.db.Close() })
-	replay, err := store.NewReplayGuard(n.db, store.ReplayGuardConfig{})
-	if err != nil {
-		return nil, err
-	}
 
 	// Provenance log and job ledger.
 	origin := "aurora/" + cfg.Federation + "/" + n.id.PeerID.String()
 	if n.plog, err = provenance.OpenLog(ctx, n.db.Namespace("log"), provenance.LogConfig{Origin: origin, Key: n.key, Logger: n.log.With("component", "log")}); err != nil {
 		return nil, err
 	}
-	n.jobs = NewJobs(n.db.Namespace("ledger"), n.plog)
-	n.onClose(func(context.Context) error { n.jobs.Close(); return nil })
+	n.ledger = order.NewLedger(order.LedgerConfig{Store: ledgerStore{n.db.Namespace("ledger")}, Log: n.plog, Group: true})
+	n.onClose(func(context.Context) error { n.ledger.Close(); return nil })
 
 	// Policy.
 	cacheDir := opts.PolicyCacheDir
@@ -156,9 +160,10 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 
 	// Mesh: treaties, forwarding, witnessing, gossip. Off when p2p.listen is
-	// empty (a standalone node).
+	// empty (a standalone node). Built now, started once the order core its
+	// handlers call exists.
 	if len(cfg.P2P.Listen) > 0 {
-		if n.fed, err = n.startFederation(ctx, cfg, rep); err != nil {
+		if n.fed, err = n.buildFederation(ctx, cfg, rep); err != nil {
 			return nil, err
 		}
 		n.onClose(func(context.Context) error { return n.fed.close() })
@@ -187,7 +192,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}()
 	n.onClose(func(context.Context) error { n.epochs.Close(); <-epochsDone; return nil })
 
-	// Order pipeline.
+	// The order core.
 	tenants := make([]treaty.DID, 0, len(cfg.API.Tenants))
 	for i, t := range cfg.API.Tenants {
 		d, err := treaty.ParseDID(t)
@@ -204,25 +209,46 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		n.onClose(shutdown)
 	}
-	pcfg := PipelineConfig{
-		Tracer: tp.Tracer(tracerName),
-		Key:    n.key, Replay: replay, Judge: n.judge, Router: n.router, Jobs: n.jobs, Quotas: NewQuotas(), Metrics: n.metrics,
-		Law: lawOf(cfg.Law), Limits: Limits{MaxInflight: cfg.Law.MaxInflight, OrdersPerMin: cfg.Law.OrdersPerMin, GPUHoursPerDay: cfg.Law.GPUHoursPerDay},
-		Tenants: tenants, Reputation: rep.Score, Providers: byName(n.provs), Clock: opts.Clock, Logger: n.log.With("component", "pipeline"),
+	ccfg := order.Config{
+		Key: n.key, Clock: clock.System{}, Ledger: n.ledger, Judge: n.judge, Router: n.router, Reputation: rep,
+		Providers: byName(n.provs), Metrics: n.metrics.Order, Tracer: tp.Tracer(order.TracerName),
+		Law: lawOf(cfg.Law), Limits: order.Limits{MaxInflight: cfg.Law.MaxInflight, OrdersPerMin: cfg.Law.OrdersPerMin, GPUHoursPerDay: cfg.Law.GPUHoursPerDay},
+		Tenants: tenants, Slots: cfg.Launch.Queue, PollMax: cfg.Launch.PollMax.Std(), MaxLaunchWait: cfg.Launch.MaxWait.Std(),
+		Logger: n.log.With("component", "order"),
+	}
+	if opts.Clock != nil {
+		ccfg.Clock = funcClock(opts.Clock)
 	}
 	if n.fed != nil {
-		pcfg.Peers, pcfg.Forward, pcfg.Lanes = n.fed.mesh, n.fed.mesh, n.fed.mesh
-		pcfg.Blocks = n.fed.putJobBlocks
+		ccfg.Peers, ccfg.Forward, ccfg.Lanes = n.fed.mesh, n.fed.mesh, meshLanes{n.fed.mesh}
+		ccfg.Blocks = n.fed.putJobBlocks
 	}
-	n.pipeline = NewPipeline(pcfg)
-	// Closes run in reverse: the pipeline stops before the ledger it writes.
-	n.onClose(func(context.Context) error { n.pipeline.Close(); return nil })
-	resumed, err := n.pipeline.Resume(ctx)
+	if n.core, err = order.New(ccfg); err != nil {
+		return nil, err
+	}
+	// Launch workers: each runs one provider call at a time; a lease
+	// booting on a slow network waits on a timer, not on a worker.
+	workCtx, stopWork := context.WithCancel(context.Background())
+	var workers sync.WaitGroup
+	for range cfg.Launch.Workers {
+		workers.Go(func() {
+			for n.core.Work(workCtx) {
+			}
+		})
+	}
+	// Closes run in reverse: the workers stop before the ledger they write.
+	n.onClose(func(context.Context) error { n.core.Close(); stopWork(); workers.Wait(); return nil })
+	jobs, forwards, err := n.core.Resume(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if resumed > 0 {
-		n.log.Info("resuming jobs interrupted by the last shutdown", "jobs", resumed)
+	if jobs > 0 || forwards > 0 {
+		n.log.Info("resuming work interrupted by the last shutdown", "jobs", jobs, "unresolved_forwards", forwards)
+	}
+	if n.fed != nil {
+		if err := n.fed.start(ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	// Scheduled incremental backups (RPO = interval).
@@ -240,7 +266,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 
 	// HTTP API.
 	handler := NewAPIHandler(APIHandlerConfig{
-		Pipeline: n.pipeline, Jobs: n.jobs, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
+		Core: n.core, Ledger: n.ledger, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
 		Prover: &logProver{log: n.plog, epochs: n.epochs}, Backup: n.db.Backup, Extra: n.federationRoutes, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
 	})
 	n.ln = opts.APIListener
@@ -314,11 +340,11 @@ func (n *Node) APIAddr() string { return n.ln.Addr().String() }
 // Metrics returns the node's collectors.
 func (n *Node) Metrics() *Metrics { return n.metrics }
 
-// Pipeline returns the order pipeline (in-process clients, benchmarks).
-func (n *Node) Pipeline() *Pipeline { return n.pipeline }
+// Core returns the order core (in-process clients, benchmarks).
+func (n *Node) Core() *order.Core { return n.core }
 
-// Jobs returns the job ledger.
-func (n *Node) Jobs() *Jobs { return n.jobs }
+// Ledger returns the job ledger.
+func (n *Node) Ledger() *order.Ledger { return n.ledger }
 
 // Epochs returns the provenance epoch loop.
 func (n *Node) Epochs() *provenance.Epochs { return n.epochs }
@@ -332,6 +358,16 @@ func (n *Node) Mesh() *mesh.Mesh {
 		return nil
 	}
 	return n.fed.mesh
+}
+
+// Provider returns the attached provider named name, or nil.
+func (n *Node) Provider(name string) providers.Provider {
+	for _, p := range n.provs {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // Store returns the node's database (backups).
@@ -379,4 +415,26 @@ func byName(ps []providers.Provider) map[string]providers.Provider {
 		m[p.Name()] = p
 	}
 	return m
+}
+
+// funcClock adapts Options.Clock (a time source) to the house clock: waits
+// and timers are real.
+type funcClock func() time.Time
+
+func (f funcClock) Now() time.Time { return f() }
+func (funcClock) Sleep(ctx context.Context, d time.Duration) error {
+	return clock.System{}.Sleep(ctx, d)
+}
+func (funcClock) AfterFunc(d time.Duration, fn func()) clock.Timer { return time.AfterFunc(d, fn) }
+
+// meshLanes gives the order core the mesh's lanes with the treaty's
+// canonical link (one quota per treaty, whatever CID a peer names).
+type meshLanes struct{ m *mesh.Mesh }
+
+func (l meshLanes) Lane(ctx context.Context, tl treaty.Link, from treaty.DID) (order.LaneInfo, error) {
+	canon, t, lane, err := l.m.CanonicalLane(ctx, tl, from)
+	if err != nil {
+		return order.LaneInfo{}, err
+	}
+	return order.LaneInfo{Treaty: t, Lane: lane, Canonical: canon}, nil
 }

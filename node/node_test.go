@@ -265,16 +265,29 @@ func TestOrderRejections(t *testing.T) {
 		})
 	}
 	// The node still serves after all of that.
-	if status, body := post(t, tn, "application/json", goodJSON); status != 200 || !strings.Contains(body, `"result":"ack"`) {
-		t.Fatalf("good order after bad ones: %d %s", status, body)
+	status, first := post(t, tn, "application/json", goodJSON)
+	if status != 200 || !strings.Contains(first, `"result":"ack"`) {
+		t.Fatalf("good order after bad ones: %d %s", status, first)
 	}
-	// A replay is 409, also after a restart.
-	if status, body := post(t, tn, "application/json", goodJSON); status != 409 || !strings.Contains(body, `"code":"replay"`) {
-		t.Fatalf("replay: %d %s", status, body)
+	// The identical order again gets its original answer, also after a
+	// restart; another order reusing the nonce is 409.
+	first = strings.Replace(first, `"result":"ack",`, `"result":"ack","replayed":true,`, 1)
+	if status, body := post(t, tn, "application/json", goodJSON); status != 200 || body != first {
+		t.Fatalf("resubmission: %d %s, want 200 %s", status, body, first)
+	}
+	reused := *good
+	reused.Workload.Image = "other:1"
+	treaty.Sign(&reused, k)
+	reusedJSON, _ := treaty.EncodeJSON(&reused)
+	if status, body := post(t, tn, "application/json", reusedJSON); status != 409 || !strings.Contains(body, `"code":"replay"`) || !strings.Contains(body, `"field":"nonce"`) {
+		t.Fatalf("nonce reuse: %d %s", status, body)
 	}
 	tn.restart()
-	if status, body := post(t, tn, "application/json", goodJSON); status != 409 {
-		t.Fatalf("replay after restart: %d %s", status, body)
+	if status, body := post(t, tn, "application/json", goodJSON); status != 200 || body != first {
+		t.Fatalf("resubmission after restart: %d %s", status, body)
+	}
+	if status, _ := post(t, tn, "application/json", reusedJSON); status != 409 {
+		t.Fatalf("nonce reuse after restart: %d", status)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/policy"
 )
 
@@ -36,7 +37,7 @@ type wasmJudge struct {
 // newPolicyJudge builds the engine; it registers the decision metrics
 // (aurora_policy_decision_duration_seconds per guest call, decisions and
 // failures by cause) on reg when reg is non-nil.
-func newPolicyJudge(ctx context.Context, cfg Config, cacheDir string, log *slog.Logger, reg prometheus.Registerer) (Judge, func(context.Context) error, error) {
+func newPolicyJudge(ctx context.Context, cfg Config, cacheDir string, log *slog.Logger, reg prometheus.Registerer) (order.Judge, func(context.Context) error, error) {
 	deadline := time.Duration(cfg.Policy.DeadlineMS) * time.Millisecond
 	eng, err := policy.New(policy.Config{CacheDir: cacheDir, Logger: log, DefaultDeadline: deadline, Registerer: reg})
 	if err != nil {
@@ -60,7 +61,7 @@ func newPolicyJudge(ctx context.Context, cfg Config, cacheDir string, log *slog.
 	return j, eng.Close, nil
 }
 
-func (j *wasmJudge) paramsFor(in *JudgeInput) []byte {
+func (j *wasmJudge) paramsFor(in *order.JudgeInput) []byte {
 	var b strings.Builder
 	b.WriteString(strings.Join(in.Law.AllowedRegions, ","))
 	for _, n := range []int64{in.Law.MinProviderReputation, int64(in.Law.MaxPricePerGPUHour), in.Limits.MaxInflight, in.Limits.OrdersPerMin, in.Limits.GPUHoursPerDay} {
@@ -86,7 +87,7 @@ func (j *wasmJudge) paramsFor(in *JudgeInput) []byte {
 	return p
 }
 
-func (j *wasmJudge) Judge(ctx context.Context, in *JudgeInput) (Verdict, error) {
+func (j *wasmJudge) Judge(ctx context.Context, in *order.JudgeInput) (order.Verdict, error) {
 	f := policy.FactsFromOrder(in.Order, in.Now)
 	f.NonceFresh = in.NonceFresh
 	f.LaneApplies = in.LaneApplies
@@ -101,7 +102,7 @@ func (j *wasmJudge) Judge(ctx context.Context, in *JudgeInput) (Verdict, error) 
 	select {
 	case j.sem <- struct{}{}:
 	case <-ctx.Done():
-		return Verdict{Word: 0xFFFFFFFF, Reasons: []string{"indeterminate: " + ctx.Err().Error()}, Module: j.module.String()}, ctx.Err()
+		return order.Verdict{Word: 0xFFFFFFFF, Reasons: []string{"indeterminate: " + ctx.Err().Error()}, Module: j.module.String()}, ctx.Err()
 	}
 	err := j.engine.Eval(ctx, j.module, params, facts[:], out[:])
 	if err != nil && policy.IsTimeout(err) {
@@ -112,7 +113,7 @@ func (j *wasmJudge) Judge(ctx context.Context, in *JudgeInput) (Verdict, error) 
 		err = j.engine.Eval(ctx, j.module, params, facts[:], out[:])
 	}
 	<-j.sem
-	v := Verdict{Word: out[0].Word, Reasons: out[0].Reasons, Module: j.module.String()}
+	v := order.Verdict{Word: out[0].Word, Reasons: out[0].Reasons, Module: j.module.String()}
 	if err != nil && v.Word == 0 {
 		v.Word = 0xFFFFFFFF // fail closed
 		v.Reasons = []string{"indeterminate: " + err.Error()}

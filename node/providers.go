@@ -126,10 +126,17 @@ func buildVastai(pc ProviderConfig, log *slog.Logger) (providers.Provider, error
 	if err != nil {
 		return nil, err
 	}
-	if err := newOptions(pc.Options).done(); err != nil {
+	// pace scales Vast's documented per-endpoint request intervals (1);
+	// a negative pace turns them off, for a fake only.
+	o := newOptions(pc.Options)
+	pace := o.float("pace", 1)
+	if err := o.done(); err != nil {
 		return nil, err
 	}
-	return vastai.New(vastai.Config{BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, Logger: log})
+	if pace < 0 {
+		log.Warn("vastai request pacing is off: only a fake accepts that", "base_url", pc.BaseURL)
+	}
+	return vastai.New(vastai.Config{BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, Logger: log, Pace: pace})
 }
 
 // buildSalad: options organization, project (required).

@@ -509,6 +509,19 @@ func (r *Router) Plan(ctx context.Context, order *treaty.Order, law Law, peers [
 // plan.Candidates, so a hot loop (the routing simulator) plans without
 // allocating. On error plan.Candidates is empty.
 func (r *Router) PlanInto(ctx context.Context, plan *Plan, order *treaty.Order, law Law, peers []PeerOption) error {
+	return r.planInto(ctx, plan, order, law, peers, false)
+}
+
+// PlanCached is PlanInto from the offer cache alone: it never calls a
+// provider (stale offers count; a shape never fetched has none, so the plan
+// may hold only peers, or fail). The order core takes the policy's price and
+// reputation facts from it, so an order the policy denies costs no provider
+// API call.
+func (r *Router) PlanCached(ctx context.Context, plan *Plan, order *treaty.Order, law Law, peers []PeerOption) error {
+	return r.planInto(ctx, plan, order, law, peers, true)
+}
+
+func (r *Router) planInto(ctx context.Context, plan *Plan, order *treaty.Order, law Law, peers []PeerOption, cacheOnly bool) error {
 	plan.Candidates = plan.Candidates[:0]
 	if err := ctx.Err(); err != nil {
 		return err
@@ -547,7 +560,9 @@ func (r *Router) PlanInto(ctx context.Context, plan *Plan, order *treaty.Order, 
 		slots = append(slots, slot{rp: rp})
 		entsl = append(entsl, ent)
 	}
-	if err := r.gather(ctx, sh, slots); err != nil {
+	if cacheOnly {
+		r.cached(sh, slots)
+	} else if err := r.gather(ctx, sh, slots); err != nil {
 		return err
 	}
 	for si := range slots {
@@ -819,6 +834,22 @@ func (r *Router) gather(ctx context.Context, sh shape, slots []slot) error {
 	return ctx.Err()
 }
 
+// cached fills each slot's offers for sh from the cache as it stands, stale
+// or not, fetching nothing.
+func (r *Router) cached(sh shape, slots []slot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sc := r.cache[sh]
+	for i := range slots {
+		if sc == nil {
+			slots[i].offers = nil
+			continue
+		}
+		e := &sc.ents[slots[i].rp.idx]
+		slots[i].offers, slots[i].err = e.offers, e.err
+	}
+}
+
 // fetch asks every slot marked fetch for offers: inline when there is one
 // (or FetchParallelism is 1), else on joined goroutines.
 func (r *Router) fetch(ctx context.Context, q Query, slots []slot) {
@@ -938,8 +969,9 @@ func LaunchKey(jobID, provider string) string {
 //
 // A provider answering ErrRateLimited is retried once after a backoff
 // (through the clock's Sleeper); any other error moves to the next
-// candidate. Outcomes feed the Reputation (a 429 followed by a retry counts
-// once). onAttempt, if not nil, is called synchronously after every attempt.
+// candidate. Failures and leases already running feed the Reputation (a 429
+// followed by a retry counts once); a lease accepted but not yet running is
+// the caller's to report when it runs or fails. onAttempt, if not nil, is called synchronously after every attempt.
 // When the chain is exhausted the error wraps the last failure; when ctx ends
 // it wraps ctx.Err().
 func (r *Router) Launch(ctx context.Context, plan Plan, spec LaunchSpec, onAttempt func(Attempt)) (Lease, Candidate, error) {
@@ -987,12 +1019,12 @@ func (r *Router) Launch(ctx context.Context, plan Plan, spec LaunchSpec, onAttem
 			parentDone := ctx.Err() != nil
 			retry := err != nil && try == 0 && !parentDone && errors.Is(err, ErrRateLimited)
 			switch {
+			case err == nil && lease.State == StateRunning:
+				r.cfg.Reputation.Observe(c.Name, true, lat)
 			case err == nil:
-				l := time.Duration(-1)
-				if lease.State == StateRunning {
-					l = lat
-				}
-				r.cfg.Reputation.Observe(c.Name, true, l)
+				// Accepted, not yet running: success is the caller's to
+				// report once the lease runs (fill means running), a failure
+				// once it does not (Reputation.Observe).
 			case !parentDone && !retry:
 				r.cfg.Reputation.Observe(c.Name, false, lat)
 			}

@@ -48,6 +48,9 @@ type Config struct {
 	// TracerProvider, if set, records every node's spans (tests use an
 	// in-memory recorder to follow one trace across nodes).
 	TracerProvider trace.TracerProvider
+	// OrderFault, if set, is node i's node.Options.OrderFault (fault
+	// injection on forwarded orders' answers).
+	OrderFault func(i int) func(ctx context.Context, from treaty.DID, reply []byte, err error) error
 }
 
 // Node is one testnet node.
@@ -277,8 +280,12 @@ func (tn *Testnet) startNode(ctx context.Context, i int) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := node.New(ctx, node.Options{Home: home, Config: cfg, APIListener: ln, PolicyCacheDir: tn.cfg.PolicyCacheDir, TracerProvider: tn.cfg.TracerProvider,
-		Logger: tn.cfg.Logger.With("testnet_node", i)})
+	opts := node.Options{Home: home, Config: cfg, APIListener: ln, PolicyCacheDir: tn.cfg.PolicyCacheDir, TracerProvider: tn.cfg.TracerProvider,
+		Logger: tn.cfg.Logger.With("testnet_node", i)}
+	if tn.cfg.OrderFault != nil {
+		opts.OrderFault = tn.cfg.OrderFault(i)
+	}
+	n, err := node.New(ctx, opts)
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -91,10 +91,10 @@ func TestLedgerBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ledger := node.NewJobs(db.Namespace("ledger"), nil)
+	ledger := node.LedgerOf(db)
 	defer ledger.Close()
 	for _, id := range jobs {
-		if _, err := ledger.Get(t.Context(), id); err != nil {
+		if _, err := ledger.Job(t.Context(), id); err != nil {
 			t.Errorf("job %s missing after restore: %v", id, err)
 		}
 	}

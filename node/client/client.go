@@ -107,10 +107,12 @@ func (c *Client) Raw(ctx context.Context, method, path, contentType string, body
 
 // OrderResponse is the answer to POST /v1/orders.
 type OrderResponse struct {
-	Result string          `json:"result"`
-	CID    string          `json:"cid"`
-	Job    string          `json:"job"`
-	Record json.RawMessage `json:"record"`
+	Result string `json:"result"`
+	// Replayed: the identical order was answered before; this is that answer.
+	Replayed bool            `json:"replayed"`
+	CID      string          `json:"cid"`
+	Job      string          `json:"job"`
+	Record   json.RawMessage `json:"record"`
 }
 
 // Submit posts a signed order as dag-cbor.

@@ -496,3 +496,42 @@ func retryConflicts(fn func() error) error {
 // maxConflictRetries bounds retries of read-modify-write transactions; each
 // retry observes the write that caused the conflict, so a handful suffices.
 const maxConflictRetries = 16
+
+// Write is one operation of [Datastore.Apply]: a put (with an optional
+// TTL) or a delete of a view key.
+type Write struct {
+	Key    string // a clean key, "/a/b"
+	Value  []byte
+	TTL    time.Duration // > 0: the entry expires (badger's whole seconds, rounded up)
+	Delete bool
+}
+
+// Apply applies ws in one badger transaction: all of them or none. A set
+// larger than one transaction holds fails with an error wrapping
+// badger.ErrTxnTooBig (callers bound their batches).
+func (s *Datastore) Apply(ctx context.Context, ws []Write) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	txn := s.db.bdb.NewTransaction(true)
+	defer txn.Discard()
+	for _, w := range ws {
+		k := s.key(ds.RawKey(w.Key))
+		var err error
+		switch {
+		case w.Delete:
+			err = txn.Delete(k)
+		case w.TTL > 0:
+			err = txn.SetEntry(badger.NewEntry(k, w.Value).WithTTL(w.TTL + time.Second))
+		default:
+			err = txn.Set(k, w.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("store: apply %q: %w", w.Key, err)
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("store: apply commit: %w", err)
+	}
+	return nil
+}

@@ -62,6 +62,15 @@ type Config struct {
 	OfferType string
 	// SearchLimit caps offers per search. Default 64.
 	SearchLimit int
+	// Pace scales the documented minimum intervals between requests to
+	// each endpoint (MinIntervals): 0 means 1 (as documented); a negative
+	// Pace turns pacing off, which only a fake accepts.
+	Pace float64
+	// StatusTTL is how long one listing of every instance answers Status
+	// calls: Vast allows one showInstance per 2 s per key, so a node
+	// polling many leases reads them from one paged listing instead.
+	// Default 5s; negative asks for each instance alone (showInstance).
+	StatusTTL time.Duration
 	// MinReliability filters offers below this reliability score (0..1),
 	// the search field Vast documents (api-reference/openapi.yaml, search
 	// offers). Default 0.95; negative disables the filter.
@@ -107,6 +116,9 @@ type Client struct {
 
 	mu   sync.Mutex      // protects following
 	seen map[string]bool // regions of every offer Vast has listed
+
+	snapMu sync.Mutex // serializes listings; protects snap
+	snap   *statusSnapshot
 }
 
 var _ providers.Provider = (*Client)(nil)
@@ -159,7 +171,7 @@ func New(cfg Config) (*Client, error) {
 			return nil
 		},
 		Classify: classify,
-		Limit:    limit,
+		Limit:    pacer(cfg.Pace),
 	})
 	if err != nil {
 		return nil, err
@@ -218,14 +230,21 @@ func MinIntervals() map[string]time.Duration {
 	}
 }
 
-// limit spaces each endpoint's requests by its minimum interval, so that
-// neither first attempts nor 429 retries come faster than Vast accepts.
-func limit(r httpx.Request) httpx.Limit {
-	d, ok := MinIntervals()[r.Op]
-	if !ok {
-		return httpx.Limit{}
+// pacer spaces each endpoint's requests by its minimum interval (scaled by
+// pace), so that neither first attempts nor 429 retries come faster than
+// Vast accepts.
+func pacer(pace float64) func(r httpx.Request) httpx.Limit {
+	if pace == 0 {
+		pace = 1
 	}
-	return httpx.Limit{Key: r.Op, N: 1, Per: d}
+	iv := MinIntervals()
+	return func(r httpx.Request) httpx.Limit {
+		d, ok := iv[r.Op]
+		if !ok || pace < 0 {
+			return httpx.Limit{}
+		}
+		return httpx.Limit{Key: r.Op, N: 1, Per: time.Duration(float64(d) * pace)}
+	}
 }
 
 // Name returns "vastai".
@@ -524,7 +543,12 @@ func (c *Client) Status(ctx context.Context, id string) (providers.Status, error
 	if err != nil {
 		return providers.Status{}, err
 	}
-	in, err := c.getInstance(ctx, n)
+	var in *instance
+	if c.cfg.StatusTTL < 0 {
+		in, err = c.getInstance(ctx, n)
+	} else {
+		in, err = c.snapshotInstance(ctx, n)
+	}
 	if err != nil {
 		return providers.Status{}, err
 	}
@@ -551,6 +575,83 @@ func (c *Client) getInstance(ctx context.Context, n int64) (*instance, error) {
 		return nil, fmt.Errorf("vastai: instance %d: %w", n, providers.ErrNotFound)
 	}
 	return in, nil
+}
+
+// maxStatusPages bounds one listing of every instance (25 per page).
+const maxStatusPages = 400
+
+// statusSnapshot is one listing of every instance of the key.
+type statusSnapshot struct {
+	at   time.Time
+	byID map[int64]instance
+}
+
+// snapshotInstance reads instance n from a listing of every instance no
+// older than StatusTTL, listing again when it is older; an instance the
+// fresh listing lacks (just created, or gone) is asked for by itself.
+func (c *Client) snapshotInstance(ctx context.Context, n int64) (*instance, error) {
+	c.snapMu.Lock()
+	defer c.snapMu.Unlock()
+	ttl := c.cfg.StatusTTL
+	if ttl == 0 {
+		ttl = 5 * time.Second
+	}
+	fresh := c.snap != nil && c.now().Sub(c.snap.at) < ttl
+	if !fresh {
+		snap, err := c.listAll(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.snap, fresh = snap, true
+	}
+	if in, ok := c.snap.byID[n]; ok {
+		return &in, nil
+	}
+	if c.now().Sub(c.snap.at) >= MinIntervals()[opList] {
+		// Created since the listing, perhaps: list again before asking alone.
+		snap, err := c.listAll(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.snap = snap
+		if in, ok := c.snap.byID[n]; ok {
+			return &in, nil
+		}
+	}
+	return c.getInstance(ctx, n)
+}
+
+// forget drops instance n from the status listing (it was destroyed).
+func (c *Client) forget(n int64) {
+	c.snapMu.Lock()
+	if c.snap != nil {
+		delete(c.snap.byID, n)
+	}
+	c.snapMu.Unlock()
+}
+
+// listAll lists every instance of the key through the paged v1 listing.
+func (c *Client) listAll(ctx context.Context) (*statusSnapshot, error) {
+	snap := &statusSnapshot{at: c.now(), byID: map[int64]instance{}}
+	q := map[string][]string{"order_by": {`[{"col":"id","dir":"asc"}]`}, "limit": {strconv.Itoa(listPageMax)}}
+	for range maxStatusPages {
+		resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Path: "/api/v1/instances/", Query: q, Op: opList})
+		if err != nil {
+			return nil, err
+		}
+		page, err := parseInstances(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range page.Instances {
+			snap.byID[in.ID] = in
+		}
+		if page.NextToken == nil || *page.NextToken == "" {
+			return snap, nil
+		}
+		q["after_token"] = []string{*page.NextToken}
+	}
+	return nil, fmt.Errorf("vastai: list instances: more than %d pages", maxStatusPages)
 }
 
 // maxListPages bounds the pages findByLabel reads: a label is one job's
@@ -722,6 +823,7 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	c.forget(n)
 	c.log.InfoContext(ctx, "vastai destroyed instance", "instance", n)
 	return nil
 }

@@ -73,14 +73,16 @@ func TestConformance(t *testing.T) {
 			srv := vastaitest.NewServer(vastaitest.Options{})
 			url := serve(t, srv)
 			log, logs := providertest.NewLogger()
-			c, err := newClient(t, url, secret, vastai.Config{Logger: log})
+			// The suite advances the fake without moving time: ask for
+			// each instance (TestStatusFromListing covers the listing).
+			c, err := newClient(t, url, secret, vastai.Config{Logger: log, StatusTTL: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return &providertest.Env{
 				Provider: c,
 				Connect: func(key string) (providers.Provider, error) {
-					return newClient(t, url, key, vastai.Config{Logger: log})
+					return newClient(t, url, key, vastai.Config{Logger: log, StatusTTL: -1})
 				},
 				Fake:   srv,
 				Secret: secret,
@@ -707,7 +709,7 @@ func TestMinIntervals(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	srv := vastaitest.NewServer(vastaitest.Options{MinIntervals: vastaitest.DocumentedMinIntervals(), Now: clk.Now})
 	url := serve(t, srv)
-	cfg := vastai.Config{BaseURL: url, Credential: providers.NewCredential(secret)}
+	cfg := vastai.Config{BaseURL: url, Credential: providers.NewCredential(secret), StatusTTL: -1}
 	cfg.HTTP.Now, cfg.HTTP.Sleep = clk.Now, clk.Sleep
 	c, err := vastai.New(cfg)
 	if err != nil {
@@ -740,5 +742,54 @@ func TestMinIntervals(t *testing.T) {
 	// 6 status reads 2 s apart: at least 10 s of the fake clock.
 	if d := clk.Now().Sub(start); d < 10*time.Second {
 		t.Errorf("the calls took %v of fake time, want >= 10s (paced)", d)
+	}
+}
+
+// TestStatusFromListing: many leases polled within StatusTTL cost one paged
+// listing, not one showInstance (2 s apart) each, and the listing follows
+// the instances' state once the TTL passes.
+func TestStatusFromListing(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	srv := vastaitest.NewServer(vastaitest.Options{MinIntervals: vastaitest.DocumentedMinIntervals(), Now: clk.Now})
+	url := serve(t, srv)
+	cfg := vastai.Config{BaseURL: url, Credential: providers.NewCredential(secret)}
+	cfg.HTTP.Now, cfg.HTTP.Sleep = clk.Now, clk.Sleep
+	c, err := vastai.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	w := providertest.DefaultWorkload(providers.Query{})
+	var ids []string
+	for i, offer := range []string{"7001001", "7001002"} {
+		job := string(rune('a' + i))
+		l, err := c.Launch(ctx, providers.LaunchSpec{JobID: job, IdempotencyKey: providers.IdempotencyKey(job),
+			Offer: providers.Offer{Provider: vastai.Name, ID: offer, PricePerHour: 420_000}, Workload: w})
+		if err != nil {
+			t.Fatalf("Launch %s: %v", job, err)
+		}
+		ids = append(ids, l.ID)
+	}
+	start := clk.Now()
+	for range 5 {
+		for _, id := range ids {
+			if _, err := c.Status(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// One listing (1 s interval) served ten polls: far less than 10 × 2 s.
+	if d := clk.Now().Sub(start); d >= 4*time.Second {
+		t.Errorf("10 polls of 2 leases took %v of fake time; want them served by the listing", d)
+	}
+	for range 10 {
+		srv.Advance()
+	}
+	clk.Sleep(ctx, 6*time.Second)
+	for _, id := range ids {
+		st, err := c.Status(ctx, id)
+		if err != nil || st.State != providers.StateRunning {
+			t.Errorf("Status(%s) after boot and TTL: %v %v, want running", id, st.State, err)
+		}
 	}
 }

@@ -51,7 +51,7 @@ type APIHandlerConfig struct {
 	Core    *order.Core
 	Ledger  *order.Ledger
 	Metrics *Metrics
-	Token    Token
+	Token   Token
 	// MaxBodyBytes bounds request bodies. Default 256 KiB.
 	MaxBodyBytes int64
 	Prover       Prover
@@ -157,13 +157,13 @@ func (a *api) auth(next http.HandlerFunc) http.HandlerFunc {
 // OrderResponse answers POST /v1/orders. A Denial is a 200 answer too: the
 // node judged the order and signed its refusal.
 type OrderResponse struct {
-	Result string          `json:"result"` // "ack" or "denial"
+	Result string `json:"result"` // "ack" or "denial"
 	// Replayed is true when the identical order was answered before: this
 	// is that answer, unchanged.
-	Replayed bool `json:"replayed,omitempty"`
-	CID    string          `json:"cid"`    // the Ack's or Denial's CID
-	Job    string          `json:"job,omitempty"`
-	Record json.RawMessage `json:"record"` // dag-json of the Ack or Denial
+	Replayed bool            `json:"replayed,omitempty"`
+	CID      string          `json:"cid"` // the Ack's or Denial's CID
+	Job      string          `json:"job,omitempty"`
+	Record   json.RawMessage `json:"record"` // dag-json of the Ack or Denial
 }
 
 // readBody reads a bounded request body, mapping the limit to 413.

@@ -67,9 +67,9 @@ type Node struct {
 	metrics *Metrics
 	ready   atomic.Bool
 
-	db       *store.DB
-	plog     *provenance.Log
-	epochs   *provenance.Epochs
+	db      *store.DB
+	plog    *provenance.Log
+	epochs  *provenance.Epochs
 	fed     *federation
 	ledger  *order.Ledger
 	judge   order.Judge

@@ -60,11 +60,11 @@ type tnode struct {
 }
 
 type nodeOpts struct {
-	gpu       string        // the provider's GPU model ("" = none offered)
-	latency   time.Duration // launch to running
-	failAfter bool          // leases fail at their ready time
-	slots     int
-	judge     order.Judge
+	gpu        string        // the provider's GPU model ("" = none offered)
+	latency    time.Duration // launch to running
+	failAfter  bool          // leases fail at their ready time
+	slots      int
+	judge      order.Judge
 	peersFirst bool
 }
 
@@ -104,7 +104,9 @@ func newNode(t testing.TB, clk *clock.Virtual, name string, o nodeOpts) *tnode {
 	}
 	judge := o.judge
 	if judge == nil {
-		judge = order.JudgeFunc(func(context.Context, *order.JudgeInput) (order.Verdict, error) { return order.Verdict{Module: "test"}, nil })
+		judge = order.JudgeFunc(func(context.Context, *order.JudgeInput) (order.Verdict, error) {
+			return order.Verdict{Module: "test"}, nil
+		})
 	}
 	counted := order.JudgeFunc(func(ctx context.Context, in *order.JudgeInput) (order.Verdict, error) {
 		n.judged.Add(1)

@@ -154,7 +154,7 @@ func buildSalad(pc ProviderConfig, log *slog.Logger) (providers.Provider, error)
 }
 
 // buildAkash: options akt_usd (the AKT price in USD used to convert uakt bids),
-// denom (default uakt).
+// denom (the Console's grant denom: uact, the default, or uakt on a local network).
 func buildAkash(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
 	cred, err := credential(pc)
 	if err != nil {

@@ -34,8 +34,11 @@ func TestEveryFakeServesItsAdapter(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			w := treaty.Workload{Image: "ghcr.io/aurora/infer:1", GPU: &treaty.GPU{Model: "RTX 4090", Count: 1}, Duration: 3600, Memory: 8192, CPU: 2000}
-			if kind == "flux" {
+			switch kind {
+			case "flux":
 				w.GPU = nil // Flux rents CPU capacity
+			case "ionet":
+				w.Ports = []int64{8080} // CaaS serves one traffic port, which it requires
 			}
 			offers, err := p.Offers(ctx, providers.QueryFor(w, treaty.Constraints{MaxPricePerHour: 10_000_000}))
 			if err != nil || len(offers) == 0 {

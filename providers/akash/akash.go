@@ -24,13 +24,29 @@
 // (and country, when the offer names one), so the lease is where the offer
 // said. Query and Config regions are Aurora region names.
 //
-// Money: bids are priced per block in uakt (10⁻⁶ AKT) or a USD-pegged micro
-// denom (uact, USDC: one unit is one micro-USD); Pricer converts them to
-// micro-USD per hour at the configured block time (6 s: 600 blocks per hour)
-// and AKT/USD rate: an A100 bid of 800 uakt/block at $2.50/AKT is
-// 800 × 2.5 × 600 = 1,200,000 µUSD = $1.20/hour. The Lease keeps the bid's
-// amount and "<denom>/block" in RawPrice. The Console's gpu-prices are
-// already USD/hour (its per-block × 600 × AKT/USD ÷ 10⁶).
+// Money: the Console writes its grant denom into every SDL pricing entry
+// and keeps the amount (akash-network/console @ d84c9e93d790
+// apps/api/src/deployment/services/sdl/sdl.service.ts generateManifest;
+// DEPLOYMENT_GRANT_DENOM is uact on mainnet, sandbox and testnet,
+// apps/api/env/.env.mainnet), so the SDL's ceiling is computed in that denom
+// (Config.Denom, default uact): a ceiling computed in uakt would be read as
+// the same number of uact, off by the AKT/USD rate. Bids are priced per block
+// in that denom: uact is one micro-USD, uakt 10⁻⁶ AKT; Pricer converts them
+// to micro-USD per hour at the configured block time (6 s: 600 blocks per
+// hour) and, for uakt, the AKT/USD rate: an A100 bid of 2000 uact/block is
+// 2000 × 600 = 1,200,000 µUSD = $1.20/hour, one of 800 uakt/block at
+// $2.50/AKT the same. The Lease keeps the bid's amount and "<denom>/block"
+// in RawPrice. The Console's gpu-prices are already USD/hour (its per-block
+// × 600 × AKT/USD ÷ 10⁶).
+//
+// Deposits: the create body's deposit is deprecated (deployment.schema.ts):
+// ignored when the Console manages deposits, required otherwise
+// (deployment-writer.service.ts resolveDepositInDollars). It is sent only
+// when Config.DepositUSD is set.
+//
+// Closing: the Console's close is idempotent (deployment-writer.service.ts
+// close), and Terminate treats a close that fails on a deployment that is
+// closed when read back as done.
 //
 // Idempotency: the SDL's service is named by the launch's idempotency key,
 // which (a) shows in the lease status, so a relaunch finds a leased
@@ -79,20 +95,25 @@ type Config struct {
 	// name an Aurora region, consulted when a provider has neither a
 	// country nor a location-region (see Locate). Default "region".
 	RegionAttribute string
-	// Denom prices the deployment: "uakt" or a USD-pegged denom (USDDenoms).
-	// Default "uakt".
+	// Denom is the Console's grant denom (its DEPLOYMENT_GRANT_DENOM), in
+	// which the SDL's ceiling is written and bids come: "uact" (mainnet,
+	// sandbox, testnet) or "uakt" (a local network). The Console rewrites
+	// any other denom to it without converting the amount, so only these
+	// two are accepted. Default "uact".
 	Denom string
 	// AKTUSD is the USD price of one AKT, as decimal text ("2.85"), used to
-	// value uakt. Required when Denom is "uakt"; without it uakt bids are
-	// skipped.
+	// value uakt. Required when Denom is "uakt"; otherwise optional, and
+	// without it uakt bids are skipped.
 	AKTUSD string
 	// USDDenoms are denoms worth one micro-USD per unit. Default uact, uusdc
 	// and USDCDenom.
 	USDDenoms []string
 	// BlockTime is Akash's average block time. Default 6 s.
 	BlockTime time.Duration
-	// DepositUSD is the deployment deposit sent on create (the Console
-	// ignores it when it manages deposits). Default 5.
+	// DepositUSD is the deployment deposit, in dollars, sent on create. The
+	// field is deprecated upstream: the Console ignores it when it manages
+	// deposits and requires it otherwise. Default 0: not sent; set it for
+	// an account whose Console answers "deposit is required".
 	DepositUSD float64
 	// BidPolls bounds the bid polls of one Launch. Default 12.
 	BidPolls int
@@ -140,16 +161,16 @@ func New(cfg Config) (*Client, error) {
 		cfg.RegionAttribute = "region"
 	}
 	if cfg.Denom == "" {
-		cfg.Denom = "uakt"
+		cfg.Denom = "uact"
+	}
+	if cfg.Denom != "uact" && cfg.Denom != "uakt" {
+		return nil, fmt.Errorf("akash: denom %q: the Console prices every SDL in its grant denom, uact or uakt", clip(cfg.Denom))
 	}
 	if cfg.Denom == "uakt" && cfg.AKTUSD == "" {
 		return nil, errors.New("akash: AKTUSD (USD per AKT) is required to price uakt")
 	}
 	if cfg.BlockTime == 0 {
 		cfg.BlockTime = 6 * time.Second
-	}
-	if cfg.DepositUSD == 0 {
-		cfg.DepositUSD = 5
 	}
 	if cfg.BidPolls == 0 {
 		cfg.BidPolls = 12
@@ -698,13 +719,6 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 	if err := checkDSeq(id); err != nil {
 		return err
 	}
-	d, err := c.getDeployment(ctx, id)
-	if err != nil {
-		return err
-	}
-	if d.Deployment.State == "closed" {
-		return nil
-	}
 	return c.close(ctx, id)
 }
 
@@ -716,9 +730,24 @@ func (c *Client) cleanup(ctx context.Context, dseq string) error {
 	return c.close(ctx, dseq)
 }
 
+// close closes dseq. The Console answers success for a closed deployment
+// (akash-network/console @ d84c9e93d790
+// apps/api/src/deployment/services/deployment-writer/deployment-writer.service.ts
+// close); when the close fails otherwise (a lost answer, a concurrent close
+// that won, an older Console that refuses a second close) the deployment is
+// read back, as the Console itself does, and a closed one is success.
 func (c *Client) close(ctx context.Context, dseq string) error {
-	if _, err := c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Path: "/v1/deployments/" + dseq, Op: "close deployment"}); err != nil {
-		return err
+	_, err := c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Path: "/v1/deployments/" + dseq, Op: "close deployment"})
+	if err != nil {
+		if errors.Is(err, providers.ErrNotFound) || errors.Is(err, providers.ErrAuth) || ctx.Err() != nil {
+			return err
+		}
+		d, gerr := c.getDeployment(ctx, dseq)
+		if gerr != nil || d.Deployment.State != "closed" {
+			return err
+		}
+		c.log.InfoContext(ctx, "akash close failed but the deployment is closed", "dseq", dseq, "err", err)
+		return nil
 	}
 	c.log.InfoContext(ctx, "akash closed deployment", "dseq", dseq)
 	return nil
@@ -860,7 +889,11 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		return c.leaseOf(spec, d, l), nil
 	}
 
-	req, err := httpx.JSON(http.MethodPost, "/v1/deployments", map[string]any{"data": map[string]any{"sdl": sdl, "deposit": c.cfg.DepositUSD}})
+	data := map[string]any{"sdl": sdl}
+	if c.cfg.DepositUSD > 0 {
+		data["deposit"] = c.cfg.DepositUSD // deprecated; see Config.DepositUSD
+	}
+	req, err := httpx.JSON(http.MethodPost, "/v1/deployments", map[string]any{"data": data})
 	if err != nil {
 		return providers.Lease{}, fmt.Errorf("akash: %w", err)
 	}

@@ -68,24 +68,27 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestConformanceUSDDenom(t *testing.T) {
+// TestConformanceUAKTGrant runs the suite against a Console whose grant
+// denom is uakt (a local network's DEPLOYMENT_GRANT_DENOM,
+// akash-network/console @ d84c9e9 apps/api/env/.env.local.sample).
+func TestConformanceUAKTGrant(t *testing.T) {
 	if testing.Short() {
 		t.Skip("second full conformance run")
 	}
 	providertest.Run(t, providertest.Harness{
 		Setup: func(t *testing.T) *providertest.Env {
-			srv := akashtest.NewServer(akashtest.Options{})
+			srv := akashtest.NewServer(akashtest.Options{GrantDenom: "uakt"})
 			url := srv.Start()
 			t.Cleanup(srv.Close)
 			log, logs := providertest.NewLogger()
-			c, err := newClient(url, secret, akash.Config{Logger: log, Denom: akash.USDCDenom})
+			c, err := newClient(url, secret, akash.Config{Logger: log, Denom: "uakt"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return &providertest.Env{
 				Provider: c,
 				Connect: func(key string) (providers.Provider, error) {
-					return newClient(url, key, akash.Config{Logger: log, Denom: akash.USDCDenom})
+					return newClient(url, key, akash.Config{Logger: log, Denom: "uakt"})
 				},
 				Fake: srv, Secret: secret, Logs: logs.String,
 			}
@@ -167,9 +170,9 @@ func TestSDLForGolden(t *testing.T) {
 			VRAMMiB: 80 << 10, Region: "eu-central", Country: "DE"},
 		Workload: providertest.DefaultWorkload(providers.Query{GPUModel: "A100", GPUCount: 1}),
 	}
-	amount, ok, err := c.Pricer().PerBlock(spec.MaxPricePerHour, "uakt")
-	if err != nil || !ok || amount != "1000" { // $1.50/h ÷ 600 blocks ÷ $2.50/AKT = 1000 uakt
-		t.Fatalf("PerBlock($1.50/h) = %q, %v, %v; want 1000", amount, ok, err)
+	amount, ok, err := c.Pricer().PerBlock(spec.MaxPricePerHour, "uact")
+	if err != nil || !ok || amount != "2500" { // $1.50/h ÷ 600 blocks = 2500 uact
+		t.Fatalf("PerBlock($1.50/h) = %q, %v, %v; want 2500", amount, ok, err)
 	}
 	got, err := c.SDLFor(spec, amount)
 	if err != nil {
@@ -326,7 +329,7 @@ func TestGPUPriceEndToEnd(t *testing.T) {
 	// $2.50/AKT; either is $1.209/hour.
 	for _, denom := range []struct{ denom, amount string }{{"uakt", "806.000000000000000000"}, {"uact", "2015.000000000000000000"}} {
 		t.Run("lease in "+denom.denom, func(t *testing.T) {
-			srv := akashtest.NewServer(akashtest.Options{Providers: tests[0].providers})
+			srv := akashtest.NewServer(akashtest.Options{Providers: tests[0].providers, GrantDenom: denom.denom})
 			url := srv.Start()
 			t.Cleanup(srv.Close)
 			c, err := newClient(url, secret, akash.Config{Denom: denom.denom})
@@ -393,23 +396,23 @@ func TestLaunchPicksCheapestBid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// In us-west, west2 bids 12 + 560 = 572 uact/block and west1 615; at
-	// $2.50/AKT that is 228.8 uakt. (The SG provider's 594 and the others
-	// are outside us-west.)
+	// In us-west, west2 bids 12 + 560 = 572 uact/block and west1 615. (The
+	// SG provider's 594 and the others are outside us-west.)
 	if !strings.HasSuffix(lease.Offer.ID, "akash1provider000000000000000000000000000west2") {
 		t.Errorf("lease on %s, want the cheaper west2", lease.Offer.ID)
 	}
-	if lease.Offer.Raw.Unit != "uakt/block" || lease.Offer.Raw.Amount != "228.800000000000000000" {
+	if lease.Offer.Raw.Unit != "uact/block" || lease.Offer.Raw.Amount != "572.000000000000000000" {
 		t.Errorf("raw price %+v", lease.Offer.Raw)
 	}
-	if lease.PricePerHour != 343_200 { // 228.8 uakt × $2.5 × 600 = $0.3432/hour
+	if lease.PricePerHour != 343_200 { // 572 uact × 600 = $0.3432/hour
 		t.Errorf("PricePerHour = %d, want 343200", lease.PricePerHour)
 	}
 	if lease.Offer.Region != "us-west" {
 		t.Errorf("lease region %q, want us-west", lease.Offer.Region)
 	}
 	sdl, _ := srv.SDL(lease.ID)
-	for _, want := range []string{`- model: "rtx4090"`, "ram: 24Gi", `denom: "uakt"`, "amount: 13333.333333\n", "  " + spec.IdempotencyKey + ":"} {
+	// The default $20/hour ceiling: 20,000,000 µUSD ÷ 600 blocks in uact.
+	for _, want := range []string{`- model: "rtx4090"`, "ram: 24Gi", `denom: "uact"`, "amount: 33333.333333\n", "  " + spec.IdempotencyKey + ":"} {
 		if !strings.Contains(sdl, want) {
 			t.Errorf("SDL lacks %q:\n%s", want, sdl)
 		}
@@ -689,7 +692,9 @@ func TestNewRejects(t *testing.T) {
 		cfg  akash.Config
 	}{
 		{"no credential", akash.Config{AKTUSD: "2"}},
-		{"uakt without rate", akash.Config{Credential: k}},
+		{"uakt without rate", akash.Config{Credential: k, Denom: "uakt"}},
+		{"a denom the Console would rewrite", akash.Config{Credential: k, Denom: akash.USDCDenom}},
+		{"uusdc", akash.Config{Credential: k, Denom: "uusdc"}},
 		{"bad rate", akash.Config{Credential: k, AKTUSD: "-3"}},
 		{"unknown denom", akash.Config{Credential: k, Denom: "uatom"}},
 		{"empty region", akash.Config{Credential: k, AKTUSD: "2", Regions: []string{""}}},

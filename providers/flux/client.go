@@ -465,12 +465,14 @@ func (c *Client) quote(ctx context.Context, spec []byte) (price, error) {
 // offer list and no GPUs: a query for a GPU gets no offers. A query with a
 // duration gets one offer, the shortest prepaid term that covers it; an
 // open-ended one gets a one-, three-, six- and twelve-month term, cheaper
-// per hour as the term grows. With regions, each region the network has
-// nodes in (ISO country code, continent code, or a Flux "ac..." rule) gets
-// its own offers, which Launch turns into a geolocation rule; without
-// regions there are offers for anywhere (Region "") and for each continent
-// with nodes (Region "acEU", "acNA", ...: rule form, since "NA" is also
-// Namibia's code). Offer.ID is "term-<blocks>".
+// per hour as the term grows. With regions, each region that names a Flux
+// place (ISO country code, continent code, or a Flux "ac..." rule: see
+// regionRule) gets its own offers, which Launch turns into a geolocation
+// rule; without regions there are offers for anywhere (Region "") and for
+// each inhabited continent (Region "acEU", "acNA", ...: rule form, since
+// "NA" is also Namibia's code). FluxOS publishes no table of where its nodes
+// are (geo.go), so no region is checked for nodes. Offer.ID is
+// "term-<blocks>".
 func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
 	if q.GPUModel != "" || q.GPUCount > 0 {
 		return nil, nil
@@ -487,24 +489,11 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	if err != nil {
 		return nil, err
 	}
-	var regions []string
+	// Anywhere, and each inhabited continent.
+	regions := []string{"", "acAF", "acAS", "acEU", "acNA", "acOC", "acSA"}
 	if len(q.Regions) > 0 {
-		regions, _, err = c.resolveRegions(ctx, q.Regions)
-		if err != nil {
-			return nil, err
-		}
-		if len(regions) == 0 {
+		if regions, _ = c.resolveRegions(q.Regions); len(regions) == 0 {
 			return nil, nil
-		}
-	} else {
-		// Anywhere, and each continent the network has nodes on.
-		p, err := c.placement(ctx)
-		if err != nil {
-			return nil, err
-		}
-		regions = []string{""}
-		for _, ct := range p.continents() {
-			regions = append(regions, "ac"+ct)
 		}
 	}
 	terms := openEndedTerms
@@ -560,74 +549,16 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	return offers, nil
 }
 
-// resolveRegions keeps the regions the network has nodes in and returns
-// them with their geolocation rules.
-func (c *Client) resolveRegions(ctx context.Context, regions []string) (kept, rules []string, err error) {
-	p, err := c.placement(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
+// resolveRegions keeps the regions that name a Flux place (see regionRule)
+// and returns them with their geolocation rules. FluxOS has no table of
+// where its nodes are (geo.go), so nothing is asked of the network.
+func (c *Client) resolveRegions(regions []string) (kept, rules []string) {
 	for _, r := range regions {
-		if rule, ok := p.rule(r); ok {
+		if rule, ok := regionRule(r); ok {
 			kept, rules = append(kept, r), append(rules, rule)
 		}
 	}
-	return kept, rules, nil
-}
-
-func (c *Client) placement(ctx context.Context) (placement, error) {
-	data, err := c.get(ctx, "placement locations", "/apps/placementlocations", nil)
-	if err != nil {
-		return placement{}, err
-	}
-	return parsePlacement(data)
-}
-
-// continents lists the continent codes with nodes, sorted.
-func (p placement) continents() []string {
-	var out []string
-	for k, v := range p.Continents {
-		if v.Nodes > 0 && len(k) == 2 {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// rule maps a region to a geolocation rule: an ISO country code to
-// ac<CONT>_<CC>, a continent code to ac<CONT>, a rule to itself; only where
-// the network reports nodes.
-func (p placement) rule(region string) (string, bool) {
-	if strings.HasPrefix(region, "ac") && geoRule.MatchString(region) {
-		parts := strings.Split(region[2:], "_")
-		ct, ok := p.Continents[parts[0]]
-		if !ok || ct.Nodes == 0 {
-			return "", false
-		}
-		if len(parts) > 1 && ct.Countries[parts[1]].Nodes == 0 {
-			return "", false
-		}
-		return region, true
-	}
-	up := strings.ToUpper(region)
-	if len(up) != 2 {
-		return "", false
-	}
-	conts := make([]string, 0, len(p.Continents))
-	for k := range p.Continents {
-		conts = append(conts, k)
-	}
-	slices.Sort(conts)
-	for _, k := range conts {
-		if p.Continents[k].Countries[up].Nodes > 0 {
-			return "ac" + k + "_" + up, true
-		}
-	}
-	if ct, ok := p.Continents[up]; ok && ct.Nodes > 0 {
-		return "ac" + up, true
-	}
-	return "", false
+	return kept, rules
 }
 
 var termID = regexp.MustCompile(`^term-([1-9][0-9]{0,7})$`)
@@ -691,12 +622,9 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		want = []string{spec.Offer.Region}
 	}
 	if len(want) > 0 {
-		_, rules, err := c.resolveRegions(ctx, want)
-		if err != nil {
-			return providers.Lease{}, err
-		}
+		_, rules := c.resolveRegions(want)
 		if len(rules) == 0 {
-			return providers.Lease{}, fmt.Errorf("flux: launch: no nodes in regions %q: %w", want, providers.ErrNoCapacity)
+			return providers.Lease{}, fmt.Errorf("flux: launch: regions %q name no Flux place: %w", want, providers.ErrNoCapacity)
 		}
 		geo = rules
 	}

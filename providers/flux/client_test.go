@@ -3,6 +3,8 @@ package flux_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -259,7 +261,7 @@ func TestLaunchRefusals(t *testing.T) {
 	}{
 		{"gpu", providers.LaunchSpec{JobID: "g", Workload: treaty.Workload{Image: "x:1", GPU: &treaty.GPU{Model: "A100", Count: 1}}}, providers.ErrNotSupported},
 		{"over cap", providers.LaunchSpec{JobID: "c", Workload: treaty.Workload{Image: "x:1"}, MaxPricePerHour: 10}, providers.ErrOverPrice},
-		{"region without nodes", providers.LaunchSpec{JobID: "r", Workload: treaty.Workload{Image: "x:1"}, Offer: providers.Offer{Provider: "flux", Region: "BR"}}, providers.ErrNoCapacity},
+		{"region naming no Flux place", providers.LaunchSpec{JobID: "r", Workload: treaty.Workload{Image: "x:1"}, Offer: providers.Offer{Provider: "flux", Region: "ZZ"}}, providers.ErrNoCapacity},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,5 +338,58 @@ func TestPayViaHTTPAgainstFakeWallet(t *testing.T) {
 	// An unknown hash is the wallet's error, not a txid.
 	if _, err := pay(t.Context(), flux.Quote{Hash: strings.Repeat("0", 64)}); err == nil || !strings.Contains(err.Error(), "no temporary message") {
 		t.Errorf("pay(unknown) = %v", err)
+	}
+}
+
+// TestCallsOnlyFluxOSRoutes: every request the adapter makes for offers,
+// launch, status and terminate is a route FluxOS declares in routes.js
+// (fluxtest.Routes). GET /apps/placementlocations, which the adapter called
+// on every offer query with regions, is not one: FluxOS has no node
+// geography table, so regions become geolocation rules locally.
+func TestCallsOnlyFluxOSRoutes(t *testing.T) {
+	srv := fluxtest.NewServer(fluxtest.Options{})
+	var mu sync.Mutex
+	var strays []string
+	h := srv.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !fluxtest.IsFluxOSRoute(r.Method, r.URL.Path) && r.URL.Path != "/__fake/pay" {
+			mu.Lock()
+			strays = append(strays, r.Method+" "+r.URL.Path)
+			mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	c, err := flux.New(flux.Config{Credential: providers.NewCredential(testWIF), BaseURL: hs.URL, Pay: payer(srv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := providers.Query{CPUMillis: 500, MemoryMiB: 1000, DiskMiB: 5120, Duration: time.Hour, Regions: []string{"DE", "acNA"}}
+	offers, err := c.Offers(t.Context(), q)
+	if err != nil {
+		t.Fatalf("Offers: %v", err)
+	}
+	if len(offers) != 2 || offers[0].Region != "DE" || offers[1].Region != "acNA" {
+		t.Errorf("offers %+v, want one for DE and one for acNA", offers)
+	}
+	l, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "routes", Offer: offers[0],
+		Workload: treaty.Workload{Image: "nginx:1.27", Duration: 3600, CPU: 500, Memory: 1000, Disk: 5120}})
+	if err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	srv.Advance()
+	if _, err := c.Status(t.Context(), l.ID); err != nil {
+		t.Errorf("Status: %v", err)
+	}
+	if body := getJSON(t, hs.URL+"/apps/appspecifications/"+l.ID); !strings.Contains(body, `"geolocation":["acEU_DE"]`) {
+		t.Errorf("published spec: %s", body)
+	}
+	if err := c.Terminate(t.Context(), l.ID); err != nil {
+		t.Errorf("Terminate: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(strays) > 0 {
+		t.Errorf("requests to paths FluxOS does not serve: %q", strays)
 	}
 }

@@ -22,8 +22,9 @@
 //     of the workload for a prepaid term (a duration rounded up to whole
 //     blocks and the network's allowance; open-ended workloads get 1-, 3-,
 //     6- and 12-month terms), spread over the term's hours. There are no
-//     GPUs on Flux, so a GPU query gets no offers. Regions are resolved
-//     against GET /apps/placementlocations.
+//     GPUs on Flux, so a GPU query gets no offers. Regions become
+//     geolocation rules without a network call: FluxOS serves no table of
+//     where its nodes are (geo.go).
 //   - Launch → verify, quote, sign, POST /apps/appregister, then
 //     Config.Pay(ctx, Quote) for the on-chain payment. Without Pay, Launch
 //     returns providers.ErrNotSupported saying so. The app name is the

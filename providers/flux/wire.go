@@ -242,25 +242,6 @@ func parseLocations(data json.RawMessage) ([]location, error) {
 	return ls, nil
 }
 
-// placement is GET /apps/placementlocations: node counts per continent and
-// country.
-type placement struct {
-	Continents map[string]struct {
-		Nodes     int64 `json:"nodes"`
-		Countries map[string]struct {
-			Nodes int64 `json:"nodes"`
-		} `json:"countries"`
-	} `json:"continents"`
-}
-
-func parsePlacement(data json.RawMessage) (placement, error) {
-	var p placement
-	if err := httpx.DecodeJSON(data, &p); err != nil {
-		return p, fmt.Errorf("flux: placement locations: %w", err)
-	}
-	return p, nil
-}
-
 func parseHeight(data json.RawMessage) (int64, error) {
 	var h int64
 	if err := httpx.DecodeJSON(data, &h); err != nil || h <= 0 {

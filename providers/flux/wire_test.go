@@ -162,7 +162,6 @@ func FuzzUnwrapEnvelope(f *testing.F) {
 		}
 		_, _ = parseDeploymentInfo(data)
 		_, _ = parsePrice(data)
-		_, _ = parsePlacement(data)
 		_, _ = parseLocations(data)
 		_, _ = parseHeight(data)
 	})
@@ -236,17 +235,16 @@ func TestPerHourOfTerm(t *testing.T) {
 	}
 }
 
-func TestPlacementRule(t *testing.T) {
-	var p placement
-	if err := json.Unmarshal([]byte(`{"continents":{"EU":{"nodes":5,"countries":{"DE":{"nodes":5},"FR":{"nodes":0}}},"NA":{"nodes":2,"countries":{"US":{"nodes":2}}},"AF":{"nodes":0}}}`), &p); err != nil {
-		t.Fatal(err)
-	}
-	tests := map[string]string{"DE": "acEU_DE", "de": "acEU_DE", "US": "acNA_US", "EU": "acEU", "acEU_DE": "acEU_DE",
-		"acNA": "acNA", "FR": "", "AF": "", "acAF": "", "acEU_FR": "", "ZZ": "", "zz-nowhere-9": "", "": ""}
+// TestRegionRule: regions become geolocation rules in the form FluxOS
+// nodes report their place (ip-api continent and country codes).
+func TestRegionRule(t *testing.T) {
+	tests := map[string]string{"DE": "acEU_DE", "de": "acEU_DE", "US": "acNA_US", "BR": "acSA_BR", "TR": "acAS_TR",
+		"NA": "acAF_NA", "EU": "acEU", "OC": "acOC", "acEU_DE": "acEU_DE", "acNA": "acNA", "acAS": "acAS",
+		"acXX": "", "ZZ": "", "zz-nowhere-9": "", "eu-central": "", "": ""}
 	for in, want := range tests {
-		got, ok := p.rule(in)
+		got, ok := regionRule(in)
 		if got != want || ok != (want != "") {
-			t.Errorf("rule(%q) = %q, %v, want %q", in, got, ok, want)
+			t.Errorf("regionRule(%q) = %q, %v, want %q", in, got, ok, want)
 		}
 	}
 }

@@ -355,6 +355,11 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if spec.Workload.Image == "" {
 		return providers.Lease{}, errors.New("ionet: launch: workload has no image")
 	}
+	if len(spec.Workload.Ports) == 0 {
+		// traffic_port is required: CaaS runs HTTP servers only, on one
+		// port it health-checks (io.net docs reference/caas/deploy-a-container).
+		return providers.Lease{}, fmt.Errorf("ionet: launch: io.net CaaS runs an HTTP server on one traffic port and the workload exposes none: %w", providers.ErrNotSupported)
+	}
 	if l, ok, err := c.existing(ctx, key, spec.Offer); err != nil || ok {
 		if ok {
 			c.log.InfoContext(ctx, "ionet deployment exists for this job", "job", spec.JobID, "deployment", l.ID)
@@ -406,24 +411,22 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		GPUsPerContainer:    gpus,
 		HardwareID:          hw,
 		LocationIDs:         []int64{loc},
-		ContainerConfig: containerConfig{
-			ReplicaCount: 1,
-			Entrypoint:   spec.Workload.Cmd,
-		},
-		RegistryConfig: registryConfig{ImageURL: spec.Workload.Image},
+		ReplicaCount:        1,
+		Entrypoint:          slices.Clone(spec.Workload.Cmd),
+		TrafficPort:         spec.Workload.Ports[0],
+		ImageURL:            spec.Workload.Image,
+	}
+	if body.Entrypoint == nil {
+		body.Entrypoint = []string{}
 	}
 	if len(spec.Workload.Env) > 0 {
-		body.ContainerConfig.EnvVariables = make(map[string]string, len(spec.Workload.Env))
+		body.EnvVariables = make(map[string]string, len(spec.Workload.Env))
 		for _, e := range spec.Workload.Env {
-			body.ContainerConfig.EnvVariables[e.Name] = e.Value
+			body.EnvVariables[e.Name] = e.Value
 		}
 	}
-	if len(spec.Workload.Ports) > 0 {
-		// CaaS exposes exactly one HTTP traffic port.
-		body.ContainerConfig.TrafficPort = spec.Workload.Ports[0]
-		if len(spec.Workload.Ports) > 1 {
-			c.log.WarnContext(ctx, "ionet exposes one traffic port; extra ports ignored", "job", spec.JobID, "ports", spec.Workload.Ports)
-		}
+	if len(spec.Workload.Ports) > 1 {
+		c.log.WarnContext(ctx, "ionet exposes one traffic port; extra ports ignored", "job", spec.JobID, "ports", spec.Workload.Ports)
 	}
 	req, err := httpx.JSON(http.MethodPost, "/deploy", body)
 	if err != nil {

@@ -288,7 +288,7 @@ func TestLaunchNoCapacity(t *testing.T) {
 		{ID: 9, Name: "RTX 4090", Brand: "NVIDIA", MaxGPUsPerContainer: 4, USDPerGPUHour: "0.35", Replicas: map[int64]int64{11: 1}},
 	}})
 	c := newClient(t, srv)
-	w := treaty.Workload{Image: "x:1", GPU: &treaty.GPU{Model: "RTX 4090", Count: 1}}
+	w := treaty.Workload{Image: "x:1", Ports: []int64{8000}, GPU: &treaty.GPU{Model: "RTX 4090", Count: 1}}
 	if _, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "a", Workload: w}); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestLaunchNoCapacity(t *testing.T) {
 func TestTerminateEndedDeploymentMakesNoDelete(t *testing.T) {
 	srv := start(t, ionettest.Options{})
 	c := newClient(t, srv)
-	w := treaty.Workload{Image: "x:1", GPU: &treaty.GPU{Model: "H100", Count: 1}}
+	w := treaty.Workload{Image: "x:1", Ports: []int64{8000}, GPU: &treaty.GPU{Model: "H100", Count: 1}}
 	l, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "a", Workload: w})
 	if err != nil {
 		t.Fatal(err)
@@ -361,11 +361,39 @@ func TestConfiguredRegionsLimitPlacement(t *testing.T) {
 			}
 		})
 	}
-	w := treaty.Workload{Image: "x:1", GPU: &treaty.GPU{Model: "H100", Count: 1}}
+	w := treaty.Workload{Image: "x:1", Ports: []int64{8000}, GPU: &treaty.GPU{Model: "H100", Count: 1}}
 	if _, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "a", Workload: w, Offer: providers.Offer{Provider: "ionet", ID: "7:11:1", Region: "US"}}); err == nil {
 		t.Error("Launch outside the configured regions succeeded")
 	}
 	if len(srv.Deployments()) != 0 {
 		t.Error("a deployment was created")
+	}
+}
+
+// TestDeployBodyIsFlatWithRequiredFields: the current API takes every
+// configuration field at the top level, refuses a container_config wrapper
+// with extra_forbidden (io.net docs reference/caas/update-deployment-
+// configuration) and requires entrypoint and traffic_port
+// (reference/caas/deploy-a-container). The adapter sent the nested form and
+// omitted entrypoint without a command.
+func TestDeployBodyIsFlatWithRequiredFields(t *testing.T) {
+	srv := start(t, ionettest.Options{})
+	c := newClient(t, srv)
+	// No command: the image's entrypoint, sent as an empty list.
+	w := treaty.Workload{Image: "x:1", Ports: []int64{8000, 9000}, Duration: 3600, GPU: &treaty.GPU{Model: "H100", Count: 1}}
+	if _, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "flat", Workload: w}); err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	d := srv.Deployments()[0]
+	if d.TrafficPort != 8000 || d.Entrypoint == nil || len(d.Entrypoint) != 0 || d.Image != "x:1" {
+		t.Errorf("deployment %+v; want traffic_port 8000, an empty entrypoint, image x:1", d)
+	}
+	// Without a port there is no traffic_port to send.
+	w.Ports = nil
+	if _, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "noport", Workload: w}); !errors.Is(err, providers.ErrNotSupported) {
+		t.Errorf("Launch without a port = %v, want ErrNotSupported", err)
+	}
+	if n := len(srv.Deployments()); n != 1 {
+		t.Errorf("%d deployments, want 1", n)
 	}
 }

@@ -53,28 +53,27 @@ type priceResponse struct {
 	} `json:"data"`
 }
 
-// deployRequest is POST /deploy, in the nested form the documentation's
-// example and the third-party Go client use.
+// deployRequest is POST /deploy in the flat form of the current API: every
+// configuration field at the top level. The documentation's older nested
+// form (container_config, registry_config) is refused with extra_forbidden
+// (io.net docs reference/caas/update-deployment-configuration), and
+// entrypoint and traffic_port are required
+// (reference/caas/deploy-a-container); ionettest.Constraints holds the rows.
 type deployRequest struct {
-	ResourcePrivateName string          `json:"resource_private_name"`
-	DurationHours       int64           `json:"duration_hours"`
-	GPUsPerContainer    int64           `json:"gpus_per_container"`
-	HardwareID          int64           `json:"hardware_id"`
-	LocationIDs         []int64         `json:"location_ids"`
-	ContainerConfig     containerConfig `json:"container_config"`
-	RegistryConfig      registryConfig  `json:"registry_config"`
-}
-
-type containerConfig struct {
-	ReplicaCount       int64             `json:"replica_count"`
-	EnvVariables       map[string]string `json:"env_variables,omitempty"`
-	SecretEnvVariables map[string]string `json:"secret_env_variables,omitempty"`
-	Entrypoint         []string          `json:"entrypoint,omitempty"`
-	Args               []string          `json:"args,omitempty"`
-	TrafficPort        int64             `json:"traffic_port,omitempty"`
-}
-
-type registryConfig struct {
+	ResourcePrivateName string            `json:"resource_private_name"`
+	DurationHours       int64             `json:"duration_hours"`
+	GPUsPerContainer    int64             `json:"gpus_per_container"`
+	HardwareID          int64             `json:"hardware_id"`
+	LocationIDs         []int64           `json:"location_ids"`
+	ReplicaCount        int64             `json:"replica_count"`
+	EnvVariables        map[string]string `json:"env_variables,omitempty"`
+	SecretEnvVariables  map[string]string `json:"secret_env_variables,omitempty"`
+	// Entrypoint is required; an empty list keeps the image's own.
+	Entrypoint []string `json:"entrypoint"`
+	Args       []string `json:"args,omitempty"`
+	// TrafficPort is required: CaaS runs HTTP servers on one port, which
+	// it also health-checks.
+	TrafficPort      int64  `json:"traffic_port"`
 	ImageURL         string `json:"image_url"`
 	RegistryUsername string `json:"registry_username,omitempty"`
 	RegistrySecret   string `json:"registry_secret,omitempty"`

@@ -187,6 +187,26 @@ func (c *Client) Capabilities() providers.Capabilities {
 // providers.SameGPUModel, count, VRAM, region, price cap). With every match
 // above q.MaxPricePerHour it returns providers.ErrOverPrice.
 func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Offer, error) {
+	picks, err := c.offers(ctx, q)
+	out := make([]providers.Offer, len(picks))
+	for i, p := range picks {
+		out[i] = p.Offer
+	}
+	return out, err
+}
+
+// pick is an offer with the GPU its create-job request must name: the
+// network's registry uuid for exact targeting, or the registry's name for
+// the GPU (render docs api-reference/jobs/create-job: gpu_name xor
+// gpu_registry_uuid; api-reference/compute/list-compute-offers:
+// hardware_summary.gpu_models[].{name,gpu_registry_uuid}). Neither is
+// Offer.GPUModel, which is the offer's display label.
+type pick struct {
+	providers.Offer
+	gpuRegistryUUID, gpuName string
+}
+
+func (c *Client) offers(ctx context.Context, q providers.Query) ([]pick, error) {
 	regions, ok := providers.SearchRegions(c.regions, q.Regions)
 	if !ok {
 		return nil, nil
@@ -196,7 +216,7 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 	if err != nil {
 		return nil, err
 	}
-	var out []providers.Offer
+	var out []pick
 	overPrice := false
 	for _, o := range raw {
 		po, err := toOffer(o)
@@ -211,12 +231,12 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 			overPrice = true
 			continue
 		}
-		out = append(out, po)
+		out = append(out, pick{Offer: po, gpuRegistryUUID: o.registryUUID(), gpuName: o.registryName()})
 	}
 	if len(out) == 0 && overPrice {
 		return nil, fmt.Errorf("render: every matching offer is above %s/hour: %w", q.MaxPricePerHour, providers.ErrOverPrice)
 	}
-	slices.SortStableFunc(out, func(a, b providers.Offer) int { return cmp.Compare(a.PricePerHour, b.PricePerHour) })
+	slices.SortStableFunc(out, func(a, b pick) int { return cmp.Compare(a.PricePerHour, b.PricePerHour) })
 	return out, nil
 }
 
@@ -328,11 +348,15 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if g := w.GPU; g != nil {
 		q.GPUModel, q.GPUCount, q.MinVRAMMiB = g.Model, g.Count, g.MinVRAM
 	}
-	offer, err := c.currentOffer(ctx, q, spec.Offer)
+	chosen, err := c.currentOffer(ctx, q, spec.Offer)
 	if err != nil {
 		return providers.Lease{}, err
 	}
-	body := c.jobBody(key, spec, offer)
+	offer := chosen.Offer
+	body, err := c.jobBody(key, spec, chosen)
+	if err != nil {
+		return providers.Lease{}, err
+	}
 	cb, err := jsonCanonical(body)
 	if err != nil {
 		return providers.Lease{}, err
@@ -364,10 +388,10 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 // currentOffer re-reads the market for the workload's hardware and returns
 // the chosen offer at its current price (or, if it is gone or none was
 // chosen, the cheapest match), refusing one above the cap.
-func (c *Client) currentOffer(ctx context.Context, q providers.Query, chosen providers.Offer) (providers.Offer, error) {
+func (c *Client) currentOffer(ctx context.Context, q providers.Query, chosen providers.Offer) (pick, error) {
 	mine := chosen.ID != "" && (chosen.Provider == "" || chosen.Provider == Name)
 	if mine && chosen.Region != "" && !providers.RegionConfigured(c.regions, chosen.Region) {
-		return providers.Offer{}, fmt.Errorf("render: launch: region %q is not one of the configured %q", chosen.Region, c.regions)
+		return pick{}, fmt.Errorf("render: launch: region %q is not one of the configured %q", chosen.Region, c.regions)
 	}
 	if mine && chosen.Region != "" {
 		q.Regions = []string{chosen.Region}
@@ -377,26 +401,26 @@ func (c *Client) currentOffer(ctx context.Context, q providers.Query, chosen pro
 	}
 	capPrice := q.MaxPricePerHour
 	q.MaxPricePerHour = 0
-	offers, err := c.Offers(ctx, q)
+	offers, err := c.offers(ctx, q)
 	if err != nil {
-		return providers.Offer{}, err
+		return pick{}, err
 	}
 	if len(offers) == 0 {
-		return providers.Offer{}, fmt.Errorf("render: launch: no offer matches the workload: %w", providers.ErrNoCapacity)
+		return pick{}, fmt.Errorf("render: launch: no offer matches the workload: %w", providers.ErrNoCapacity)
 	}
 	o := offers[0]
 	if mine {
-		if i := slices.IndexFunc(offers, func(x providers.Offer) bool { return x.ID == chosen.ID }); i >= 0 {
+		if i := slices.IndexFunc(offers, func(x pick) bool { return x.ID == chosen.ID }); i >= 0 {
 			o = offers[i]
 		}
 	}
 	if capPrice > 0 && o.PricePerHour > capPrice {
-		return providers.Offer{}, fmt.Errorf("render: launch: offer %s costs %s/hour, cap %s: %w", o.ID, o.PricePerHour, capPrice, providers.ErrOverPrice)
+		return pick{}, fmt.Errorf("render: launch: offer %s costs %s/hour, cap %s: %w", o.ID, o.PricePerHour, capPrice, providers.ErrOverPrice)
 	}
 	return o, nil
 }
 
-func (c *Client) jobBody(key string, spec providers.LaunchSpec, o providers.Offer) jobRequest {
+func (c *Client) jobBody(key string, spec providers.LaunchSpec, o pick) (jobRequest, error) {
 	w := spec.Workload
 	image, tag := splitImage(w.Image)
 	b := jobRequest{
@@ -425,14 +449,26 @@ func (c *Client) jobBody(key string, spec providers.LaunchSpec, o providers.Offe
 	}
 	if g := w.GPU; g != nil {
 		b.GPUCount = max(g.Count, 1)
-		b.GPUName = g.Model
 		if g.MinVRAM > 0 {
 			b.MinVRAMGB = ceilDiv64(g.MinVRAM, 1024)
 		}
 	} else if o.GPUCount > 0 {
-		b.GPUCount, b.GPUName = o.GPUCount, o.GPUModel
+		b.GPUCount = o.GPUCount
 	}
-	return b
+	if b.GPUCount > 0 {
+		// The GPU as the network's registry knows it, never the order's
+		// model string: the registry uuid when the offer has one, else the
+		// registry name.
+		switch {
+		case o.gpuRegistryUUID != "":
+			b.GPURegistryUUID = o.gpuRegistryUUID
+		case o.gpuName != "":
+			b.GPUName = o.gpuName
+		default:
+			return jobRequest{}, fmt.Errorf("render: launch: offer %s names no GPU from the registry (gpu_models[].name or gpu_registry_uuid)", o.ID)
+		}
+	}
+	return b, nil
 }
 
 // splitImage splits "registry:5000/repo/name:tag" into name and tag; a

@@ -141,14 +141,14 @@ func TestLaunchJobBody(t *testing.T) {
 			name: "batch with duration",
 			w: treaty.Workload{Image: "registry.example:5000/team/app:v1.2", GPU: gpu, CPU: 3500, Memory: 30000, Disk: 102400,
 				Duration: 7200, Ports: []int64{8000}, Env: []treaty.EnvVar{{Name: "K", Value: "ü"}}},
-			want: rendertest.Job{Status: "PENDING", Task: "BATCH", CPUCount: 4, GPUCount: 1, GPUName: "RTX 4090",
+			want: rendertest.Job{Status: "PENDING", Task: "BATCH", CPUCount: 4, GPUCount: 1, GPURegistryUUID: rendertest.RegistryUUID("NVIDIA RTX 4090"),
 				MinRAMGB: 30, MinStorageGB: 100, MinVRAMGB: 20, MaxTimeoutRunMS: &run,
 				Image: "registry.example:5000/team/app", Tag: "v1.2", Env: map[string]string{"K": "ü"}, Ports: []int64{8000}},
 		},
 		{
 			name: "persistent without duration, default tag",
 			w:    treaty.Workload{Image: "nginx", GPU: gpu},
-			want: rendertest.Job{Status: "PENDING", Task: "PERSISTENT", CPUCount: 1, GPUCount: 1, GPUName: "RTX 4090",
+			want: rendertest.Job{Status: "PENDING", Task: "PERSISTENT", CPUCount: 1, GPUCount: 1, GPURegistryUUID: rendertest.RegistryUUID("NVIDIA RTX 4090"),
 				MinRAMGB: 1, MinStorageGB: 1, MinVRAMGB: 20, Image: "nginx", Tag: "latest", Env: map[string]string{}, Ports: []int64{}},
 		},
 	}
@@ -280,5 +280,34 @@ func TestConfiguredRegionsLimitPlacement(t *testing.T) {
 	}
 	if len(srv.Jobs()) != 0 {
 		t.Error("a job was created")
+	}
+}
+
+// TestLaunchNamesTheRegistryGPU: a job names its GPU by the registry's
+// uuid or name (docs api-reference/jobs/create-job: gpu_name xor
+// gpu_registry_uuid; the offers carry hardware_summary.gpu_models[].name and
+// gpu_registry_uuid, api-reference/compute/list-compute-offers), and the
+// network targets it exactly. The adapter sent the order's model string
+// ("RTX 4090", "rtx4090"), which names no registry GPU, so the job was never
+// assigned; the fake matched it loosely and hid that.
+func TestLaunchNamesTheRegistryGPU(t *testing.T) {
+	for _, model := range []string{"RTX 4090", "rtx4090", "NVIDIA GeForce RTX 4090"} {
+		t.Run(model, func(t *testing.T) {
+			srv := start(t, rendertest.Options{})
+			c := newClient(t, srv)
+			w := treaty.Workload{Image: "x:1", GPU: &treaty.GPU{Model: model, Count: 1}}
+			l, err := c.Launch(t.Context(), providers.LaunchSpec{JobID: "g", Workload: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := srv.Jobs()[0]
+			if j.GPURegistryUUID != rendertest.RegistryUUID("NVIDIA RTX 4090") || j.GPUName != "" {
+				t.Errorf("job names GPU %q / %q; want the registry uuid of NVIDIA RTX 4090", j.GPUName, j.GPURegistryUUID)
+			}
+			srv.Advance()
+			if st, err := c.Status(t.Context(), l.ID); err != nil || st.State != providers.StateLaunching {
+				t.Errorf("after assignment Status = %+v, %v; want launching (assigned)", st, err)
+			}
+		})
 	}
 }

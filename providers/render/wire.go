@@ -39,9 +39,10 @@ type offer struct {
 			MinVRAMGiB      json.Number `json:"min_vram_gib"`
 			Name            string      `json:"name"`
 		} `json:"gpu_models"`
-		RAMGiB        json.Number `json:"ram_gib,omitempty"`
-		StorageGiB    json.Number `json:"storage_gib,omitempty"`
-		MinGPUVRAMGiB json.Number `json:"min_gpu_vram_gib,omitempty"`
+		GPURegistryUUID string      `json:"gpu_registry_uuid,omitempty"`
+		RAMGiB          json.Number `json:"ram_gib,omitempty"`
+		StorageGiB      json.Number `json:"storage_gib,omitempty"`
+		MinGPUVRAMGiB   json.Number `json:"min_gpu_vram_gib,omitempty"`
 	} `json:"hardware_summary"`
 	Availability json.RawMessage `json:"availability,omitempty"`
 }
@@ -51,6 +52,24 @@ func (o offer) gpuModel() string {
 	if o.HardwareSummary.GPUModelLabel != "" {
 		return o.HardwareSummary.GPUModelLabel
 	}
+	if len(o.HardwareSummary.GPUModels) > 0 {
+		return o.HardwareSummary.GPUModels[0].Name
+	}
+	return ""
+}
+
+// registryUUID is the GpuRegistry uuid of the offer's GPU: the first
+// model's, else the summary's; "" if neither is stated.
+func (o offer) registryUUID() string {
+	if len(o.HardwareSummary.GPUModels) > 0 && o.HardwareSummary.GPUModels[0].GPURegistryUUID != "" {
+		return o.HardwareSummary.GPUModels[0].GPURegistryUUID
+	}
+	return o.HardwareSummary.GPURegistryUUID
+}
+
+// registryName is the registry's name of the offer's first GPU model, ""
+// if not stated. (gpu_model_label is a display label.)
+func (o offer) registryName() string {
 	if len(o.HardwareSummary.GPUModels) > 0 {
 		return o.HardwareSummary.GPUModels[0].Name
 	}
@@ -77,6 +96,7 @@ type jobRequest struct {
 	CPUCount           int64         `json:"cpu_count"`
 	GPUCount           int64         `json:"gpu_count"`
 	GPUName            string        `json:"gpu_name,omitempty"`
+	GPURegistryUUID    string        `json:"gpu_registry_uuid,omitempty"`
 	MinRAMGB           int64         `json:"min_ram_gb"`
 	MinStorageGB       int64         `json:"min_storage_gb"`
 	MinVRAMGB          int64         `json:"min_vram_gb,omitempty"`

@@ -6,10 +6,10 @@
 //
 //	GET    /v1/gpu-prices            public; USD/hour stats per GPU model (per-block × 600, 2 decimals)
 //	GET    /v1/providers             public; [{owner,hostUri,isOnline,attributes,gpuModels,ipCountryCode,...}]
-//	POST   /v1/deployments           {"data":{"sdl","deposit"}} → 201 {"data":{"dseq","manifest","signTx"}}
+//	POST   /v1/deployments           {"data":{"sdl","deposit"?}} → 201 {"data":{"dseq","manifest","signTx"}}
 //	GET    /v1/deployments?skip&limit {"data":{"deployments":[...],"pagination":{...}}}
 //	GET    /v1/deployments/{dseq}    {"data":{"deployment","leases","escrow_account"}}
-//	DELETE /v1/deployments/{dseq}    {"data":{"success":true}}; closed already → 400 [I]
+//	DELETE /v1/deployments/{dseq}    {"data":{"success":true}}, also when already closed
 //	GET    /v1/bids?dseq=            {"data":[{"bid":{...},"escrow_account":{...}}]}
 //	POST   /v1/leases                {"manifest","leases":[{dseq,gseq,oseq,provider}]} (not data-wrapped) → {"data":<deployment>}
 //
@@ -25,9 +25,20 @@
 // services, profiles.compute.*.resources.gpu (units, vendor.nvidia[].model
 // and ram), profiles.placement.*.attributes and .pricing, and deployment.
 //
+// The Console's published behaviour the fake keeps (rows in Constraints,
+// each citing its source in akash-network/console):
+//   - every SDL pricing denom is rewritten to the Console's grant denom
+//     (Options.GrantDenom: uact on mainnet) with the amount unchanged, so a
+//     ceiling written in uakt is read as that many uact;
+//   - deposit is deprecated and optional: ignored when the Console manages
+//     deposits (the default here), required when it does not
+//     (Options.RequireDeposit);
+//   - closing a closed deployment is a no-op that answers success.
+//
 // Prices: providers price in uact per block (one uact is one micro-USD; a
 // block is 6 s, 600 per hour), so 2000 uact/block is $1.20/hour. Bids in
-// uakt are the uact amount divided by AKT/USD. /v1/gpu-prices reports
+// uakt (GrantDenom "uakt", a local network's setting) are the uact amount
+// divided by AKT/USD. /v1/gpu-prices reports
 // per-GPU prices in USD/hour as the Console does (gpu-price.service.ts:
 // per-block × 600 × AKT/USD ÷ 10⁶, rounded to cents), weighted by free GPUs,
 // and priceUakt in uakt/hour.
@@ -99,6 +110,14 @@ type Options struct {
 	// BidDelayPolls is how many /v1/bids polls see no bids. Default 1;
 	// negative = bids at once.
 	BidDelayPolls int
+	// GrantDenom is the Console's DEPLOYMENT_GRANT_DENOM, "uact" (mainnet,
+	// sandbox, testnet: apps/api/env/.env.mainnet) or "uakt" (local
+	// networks). Default "uact"; anything else is treated as "uact".
+	GrantDenom string
+	// RequireDeposit makes create refuse a request without deposit, as the
+	// Console does for an account without managed deposits. Default false:
+	// deposits are managed and a sent deposit is ignored.
+	RequireDeposit bool
 	// Now stamps records. Default time.Now.
 	Now func() time.Time
 	// Logger logs requests. Default: discard.
@@ -172,6 +191,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.BidDelayPolls == 0 {
 		opts.BidDelayPolls = 1
+	}
+	if opts.GrantDenom != "uakt" {
+		opts.GrantDenom = "uact"
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -571,16 +593,13 @@ func (s *Server) readSDL(text string) (services []svc, denom string, maxAmount *
 				}
 			}
 			price := asMap(path(doc, "profiles", "placement", pl, "pricing", profile))
-			d, _ := price["denom"].(string)
 			a, _ := price["amount"].(string)
 			amt, ok := new(big.Rat).SetString(a)
-			if d == "" || !ok || amt.Sign() <= 0 || len(a) > 40 {
-				return nil, "", nil, nil, fmt.Errorf("profiles.placement.%s.pricing.%s: denom and a positive amount are required", pl, profile)
+			if price == nil || !ok || amt.Sign() <= 0 || len(a) > 40 {
+				return nil, "", nil, nil, fmt.Errorf("profiles.placement.%s.pricing.%s: a positive amount is required", pl, profile)
 			}
-			if denom != "" && d != denom {
-				return nil, "", nil, nil, fmt.Errorf("pricing: one denom per group")
-			}
-			denom = d
+			// Whatever denom the SDL names, the Console prices in its grant
+			// denom and keeps the amount (sdl.service.ts generateManifest).
 			maxAmount.Add(maxAmount, amt.Mul(amt, big.NewRat(count, 1)))
 			for k, v := range asMap(path(doc, "profiles", "placement", pl, "attributes")) {
 				sv, _ := v.(string)
@@ -589,12 +608,7 @@ func (s *Server) readSDL(text string) (services []svc, denom string, maxAmount *
 			services = append(services, sv)
 		}
 	}
-	switch denom {
-	case "uakt", "uact", "uusdc", USDCDenom:
-	default:
-		return nil, "", nil, nil, fmt.Errorf("pricing: unsupported denom %q", denom)
-	}
-	return services, denom, maxAmount, attrs, nil
+	return services, s.opts.GrantDenom, maxAmount, attrs, nil
 }
 
 // bidAmount prices services on p in denom per block, or ok=false when p
@@ -654,7 +668,11 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
 		} `json:"data"`
 	}
 	if err := fakekit.ReadJSON(r, &req); err != nil || req.Data == nil || req.Data.SDL == "" {
-		apiError(w, http.StatusBadRequest, "BadRequestError", "validation_error", `body must be {"data":{"sdl":"...","deposit":N}}`)
+		apiError(w, http.StatusBadRequest, "BadRequestError", "validation_error", `body must be {"data":{"sdl":"...","deposit"?:N}}`)
+		return
+	}
+	if s.opts.RequireDeposit && req.Data.Deposit == nil {
+		apiError(w, http.StatusBadRequest, "BadRequestError", "bad_request", "deposit is required")
 		return
 	}
 	services, denom, maxAmount, attrs, err := s.readSDL(req.Data.SDL)
@@ -796,8 +814,7 @@ func (s *Server) closeDeployment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	closed := d.State == "closed"
-	if !closed {
+	if d.State != "closed" {
 		d.State = "closed"
 		if d.Lease != nil {
 			d.Lease.State = "closed"
@@ -809,10 +826,8 @@ func (s *Server) closeDeployment(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	if closed {
-		apiError(w, http.StatusBadRequest, "BadRequestError", "bad_request", "Deployment already closed")
-		return
-	}
+	// Closing a closed deployment is a no-op (deployment-writer.service.ts
+	// close: "Idempotent close").
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"success": true}})
 }
 

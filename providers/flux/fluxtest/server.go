@@ -10,7 +10,6 @@
 // the fake answers an error instead).
 //
 //	GET  /apps/deploymentinformation
-//	GET  /apps/placementlocations
 //	GET  /daemon/getblockcount
 //	POST /apps/calculatefiatandfluxprice            spec → {usd, flux, fluxDiscount}
 //	POST /apps/verifyappregistrationspecifications  spec → formatted spec
@@ -24,6 +23,9 @@
 //	POST /__fake/pay         flux.PayRequest → {"txid":"..."}  (fake-only: a wallet service that
 //	                         pays on the fake chain; honours "resumed" by paying a hash once;
 //	                         use it with flux.PayViaHTTP)
+//
+// These are FluxOS routes (Routes cites their lines in routes.js); FluxOS
+// has no /apps/placementlocations and neither has the fake.
 //
 // zelidauth is checked as FluxOS's verifyUserSession does for a self-issued
 // phrase (13-digit ms timestamp at most 16 h old and not in the future,
@@ -280,7 +282,6 @@ func (s *Server) Paid(hash string) (string, bool) {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /apps/deploymentinformation", s.handleDeploymentInfo)
-	mux.HandleFunc("GET /apps/placementlocations", s.handlePlacement)
 	mux.HandleFunc("GET /daemon/getblockcount", func(w http.ResponseWriter, r *http.Request) { success(w, s.Height()) })
 	mux.HandleFunc("POST /apps/calculatefiatandfluxprice", s.textPlain(s.handlePrice))
 	mux.HandleFunc("POST /apps/verifyappregistrationspecifications", s.textPlain(s.handleVerify(false)))
@@ -356,27 +357,6 @@ func (s *Server) handleDeploymentInfo(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) handlePlacement(w http.ResponseWriter, r *http.Request) {
-	tiers := func(n int) map[string]int {
-		return map[string]int{"CUMULUS": n / 2, "NIMBUS": n / 3, "STRATUS": n - n/2 - n/3}
-	}
-	country := func(n, d int) map[string]any { return map[string]any{"nodes": n, "domains": d, "tiers": tiers(n)} }
-	success(w, map[string]any{
-		"tableAvailable": true,
-		"tableGenerated": s.now().UTC().Format(time.RFC3339),
-		"total":          map[string]int{"nodes": 415, "domains": 61},
-		"unresolved":     0,
-		"continents": map[string]any{
-			"EU": map[string]any{"nodes": 160, "domains": 30, "tiers": tiers(160), "countries": map[string]any{"DE": country(120, 20), "FR": country(40, 10)}},
-			"NA": map[string]any{"nodes": 230, "domains": 25, "tiers": tiers(230), "countries": map[string]any{"US": country(200, 20), "CA": country(30, 5)}},
-			"AS": map[string]any{"nodes": 25, "domains": 6, "tiers": tiers(25), "countries": map[string]any{"SG": country(25, 6)}},
-		},
-	})
-}
-
-// priceLocked quotes sp: an update of an app its owner holds is credited
-// with the unused part of the current term, with a one-cent floor;
-// a registration has Flux Cloud's $0.99 floor.
 func (s *Server) priceLocked(sp fspec) float64 {
 	if a := s.apps[strings.ToLower(sp.Name)]; a != nil && a.Spec.Owner == sp.Owner {
 		remaining := float64(max(0, a.Height+a.Spec.Expire-s.height)) / float64(a.Spec.Expire)

@@ -9,7 +9,7 @@
 //	GET    /available-replicas?hardware_id=&hardware_qty=   {"data":[{id,iso2,name,available_replicas}]}
 //	GET    /price?location_ids=[..]&hardware_id=&duration_hours=&gpus_per_container=&replica_count=
 //	       {"data":{...,"total_cost_usdc":N}}
-//	POST   /deploy            {"status":"deployment requested","deployment_id":"<uuid>"} (nested or flat body)
+//	POST   /deploy            {"status":"deployment requested","deployment_id":"<uuid>"} (flat body; see Constraints)
 //	GET    /deployments?status=&page=(0-based)&page_size=(≤100)
 //	GET    /deployment/{id}   {"data":{id,status,...}}
 //	DELETE /deployment/{id}   {"status":"termination requested","deployment_id":"<uuid>"}
@@ -30,6 +30,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -492,51 +493,57 @@ func (s *Server) handlePrice(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// deployBody accepts the nested form and the flattened one the docs also
-// show; unknown fields are rejected.
+// deployBody is the flat deploy body of the current API (Constraints);
+// unknown fields are rejected, the nested wrappers with extra_forbidden.
 type deployBody struct {
-	ResourcePrivateName string  `json:"resource_private_name"`
-	DurationHours       int64   `json:"duration_hours"`
-	GPUsPerContainer    int64   `json:"gpus_per_container"`
-	HardwareID          int64   `json:"hardware_id"`
-	LocationIDs         []int64 `json:"location_ids"`
-	ContainerConfig     *struct {
-		containerFields
-	} `json:"container_config"`
-	RegistryConfig *struct {
-		registryFields
-	} `json:"registry_config"`
-	containerFields
-	registryFields
+	ResourcePrivateName string            `json:"resource_private_name"`
+	DurationHours       int64             `json:"duration_hours"`
+	GPUsPerContainer    int64             `json:"gpus_per_container"`
+	HardwareID          int64             `json:"hardware_id"`
+	LocationIDs         []int64           `json:"location_ids"`
+	ReplicaCount        int64             `json:"replica_count"`
+	EnvVariables        map[string]string `json:"env_variables"`
+	SecretEnvVariables  map[string]string `json:"secret_env_variables"`
+	Entrypoint          *[]string         `json:"entrypoint"`
+	Args                []string          `json:"args"`
+	TrafficPort         *int64            `json:"traffic_port"`
+	ImageURL            string            `json:"image_url"`
+	RegistryUsername    string            `json:"registry_username"`
+	RegistrySecret      string            `json:"registry_secret"`
 }
 
-type containerFields struct {
-	ReplicaCount       int64             `json:"replica_count"`
-	EnvVariables       map[string]string `json:"env_variables"`
-	SecretEnvVariables map[string]string `json:"secret_env_variables"`
-	Entrypoint         []string          `json:"entrypoint"`
-	Args               []string          `json:"args"`
-	TrafficPort        int64             `json:"traffic_port"`
-}
-
-type registryFields struct {
-	ImageURL         string `json:"image_url"`
-	RegistryUsername string `json:"registry_username"`
-	RegistrySecret   string `json:"registry_secret"`
-}
+// nestedWrappers are the keys of the older nested form. The current API
+// wants every configuration field at the top level and answers a
+// container_config key with extra_forbidden (io.net docs,
+// reference/caas/update-deployment-configuration); registry_config is the
+// same older form, refused alike [I].
+var nestedWrappers = []string{"container_config", "registry_config"}
 
 func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
-	var b deployBody
-	if err := fakekit.ReadJSON(r, &b); err != nil {
-		invalid(w, fieldError{[]string{"body"}, err.Error(), "json_invalid"})
+	raw, err := io.ReadAll(io.LimitReader(r.Body, fakekit.MaxRequestBytes+1))
+	if err != nil || len(raw) > fakekit.MaxRequestBytes {
+		invalid(w, fieldError{[]string{"body"}, "body unreadable or too large", "json_invalid"})
 		return
 	}
-	c, reg := b.containerFields, b.registryFields
-	if b.ContainerConfig != nil {
-		c = b.ContainerConfig.containerFields
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(raw, &keys) == nil {
+		var extra []fieldError
+		for _, k := range nestedWrappers {
+			if _, ok := keys[k]; ok {
+				extra = append(extra, fieldError{[]string{"body", k}, "Extra inputs are not permitted", "extra_forbidden"})
+			}
+		}
+		if len(extra) > 0 {
+			invalid(w, extra...)
+			return
+		}
 	}
-	if b.RegistryConfig != nil {
-		reg = b.RegistryConfig.registryFields
+	var b deployBody
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		invalid(w, fieldError{[]string{"body"}, err.Error(), "json_invalid"})
+		return
 	}
 	var errs []fieldError
 	req := func(ok bool, field, msg string) {
@@ -544,14 +551,31 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 			errs = append(errs, fieldError{[]string{"body", field}, msg, "value_error"})
 		}
 	}
+	missing := func(present bool, field string) {
+		if !present {
+			errs = append(errs, fieldError{[]string{"body", field}, "Field required", "missing"})
+		}
+	}
+	// entrypoint and traffic_port are required (io.net docs,
+	// reference/caas/deploy-a-container).
+	missing(b.Entrypoint != nil, "entrypoint")
+	missing(b.TrafficPort != nil, "traffic_port")
+	var entrypoint []string
+	if b.Entrypoint != nil {
+		entrypoint = *b.Entrypoint
+	}
+	var port int64
+	if b.TrafficPort != nil {
+		port = *b.TrafficPort
+		req(port >= 1 && port <= 65535, "traffic_port", "Input should be a valid port")
+	}
 	req(b.ResourcePrivateName != "" && len(b.ResourcePrivateName) <= 63, "resource_private_name", "Field required (1-63 characters)")
 	req(b.DurationHours >= 1, "duration_hours", "Input should be greater than or equal to 1")
 	req(b.GPUsPerContainer >= 1, "gpus_per_container", "Input should be greater than or equal to 1")
 	req(b.HardwareID > 0, "hardware_id", "Field required")
 	req(len(b.LocationIDs) > 0, "location_ids", "List should have at least 1 item")
-	req(c.ReplicaCount >= 1, "replica_count", "Input should be greater than or equal to 1")
-	req(reg.ImageURL != "", "image_url", "Field required")
-	req(c.TrafficPort >= 0 && c.TrafficPort <= 65535, "traffic_port", "Input should be a valid port")
+	req(b.ReplicaCount >= 1, "replica_count", "Input should be greater than or equal to 1")
+	req(b.ImageURL != "", "image_url", "Field required")
 	if len(errs) > 0 {
 		invalid(w, errs...)
 		return
@@ -578,7 +602,7 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Take replicas from the listed locations in order.
-	need := c.ReplicaCount
+	need := b.ReplicaCount
 	var have int64
 	for _, l := range locs {
 		have += h.Replicas[l.ID]
@@ -608,9 +632,9 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	d := &deployment{
 		ID: newUUID(), Name: b.ResourcePrivateName, Status: "deployment requested",
 		HardwareID: h.ID, HardwareName: h.Name, Brand: h.Brand,
-		GPUs: b.GPUsPerContainer, Replicas: c.ReplicaCount, Hours: b.DurationHours,
+		GPUs: b.GPUsPerContainer, Replicas: b.ReplicaCount, Hours: b.DurationHours,
 		Locations: used, Taken: taken, Paid: total.FloatString(6),
-		Image: reg.ImageURL, Entrypoint: c.Entrypoint, Env: c.EnvVariables, TrafficPort: c.TrafficPort,
+		Image: b.ImageURL, Entrypoint: entrypoint, Env: b.EnvVariables, TrafficPort: port,
 		Created: s.now().UTC(),
 	}
 	s.deps = append(s.deps, d)

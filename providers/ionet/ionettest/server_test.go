@@ -28,11 +28,11 @@ func TestWireShapes(t *testing.T) {
 		{"hardware", "GET", "/hardware/max-gpus-per-container", DefaultAPIKey, "", http.StatusOK, `"hardware_name":"H100 80GB"`},
 		{"price needs params", "GET", "/price", DefaultAPIKey, "", http.StatusUnprocessableEntity, `"loc":["query","hardware_id"]`},
 		{"price", "GET", "/price?location_ids=[11]&hardware_id=9&duration_hours=2&gpus_per_container=1&replica_count=1", DefaultAPIKey, "", http.StatusOK, `"total_cost_usdc":0.700000`},
-		{"nested deploy", "POST", "/deploy", DefaultAPIKey,
+		{"nested deploy is extra_forbidden", "POST", "/deploy", DefaultAPIKey,
 			`{"resource_private_name":"a","duration_hours":1,"gpus_per_container":1,"hardware_id":9,"location_ids":[11],"container_config":{"replica_count":1,"traffic_port":8000},"registry_config":{"image_url":"x:1"}}`,
-			http.StatusOK, `"status":"deployment requested"`},
-		{"flat deploy (the docs show both)", "POST", "/deploy", DefaultAPIKey,
-			`{"resource_private_name":"b","duration_hours":1,"gpus_per_container":1,"hardware_id":9,"location_ids":[11],"replica_count":1,"image_url":"x:1"}`,
+			http.StatusUnprocessableEntity, `"extra_forbidden"`},
+		{"flat deploy", "POST", "/deploy", DefaultAPIKey,
+			`{"resource_private_name":"b","duration_hours":1,"gpus_per_container":1,"hardware_id":9,"location_ids":[11],"replica_count":1,"entrypoint":[],"traffic_port":8000,"image_url":"x:1"}`,
 			http.StatusOK, `"deployment_id":`},
 		{"unknown field", "POST", "/deploy", DefaultAPIKey, `{"resource_private_name":"c","bogus":1}`, http.StatusUnprocessableEntity, `"json_invalid"`},
 		{"missing fields", "POST", "/deploy", DefaultAPIKey, `{}`, http.StatusUnprocessableEntity, `"resource_private_name"`},
@@ -48,8 +48,8 @@ func TestWireShapes(t *testing.T) {
 			}
 		})
 	}
-	if n := s.Workloads(); n != 2 {
-		t.Errorf("%d workloads, want 2", n)
+	if n := s.Workloads(); n != 1 {
+		t.Errorf("%d workloads, want 1", n)
 	}
 }
 
@@ -60,7 +60,7 @@ func TestFaults(t *testing.T) {
 		t.Errorf("rate limited = %d %v", w.Code, w.Header())
 	}
 	s.FailNextLaunch(1)
-	body := `{"resource_private_name":"a","duration_hours":1,"gpus_per_container":1,"hardware_id":9,"location_ids":[11],"replica_count":1,"image_url":"x:1"}`
+	body := `{"resource_private_name":"a","duration_hours":1,"gpus_per_container":1,"hardware_id":9,"location_ids":[11],"replica_count":1,"entrypoint":[],"traffic_port":8000,"image_url":"x:1"}`
 	if w := do(s, "POST", "/deploy", DefaultAPIKey, body); w.Code != http.StatusInternalServerError || w.Body.String() != "Internal Server Error\n" {
 		t.Errorf("failed launch = %d %q", w.Code, w.Body)
 	}

@@ -23,16 +23,26 @@
 // Job progression, one step per Advance: PENDING → ASSIGNED (or FAILED when
 // no offer matches the job's hardware) → RUNNING; a BATCH job stays
 // RUNNING until Complete. Cancel moves any live job to CANCELLED.
+//
+// GPUs: a job names its GPU by gpu_name, the name of a GPU in the network's
+// GpuRegistry ("NVIDIA RTX 4090"), or by gpu_registry_uuid, that GPU's uuid
+// ("for exact GPU targeting"), never both (docs api-reference/jobs/
+// create-job). The fake matches them exactly against its offers'
+// gpu_models[].name and gpu_registry_uuid (RegistryUUID of the model): a
+// looser spelling ("RTX 4090", "rtx4090") names no registry GPU, so the job
+// is never assigned and fails. Constraints lists the rules.
 package rendertest
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,10 +238,32 @@ func (s *Server) Jobs() []Job {
 	return out
 }
 
+// RegistryUUID is the fake GpuRegistry's uuid of a GPU model: a name-based
+// (version 5 layout) uuid of the model name, stable across runs.
+func RegistryUUID(model string) string {
+	h := sha256.Sum256([]byte("aurora-rendertest-gpu-registry/" + model))
+	h[6] = h[6]&0x0f | 0x50
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// gpuMatches reports whether offer o has the GPU job j names, exactly.
+func gpuMatches(j *Job, o *Offer) bool {
+	switch {
+	case j.GPURegistryUUID != "":
+		return j.GPURegistryUUID == RegistryUUID(o.GPUModel)
+	case j.GPUName != "":
+		return j.GPUName == o.GPUModel
+	}
+	return true // "the system will choose the first available GPU"
+}
+
 func (s *Server) matchLocked(j *Job) *Offer {
 	for i := range s.offers {
 		o := &s.offers[i]
-		if j.GPUCount > 0 && (o.GPUCount < j.GPUCount || j.GPUName != "" && !providers.SameGPUModel(j.GPUName, o.GPUModel)) {
+		if j.GPUCount > 0 && (o.GPUCount < j.GPUCount || !gpuMatches(j, o)) {
 			continue
 		}
 		if j.MinVRAMGB > o.VRAMGiB && j.GPUCount > 0 || j.CPUCount > o.CPUCores || j.MinRAMGB > o.RAMGiB || j.MinStorageGB > o.StorageGiB {
@@ -326,8 +358,9 @@ func (s *Server) handleOffers(w http.ResponseWriter, r *http.Request) {
 			"pricing":     map[string]any{"hourly_rate_usd": json.Number(o.HourlyUSD), "quoted_at": now},
 			"hardware_summary": map[string]any{
 				"cpu_cores": o.CPUCores, "gpu_count": o.GPUCount, "gpu_model_label": o.GPUModel,
-				"gpu_models": []any{map[string]any{"count": o.GPUCount, "gpu_registry_uuid": "gpu-" + o.ID, "min_vram_gib": o.VRAMGiB, "name": o.GPUModel}},
-				"ram_gib":    o.RAMGiB, "storage_gib": o.StorageGiB, "min_gpu_vram_gib": o.VRAMGiB,
+				"gpu_models":        []any{map[string]any{"count": o.GPUCount, "gpu_registry_uuid": RegistryUUID(o.GPUModel), "min_vram_gib": o.VRAMGiB, "name": o.GPUModel}},
+				"gpu_registry_uuid": RegistryUUID(o.GPUModel),
+				"ram_gib":           o.RAMGiB, "storage_gib": o.StorageGiB, "min_gpu_vram_gib": o.VRAMGiB,
 			},
 			"availability": map[string]any{},
 		})
@@ -433,8 +466,8 @@ func validate(b *createBody) string {
 		return "title is required (at most 200 characters)"
 	case b.GPUName != "" && b.GPURegistryUUID != "":
 		return "gpu_name and gpu_registry_uuid are mutually exclusive"
-	case b.GPUCount > 0 && b.GPUName == "" && b.GPURegistryUUID == "":
-		return "gpu_name or gpu_registry_uuid is required with gpu_count"
+	case b.GPURegistryUUID != "" && !uuidRE.MatchString(b.GPURegistryUUID):
+		return "gpu_registry_uuid must be a uuid"
 	case b.CPUCount < 1 || b.GPUCount < 0 || b.MinRAMGB < 1 || b.MinStorageGB < 0 || b.MinVRAMGB < 0:
 		return "resource counts out of range"
 	case b.MaxNodeCount < 1 || b.MaxRetryCount < 0 || b.MaxTimeoutAssignMS < 0 || b.MaxTimeoutStartMS < 0:

@@ -178,6 +178,10 @@ type Config struct {
 	// MaxUnresolved bounds forwards whose outcome is unknown; beyond it no
 	// order is forwarded (peers are left out of plans). Default 4096.
 	MaxUnresolved int
+	// MaxForwards bounds how many treaty peers one order is forwarded to,
+	// in plan order; later peer candidates are skipped. 0 = every peer in
+	// the plan.
+	MaxForwards int
 	// Slots bounds the local jobs accepted and not yet running or failed
 	// (config launch.queue); when all are held, new orders are refused with
 	// 503 and nothing is committed. Default 16384.

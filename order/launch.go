@@ -32,7 +32,7 @@ type step struct {
 	cand     providers.Candidate
 	acked    time.Time
 	launched time.Time
-	deadline time.Time
+	deadline time.Time // the current lease's: MaxLaunchWait after its launch, at most the order's expiry
 	wait     time.Duration
 	errs     int // consecutive status errors
 	attempts []treaty.Transition
@@ -152,14 +152,21 @@ func (c *Core) Work(ctx context.Context) bool {
 // simulator's and tests' way of driving the core on a virtual clock.
 func (c *Core) Drain(ctx context.Context) int {
 	n := 0
-	for {
-		s, ok := c.work.tryPop()
-		if !ok {
-			return n
-		}
-		c.run(ctx, s)
+	for c.Step(ctx) {
 		n++
 	}
+	return n
+}
+
+// Step runs one ready step on the calling goroutine and reports whether
+// there was one.
+func (c *Core) Step(ctx context.Context) bool {
+	s, ok := c.work.tryPop()
+	if !ok {
+		return false
+	}
+	c.run(ctx, s)
+	return true
 }
 
 // Ready returns the number of steps waiting for a worker.
@@ -213,6 +220,10 @@ func (c *Core) attempted(s *step, provider string, err error) {
 var errNotRunning = errors.New("lease did not reach running")
 
 func (c *Core) launch(ctx context.Context, s *step) {
+	if now := c.cfg.Clock.Now(); !now.Before(time.Unix(s.order.Expires, 0)) {
+		c.settle(ctx, s, fmt.Errorf("order: the order expired at %s before a lease ran", time.Unix(s.order.Expires, 0).UTC().Format(time.RFC3339)))
+		return
+	}
 	l, cand, err := c.cfg.Router.Launch(ctx, providers.Plan{Candidates: s.plan}, c.spec(s), c.onAttempt(s))
 	if ctx.Err() != nil {
 		return // shutting down: the job stays accepted and resumes at the next start
@@ -227,6 +238,7 @@ func (c *Core) launch(ctx context.Context, s *step) {
 		c.settle(ctx, s, nil)
 		return
 	}
+	s.deadline = c.deadline(s.order, s.launched)
 	s.kind, s.wait, s.errs = stepPoll, c.cfg.PollMin, 0
 	c.later(s, s.wait)
 }
@@ -363,7 +375,7 @@ func (c *Core) Resume(ctx context.Context) (jobs, forwards int, err error) {
 		if err := c.cfg.Router.PlanInto(ctx, &plan, &o, law, nil); err != nil {
 			plan = providers.Plan{}
 		}
-		c.enqueue(&step{kind: stepLaunch, job: j, order: &o, plan: localOnly(plan.Candidates), acked: now, deadline: c.deadline(&o, now)})
+		c.enqueue(&step{kind: stepLaunch, job: j, order: &o, plan: localOnly(plan.Candidates), acked: now})
 	}
 	err = c.ledger.pendingAll(ctx, func(ocid cid.Cid, p *pending) {
 		c.track(ocid, p, 0)

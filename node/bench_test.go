@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -80,7 +81,10 @@ func BenchmarkPipelineInProcess(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "orders/s")
+	rate := float64(b.N) / time.Since(start).Seconds()
+	b.StopTimer()
+	b.ReportMetric(rate, "orders/s")
+	b.ReportMetric(rate/ed25519Floor(b), "ed25519_floor_fraction")
 }
 
 // BenchmarkHTTPThroughput posts dag-cbor orders over HTTP from 32
@@ -159,4 +163,47 @@ func postOrder(hc *http.Client, url string, body []byte) error {
 		return &client.APIError{Status: resp.StatusCode, Message: buf.String()}
 	}
 	return nil
+}
+
+// BenchmarkEd25519Floor is the machine's floor for the order path: one
+// verify (the client's order) and one sign (our Ack) per order, on every
+// core. BenchmarkPipelineInProcess reports its throughput as a fraction of
+// this floor measured in the same run (ed25519_floor_fraction).
+func BenchmarkEd25519Floor(b *testing.B) {
+	b.ReportMetric(ed25519Floor(b), "orders/s")
+}
+
+// ed25519Floor measures verify+sign pairs per second across GOMAXPROCS
+// goroutines for about 300 ms.
+func ed25519Floor(tb testing.TB) float64 {
+	k, err := treaty.GenerateKey(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o, err := client.BuildOrder(k, spec(), time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n atomic.Int64
+	deadline := time.Now().Add(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			oc := *o
+			for time.Now().Before(deadline) {
+				if err := treaty.Verify(&oc); err != nil {
+					tb.Error(err)
+					return
+				}
+				if err := treaty.Sign(&oc, k); err != nil {
+					tb.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
 }

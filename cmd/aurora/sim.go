@@ -9,34 +9,25 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/aurora-federation/aurora/policy"
-	"github.com/aurora-federation/aurora/policy/std"
+	"github.com/aurora-federation/aurora/judge"
+	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/simulate"
-	"github.com/aurora-federation/aurora/treaty"
 )
 
 // simJudge judges simulated orders with the standard treaty law's native
 // build (the same Go source as the embedded std.wasm, proven to agree with
-// it by policy/std's differential test): every canonical region but
+// it by policy/std's differential test) on the facts the order core
+// computes, under one law for every operator: every canonical region but
 // af-south, a 4 USD/GPU-hour cap, no quotas.
-func simJudge() (func(order *treaty.Order, now time.Time) uint32, error) {
+func simJudge() order.Judge {
 	regions := []string{}
 	for _, r := range providers.Regions() {
 		if r != "af-south" {
 			regions = append(regions, r)
 		}
 	}
-	law, err := std.New(std.Params{AllowedRegions: regions, MaxPricePerGPUHour: 4_000_000})
-	if err != nil {
-		return nil, err
-	}
-	return func(o *treaty.Order, now time.Time) uint32 {
-		f := policy.FactsFromOrder(o, now)
-		f.NonceFresh = true
-		f.ProviderReputation = 1000
-		return law.Evaluate(&f)
-	}, nil
+	return &judge.Native{Law: &order.JudgeInput{Law: providers.Law{AllowedRegions: regions, MaxPricePerGPUHour: 4_000_000}}}
 }
 
 func newSimCmd() *cobra.Command {
@@ -57,11 +48,7 @@ same flags always print the same table and decision digest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Providers = splitList(providers)
-			judge, err := simJudge()
-			if err != nil {
-				return err
-			}
-			cfg.Judge = judge
+			cfg.Judge = simJudge()
 			strategies := []string{strategy}
 			if compare {
 				strategies = []string{"cheapest", "fastest", "reputation"}

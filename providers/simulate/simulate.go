@@ -62,11 +62,16 @@ type Config struct {
 	Fail float64
 	// Strategy is "cheapest", "fastest" or "reputation" (default).
 	Strategy string
-	// Judge decides each order at each operator that receives it: 0 allows,
-	// anything else denies (the fedpolicy/1 decision word). The order is
-	// reused after the call returns. nil allows everything. Compare calls
-	// it from several goroutines.
-	Judge func(order *treaty.Order, now time.Time) (word uint32)
+	// Judge decides each order at each operator that receives it, with the
+	// facts the order core computes (the node's judge: judge.Native runs
+	// the standard law). nil allows everything. Compare calls it from
+	// several goroutines.
+	Judge order.Judge
+	// Laws are the operators' own laws, by operator index (cycled); a
+	// forward is judged under a treaty that carries the receiving
+	// operator's law. Default: none, a per-GPU-hour price cap, a
+	// reputation floor, EU-only, in turn.
+	Laws []providers.Law
 	// Rate is the mean order arrival rate per operator, per virtual second.
 	// Default 20.
 	Rate float64
@@ -423,7 +428,7 @@ func (s *run) build(strategy providers.Strategy) error {
 			idx:    i,
 			key:    k,
 			did:    k.DID(),
-			law:    lawFor(i),
+			law:    s.lawFor(i),
 			byName: map[string]*sim.Provider{},
 			peerOf: map[treaty.DID]int{},
 			lanes:  map[treaty.DID]order.LaneInfo{},
@@ -464,14 +469,12 @@ func (s *run) build(strategy providers.Strategy) error {
 			return err
 		}
 		judge := s.cfg.Judge
+		if judge == nil {
+			judge = order.JudgeFunc(func(context.Context, *order.JudgeInput) (order.Verdict, error) { return order.Verdict{}, nil })
+		}
 		op.core, err = order.New(order.Config{
 			Key: k, Clock: s.clock, Ledger: order.NewLedger(order.LedgerConfig{Store: order.NewMemStore(s.clock)}),
-			Judge: order.JudgeFunc(func(_ context.Context, in *order.JudgeInput) (order.Verdict, error) {
-				if judge == nil {
-					return order.Verdict{}, nil
-				}
-				return order.Verdict{Word: judge(in.Order, in.Now)}, nil
-			}),
+			Judge:  judge,
 			Router: op.router, Reputation: op.rep, Providers: pm, Law: op.law,
 			Peers: simPeers{op}, Forward: &simLink{s: s, from: op}, Lanes: simLanes{op}, MaxForwards: s.cfg.MaxForwards,
 			// A node polls booting leases from 100 ms, doubling; the
@@ -556,9 +559,12 @@ func (l *simLink) Query(ctx context.Context, peer treaty.DID, tl treaty.Link, oc
 	return l.s.ops[l.from.peerOf[peer]].core.Held(ctx, l.from.did, tl, ocid)
 }
 
-// lawFor gives operators different treaty laws: none, a per-GPU-hour price
-// cap, a reputation floor, EU-only.
-func lawFor(i int) providers.Law {
+// lawFor gives operators their laws: Config.Laws, or by default none, a
+// per-GPU-hour price cap, a reputation floor, EU-only.
+func (s *run) lawFor(i int) providers.Law {
+	if len(s.cfg.Laws) > 0 {
+		return s.cfg.Laws[i%len(s.cfg.Laws)]
+	}
 	switch i % 4 {
 	case 1:
 		return providers.Law{MaxPricePerGPUHour: 3_000_000}
@@ -696,4 +702,24 @@ func mix(seed uint64, xs ...uint64) uint64 {
 		h ^= h >> 31
 	}
 	return h
+}
+
+// OperatorProviders builds operator i's providers exactly as Run does for
+// cfg (same profiles, seeds and extra failure rate), on clock c: a node
+// given them (node.Options.ExtraProviders) faces the same networks as the
+// simulated operator.
+func OperatorProviders(cfg Config, i int, c providers.Clock) ([]providers.Provider, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	var out []providers.Provider
+	for j, name := range cfg.Providers {
+		prof, _ := profileByName(name)
+		p, err := prof.instance(mix(cfg.Seed, uint64(i), uint64(j)), cfg.Fail, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

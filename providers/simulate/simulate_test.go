@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -38,7 +39,11 @@ func TestRunDeterministic(t *testing.T) {
 		{"failure rate", func(c *Config) { c.Fail = 0.3 }},
 		{"operators", func(c *Config) { c.Operators = 4 }},
 		{"providers", func(c *Config) { c.Providers = []string{"vastai", "sim"} }},
-		{"judge", func(c *Config) { c.Judge = func(o *treaty.Order, _ time.Time) uint32 { return uint32(o.Nonce[0] & 1) } }},
+		{"judge", func(c *Config) {
+			c.Judge = order.JudgeFunc(func(_ context.Context, in *order.JudgeInput) (order.Verdict, error) {
+				return order.Verdict{Word: uint32(in.Order.Nonce[0] & 1)}, nil
+			})
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,7 +71,10 @@ func TestRunInvariants(t *testing.T) {
 				}
 				return 0
 			}
-			cfg := Config{Operators: 4, Orders: 5000, Seed: 5, Fail: 0.2, Strategy: strategy, Judge: judge}
+			cfg := Config{Operators: 4, Orders: 5000, Seed: 5, Fail: 0.2, Strategy: strategy,
+				Judge: order.JudgeFunc(func(_ context.Context, in *order.JudgeInput) (order.Verdict, error) {
+					return order.Verdict{Word: judge(in.Order, in.Now)}, nil
+				})}
 			if testing.Short() {
 				cfg.Orders = 2000
 			}

@@ -64,6 +64,9 @@ type Capabilities struct {
 	// Idempotent: Launch with the same IdempotencyKey after a crash finds the
 	// existing workload instead of starting a second one.
 	Idempotent bool
+	// Features are the workload features the adapter supports (see Feature);
+	// a launch asking for another fails with ErrNotSupported.
+	Features []Feature
 }
 
 // Query asks for offers that can run a workload.
@@ -124,6 +127,18 @@ type LaunchSpec struct {
 	Offer           Offer
 	Workload        treaty.Workload
 	MaxPricePerHour Money
+
+	// The optional workload features; each zero value asks for nothing.
+	// An adapter whose Capabilities lack one that is set refuses the launch
+	// with a *FeatureError (ErrNotSupported).
+
+	// SSHKeys are OpenSSH public keys to authorize (FeatureSSH).
+	SSHKeys []string
+	// Registry logs in to a private registry to pull the image
+	// (FeatureRegistryAuth). Never logged in clear.
+	Registry *RegistryAuth
+	// Storage is a persistent volume to mount (FeatureStorage).
+	Storage *Storage
 }
 
 // State is a workload's lifecycle state, shared by every adapter.
@@ -158,6 +173,10 @@ type Status struct {
 	State     State
 	Message   string // the network's own status text
 	UpdatedAt time.Time
+	// Endpoints are where the workload is reached, as far as the network
+	// says (usually only once it runs); nil when unknown. A new slice on
+	// each call.
+	Endpoints []Endpoint
 }
 
 // Provider is one compute network. Implementations are safe for concurrent use.

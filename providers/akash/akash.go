@@ -262,7 +262,8 @@ func (c *Client) Capabilities() providers.Capabilities {
 	slices.Sort(regions)
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
-		Regions: regions,
+		Regions:  regions,
+		Features: []providers.Feature{providers.FeaturePorts, providers.FeatureEndpoints},
 	}
 }
 
@@ -497,9 +498,18 @@ type leaseID struct {
 }
 
 type serviceStatus struct {
-	Name      string `json:"name"`
-	Available int64  `json:"available"`
-	Total     int64  `json:"total"`
+	Name      string   `json:"name"`
+	Available int64    `json:"available"`
+	Total     int64    `json:"total"`
+	URIs      []string `json:"uris"`
+}
+
+// forwardedPort is ForwardedPortSchema (akash-network/console
+// apps/api/src/deployment/http-schemas/lease.schema.ts).
+type forwardedPort struct {
+	Port         int    `json:"port"`
+	ExternalPort int    `json:"externalPort"`
+	Host         string `json:"host"`
 }
 
 type leaseInfo struct {
@@ -507,9 +517,43 @@ type leaseInfo struct {
 	State  string  `json:"state"`
 	Price  coin    `json:"price"`
 	Status *struct {
-		Services map[string]serviceStatus `json:"services"`
-		Errors   []string                 `json:"errors"`
+		Services       map[string]serviceStatus   `json:"services"`
+		ForwardedPorts map[string][]forwardedPort `json:"forwarded_ports"`
+		Errors         []string                   `json:"errors"`
 	} `json:"status"`
+}
+
+// Endpoints returns where d's active leases are reached: each service's
+// ingress URIs (HTTP, for exposes as port 80) and forwarded ports (TCP on
+// the provider's host), sorted by service name.
+func (d *deployment) Endpoints() []providers.Endpoint {
+	var eps []providers.Endpoint
+	for _, l := range d.Leases {
+		if l.State != "active" || l.Status == nil {
+			continue
+		}
+		names := make([]string, 0, len(l.Status.Services))
+		for n := range l.Status.Services {
+			names = append(names, n)
+		}
+		for n := range l.Status.ForwardedPorts {
+			if _, ok := l.Status.Services[n]; !ok {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			for _, u := range l.Status.Services[n].URIs {
+				eps = append(eps, providers.Endpoint{Kind: providers.EndpointHTTP, Host: u, Port: 80, ContainerPort: 0, URL: "http://" + u + "/"})
+			}
+			for _, fp := range l.Status.ForwardedPorts[n] {
+				if fp.Host != "" && fp.ExternalPort > 0 && fp.ExternalPort <= 65535 {
+					eps = append(eps, providers.Endpoint{Kind: providers.EndpointTCP, Host: fp.Host, Port: fp.ExternalPort, ContainerPort: fp.Port})
+				}
+			}
+		}
+	}
+	return eps
 }
 
 type deployment struct {
@@ -710,7 +754,7 @@ func (c *Client) Status(ctx context.Context, id string) (providers.Status, error
 		return providers.Status{}, err
 	}
 	st, msg := d.State()
-	return providers.Status{ID: id, State: st, Message: msg, UpdatedAt: c.now()}, nil
+	return providers.Status{ID: id, State: st, Message: msg, UpdatedAt: c.now(), Endpoints: d.Endpoints()}, nil
 }
 
 // Terminate closes a deployment (and so its leases). Closing a closed
@@ -834,12 +878,27 @@ func findLeased(list []deployment, key string) (*deployment, *leaseInfo) {
 	return nil, nil
 }
 
+// unsupported gives the reason for each workload feature the adapter lacks.
+var unsupported = map[providers.Feature]string{
+	// SDL 2.0 (akash-network docs, SDL services/profiles) has no SSH key
+	// field: SSH means running sshd in the image. Private-registry
+	// credentials (services.<name>.credentials) and persistent storage
+	// (profiles storage with persistent: true, params.storage mounts) exist
+	// in SDL; this adapter does not write them yet.
+	providers.FeatureSSH:          "Akash SDL has no SSH key field; SSH needs sshd in the image",
+	providers.FeatureRegistryAuth: "this adapter does not yet write SDL service credentials",
+	providers.FeatureStorage:      "this adapter does not yet write SDL persistent storage",
+}
+
 // Launch runs the auction for spec and returns the leased deployment.
 // A relaunch with the same IdempotencyKey returns the existing lease. With no
 // acceptable bid after the polls the deployment is closed and the error wraps
 // providers.ErrNoCapacity (or ErrOverPrice when bids came but all above the
 // cap).
 func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (providers.Lease, error) {
+	if err := providers.CheckFeatures(Name, c.Capabilities(), spec, unsupported); err != nil {
+		return providers.Lease{}, err
+	}
 	key := spec.IdempotencyKey
 	if !dnsLabel(key) {
 		return providers.Lease{}, fmt.Errorf("akash: launch: idempotency key %q is not a DNS label", httpx.Excerpt([]byte(key), 70))

@@ -201,7 +201,8 @@ func (c *Client) Name() string { return Name }
 // no GPU field); Launch and Terminate only with a payment hook.
 func (c *Client) Capabilities() providers.Capabilities {
 	can := c.pay != nil
-	return providers.Capabilities{Offers: true, Launch: can, Terminate: can, Idempotent: can, Regions: slices.Clone(c.regions)}
+	return providers.Capabilities{Offers: true, Launch: can, Terminate: can, Idempotent: can, Regions: slices.Clone(c.regions),
+		Features: []providers.Feature{providers.FeaturePorts}}
 }
 
 // Owner returns the Flux ID (zelid) the adapter acts as.
@@ -563,6 +564,18 @@ func (c *Client) resolveRegions(regions []string) (kept, rules []string) {
 
 var termID = regexp.MustCompile(`^term-([1-9][0-9]{0,7})$`)
 
+// unsupported gives the reason for each workload feature the adapter lacks.
+var unsupported = map[providers.Feature]string{
+	// FluxOS app specifications (ZelBack/src/services/appRequirements/
+	// appValidator.js): no SSH key field; repoauth exists only for
+	// enterprise (encrypted) v7+ specs, which this adapter does not write;
+	// containerData ("/data", "r:"/"g:" prefixes) is node-local or
+	// syncthing-replicated storage that this adapter does not map yet.
+	providers.FeatureSSH:          "FluxOS app specifications have no SSH key field",
+	providers.FeatureRegistryAuth: "FluxOS takes private-registry logins (repoauth) only in enterprise, encrypted specifications, which this adapter does not write",
+	providers.FeatureStorage:      "this adapter does not yet map persistent volumes to FluxOS containerData",
+}
+
 // Launch registers the workload as a Flux app named after the launch key
 // and pays for it through Config.Pay. Without Pay it returns
 // providers.ErrNotSupported. An app of that name already published by this
@@ -570,6 +583,9 @@ var termID = regexp.MustCompile(`^term-([1-9][0-9]{0,7})$`)
 // waiting for payment (an earlier attempt that crashed or lost its answer)
 // is paid (Quote.Resumed) instead of registering a second one.
 func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (providers.Lease, error) {
+	if err := providers.CheckFeatures(Name, c.Capabilities(), spec, unsupported); err != nil {
+		return providers.Lease{}, err
+	}
 	if c.pay == nil {
 		return providers.Lease{}, fmt.Errorf("flux: launch needs an on-chain FLUX payment of the registration message "+
 			"(to the deployment address, message hash as OP_RETURN) and no payment hook is configured (flux.Config.Pay): %w",

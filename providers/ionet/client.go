@@ -147,7 +147,8 @@ func (c *Client) Name() string { return Name }
 // Capabilities: live offers, launch, terminate, GPUs, idempotent launch by
 // name. Regions are io.net's ISO-3166 alpha-2 location codes.
 func (c *Client) Capabilities() providers.Capabilities {
-	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true, Regions: slices.Clone(c.regions)}
+	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true, Regions: slices.Clone(c.regions),
+		Features: []providers.Feature{providers.FeatureRegistryAuth, providers.FeaturePorts}}
 }
 
 // hours is the whole number of prepaid hours for a duration, rounded up.
@@ -339,6 +340,15 @@ func (c *Client) price(ctx context.Context, hw int64, locs []int64, gpus, hours 
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// unsupported gives the reason for each feature IO Cloud CaaS lacks.
+var unsupported = map[providers.Feature]string{
+	// reference/caas/deploy-a-container: the deploy body has image,
+	// entrypoint, args, env, one traffic_port and the registry login; no
+	// key or volume field.
+	providers.FeatureSSH:     "IO Cloud CaaS containers take no SSH keys: the deploy body has no field for them",
+	providers.FeatureStorage: "IO Cloud CaaS has no persistent volumes: the deploy body has no field for them",
+}
+
 // Launch deploys spec.Workload on spec.Offer (or, without one, on the
 // cheapest current offer) for the workload's duration rounded up to whole
 // hours. It first looks for a deployment named after the idempotency key and
@@ -354,6 +364,9 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	}
 	if spec.Workload.Image == "" {
 		return providers.Lease{}, errors.New("ionet: launch: workload has no image")
+	}
+	if err := providers.CheckFeatures(Name, c.Capabilities(), spec, unsupported); err != nil {
+		return providers.Lease{}, err
 	}
 	if len(spec.Workload.Ports) == 0 {
 		// traffic_port is required: CaaS runs HTTP servers only, on one
@@ -415,6 +428,11 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		Entrypoint:          slices.Clone(spec.Workload.Cmd),
 		TrafficPort:         spec.Workload.Ports[0],
 		ImageURL:            spec.Workload.Image,
+	}
+	if a := spec.Registry; a != nil {
+		// The flat registry_username/registry_secret of the deploy body
+		// (io.net docs reference/caas/deploy-a-container).
+		body.RegistryUsername, body.RegistrySecret = a.Username, a.Secret.Reveal()
 	}
 	if body.Entrypoint == nil {
 		body.Entrypoint = []string{}

@@ -41,6 +41,18 @@
 //   - NoSecretsInLogs: after a busy session, including failures, the secret
 //     appears in no log line, error text, or %v/%+v/%#v of the adapter.
 //   - Concurrent: methods are safe for concurrent use (run with -race).
+//   - Feature/ssh, Feature/registry-auth, Feature/storage: a launch with
+//     SSH keys, a registry login or a volume either works, and the fake
+//     (a LaunchInspector) shows it received them in the network's wire
+//     format, or, when Capabilities.Features lacks the feature, fails with
+//     a *providers.FeatureError (ErrNotSupported) creating nothing. The
+//     registry secret appears in no log line, error or formatted spec.
+//   - Feature/invalid: malformed SSH keys, registry logins and volumes are
+//     refused before anything is created.
+//   - Endpoints (adapters listing FeatureEndpoints): a running workload's
+//     Status has well-formed endpoints, an ssh one after a launch with
+//     keys (FeatureSSH) and one reaching the first workload port
+//     (FeaturePorts).
 //
 // Adapters whose Capabilities say ManualOnly, !Launch or !Offers get
 // subtests asserting providers.ErrNotSupported for those methods instead.
@@ -184,6 +196,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run("IdempotentRelaunch", s.idempotentRelaunch)
 		t.Run("LostLaunchResponse", s.lostLaunchResponse)
 		t.Run("LaunchFailure", s.launchFailure)
+		s.runFeatures(t, caps)
 	}
 	if !caps.ManualOnly {
 		t.Run("RateLimit", s.rateLimit)

@@ -179,7 +179,8 @@ func (c *Client) Name() string { return Name }
 // job title. Regions are the network's AWS-style region codes
 // ("us-west-2").
 func (c *Client) Capabilities() providers.Capabilities {
-	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true, Regions: slices.Clone(c.regions)}
+	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true, Regions: slices.Clone(c.regions),
+		Features: []providers.Feature{providers.FeaturePorts}}
 }
 
 // Offers lists matching offers, cheapest first. The documented filters go to
@@ -321,9 +322,21 @@ func matches(q providers.Query, o providers.Offer) bool {
 	return true
 }
 
+// unsupported gives the reason for each workload feature the adapter lacks.
+var unsupported = map[providers.Feature]string{
+	// The job API (api.compute.x.io/v1 jobs, docs notes §6) takes an image,
+	// env, ports and a GPU; it has no SSH key, registry login or volume field.
+	providers.FeatureSSH:          "the Render Compute job API has no SSH key field",
+	providers.FeatureRegistryAuth: "the Render Compute job API has no registry login field",
+	providers.FeatureStorage:      "the Render Compute job API has no persistent volume field",
+}
+
 // Launch creates a job for spec.Workload. See the package documentation for
 // how the offer, price cap and idempotency key are used.
 func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (providers.Lease, error) {
+	if err := providers.CheckFeatures(Name, c.Capabilities(), spec, unsupported); err != nil {
+		return providers.Lease{}, err
+	}
 	key := spec.IdempotencyKey
 	if key == "" {
 		if spec.JobID == "" {

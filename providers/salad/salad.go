@@ -244,8 +244,21 @@ func (c *Client) Capabilities() providers.Capabilities {
 	slices.Sort(regions)
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
-		Regions: slices.Compact(regions),
+		Regions:  slices.Compact(regions),
+		Features: []providers.Feature{providers.FeatureRegistryAuth, providers.FeaturePorts, providers.FeatureEndpoints},
 	}
+}
+
+// unsupported gives the reason for each feature SaladCloud lacks
+// (SaladTechnologies/salad-cloud-docs @ 504c704a8828f7f489c46523dc9fae106e83245f).
+var unsupported = map[providers.Feature]string{
+	// container-engine/explanation/container-groups/ssh-and-terminal.mdx:
+	// keys are added in the Portal; api-specs/salad-cloud.yaml has no key
+	// field (an instance only reports ssh_ip/ssh_port).
+	providers.FeatureSSH: "SaladCloud takes SSH keys in its Portal only; the public API has no field for them",
+	// container-engine/explanation/core-concepts/overview.mdx, "Persistent
+	// Storage": not supported; instance storage is ephemeral.
+	providers.FeatureStorage: "SaladCloud has no persistent storage for container instances; their disks are ephemeral",
 }
 
 func (c *Client) orgPath() string { return "/organizations/" + url.PathEscape(c.cfg.Organization) }
@@ -537,6 +550,12 @@ type containerGroup struct {
 		} `json:"instance_status_counts"`
 	} `json:"current_state"`
 	UpdateTime string `json:"update_time"`
+	// Networking is the Container Gateway: dns is the access domain name
+	// (ContainerGroupNetworking, api-specs/salad-cloud.yaml).
+	Networking *struct {
+		DNS  string `json:"dns"`
+		Port int    `json:"port"`
+	} `json:"networking"`
 }
 
 // parseGroup decodes a ContainerGroup.
@@ -614,6 +633,11 @@ func (c *Client) status(g *containerGroup) providers.Status {
 	if t, err := time.Parse(time.RFC3339, g.UpdateTime); err == nil {
 		st.UpdatedAt = t
 	}
+	// The gateway serves HTTPS on the access domain name
+	// (container-engine/explanation/gateway/*.mdx) and forwards to the port.
+	if n := g.Networking; n != nil && n.DNS != "" {
+		st.Endpoints = []providers.Endpoint{{Kind: providers.EndpointHTTP, Host: n.DNS, Port: 443, ContainerPort: n.Port, URL: "https://" + n.DNS + "/"}}
+	}
 	return st
 }
 
@@ -634,6 +658,15 @@ func (c *Client) CreateRequest(spec providers.LaunchSpec, classID, priority, cou
 		res["storage_amount"] = storageBytes(w.Disk)
 	}
 	ctr := map[string]any{"image": w.Image, "resources": res, "priority": priority, "environment_variables": env}
+	// ContainerRegistryAuthentication (api-specs/salad-cloud.yaml): Docker
+	// Hub takes username and personal_access_token, other registries basic.
+	if a := spec.Registry; a != nil {
+		if a.Host(w.Image) == "docker.io" {
+			ctr["registry_authentication"] = map[string]any{"docker_hub": map[string]string{"username": a.Username, "personal_access_token": a.Secret.Reveal()}}
+		} else {
+			ctr["registry_authentication"] = map[string]any{"basic": map[string]string{"username": a.Username, "password": a.Secret.Reveal()}}
+		}
+	}
 	if len(w.Cmd) > 0 {
 		ctr["command"] = w.Cmd
 	}
@@ -661,6 +694,9 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	}
 	if spec.Workload.Image == "" {
 		return providers.Lease{}, errors.New("salad: launch: workload image is required")
+	}
+	if err := providers.CheckFeatures(Name, c.Capabilities(), spec, unsupported); err != nil {
+		return providers.Lease{}, err
 	}
 	classID, priority, country, ok := splitOfferID(spec.Offer.ID)
 	if !ok {

@@ -210,6 +210,7 @@ const (
 	opShow      = "instance status"
 	opList      = "list instances"
 	opDestroy   = "destroy instance"
+	opAttachSSH = "attach ssh-key"
 	apiV0       = "/api/v0"
 	listPageMax = 25 // /api/v1/instances/ limit maximum
 )
@@ -222,11 +223,12 @@ const (
 // is assumed. The map is new on each call.
 func MinIntervals() map[string]time.Duration {
 	return map[string]time.Duration{
-		opSearch:  time.Second,             // not documented
-		opCreate:  4500 * time.Millisecond, // createInstance threshold=4.5
-		opShow:    2 * time.Second,         // showInstance threshold=2.0
-		opList:    time.Second,             // showInstances threshold=1.0
-		opDestroy: 3 * time.Second,         // destroyInstance threshold=3.0
+		opSearch:    time.Second,             // not documented
+		opCreate:    4500 * time.Millisecond, // createInstance threshold=4.5
+		opShow:      2 * time.Second,         // showInstance threshold=2.0
+		opList:      time.Second,             // showInstances threshold=1.0
+		opDestroy:   3 * time.Second,         // destroyInstance threshold=3.0
+		opAttachSSH: time.Second,             // not documented
 	}
 }
 
@@ -266,8 +268,18 @@ func (c *Client) Capabilities() providers.Capabilities {
 	slices.Sort(regions)
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
-		Regions: regions,
+		Regions:  regions,
+		Features: []providers.Feature{providers.FeatureSSH, providers.FeatureRegistryAuth, providers.FeaturePorts, providers.FeatureEndpoints},
 	}
+}
+
+// unsupported gives the reason for each feature Vast's adapter lacks.
+var unsupported = map[providers.Feature]string{
+	// vast-ai/docs api-reference/creating-instances-with-api.mdx "Attaching
+	// Volumes": volume_info links a volume that already exists, or
+	// (create_new) one rented from a volume offer on the same machine
+	// (search volumes); the adapter does not rent volume offers.
+	providers.FeatureStorage: "Vast volumes are local to a machine and must be rented from a volume offer there (search volumes, volume_info); this adapter does not rent them",
 }
 
 // countries returns the country codes Vast's geolocation filter needs to
@@ -467,6 +479,58 @@ type instance struct {
 	DPHTotal       json.Number `json:"dph_total"`
 	Geolocation    string      `json:"geolocation"`
 	StartDate      json.Number `json:"start_date"`
+	// Where it is reached (api-reference/openapi.yaml, showInstances):
+	// ssh_host/ssh_port is Vast's SSH proxy; ports maps "8080/tcp" to host
+	// bindings on public_ipaddr, present on running instances only.
+	PublicIPAddr string                   `json:"public_ipaddr"`
+	SSHHost      string                   `json:"ssh_host"`
+	SSHPort      int                      `json:"ssh_port"`
+	ImageRuntype string                   `json:"image_runtype"`
+	Ports        map[string][]portBinding `json:"ports"`
+}
+
+// portBinding is one host binding of a container port.
+type portBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
+}
+
+// endpoints returns where in is reached: each bound container port on the
+// public address (22/tcp as ssh, the rest tcp), and Vast's SSH proxy when
+// the instance runs an SSH or Jupyter runtype. Sorted by container port.
+func endpoints(in *instance) []providers.Endpoint {
+	var eps []providers.Endpoint
+	if strings.Contains(in.ImageRuntype, "ssh") || strings.Contains(in.ImageRuntype, "jupyter") {
+		if in.SSHHost != "" && in.SSHPort > 0 {
+			eps = append(eps, providers.Endpoint{Kind: providers.EndpointSSH, Host: in.SSHHost, Port: in.SSHPort, ContainerPort: 22,
+				URL: fmt.Sprintf("ssh://root@%s:%d", in.SSHHost, in.SSHPort)})
+		}
+	}
+	keys := make([]string, 0, len(in.Ports))
+	for k := range in.Ports {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		num, proto, _ := strings.Cut(k, "/")
+		cport, err := strconv.Atoi(num)
+		if err != nil || proto != "" && proto != "tcp" || in.PublicIPAddr == "" {
+			continue
+		}
+		for _, b := range in.Ports[k] {
+			hp, err := strconv.Atoi(b.HostPort)
+			if err != nil || hp <= 0 || hp > 65535 {
+				continue
+			}
+			e := providers.Endpoint{Kind: providers.EndpointTCP, Host: in.PublicIPAddr, Port: hp, ContainerPort: cport}
+			if cport == 22 {
+				e.Kind, e.URL = providers.EndpointSSH, fmt.Sprintf("ssh://root@%s:%d", in.PublicIPAddr, hp)
+			}
+			eps = append(eps, e)
+			break // one binding per port (Docker may list IPv4 and IPv6)
+		}
+	}
+	return eps
 }
 
 // parseInstance decodes GET /instances/{id}/: {"instances":{...}} or
@@ -556,7 +620,7 @@ func (c *Client) Status(ctx context.Context, id string) (providers.Status, error
 	if in.ActualStatus != nil && msg == "" {
 		msg = *in.ActualStatus
 	}
-	return providers.Status{ID: id, State: State(in.ActualStatus, in.IntendedStatus), Message: msg, UpdatedAt: c.now()}, nil
+	return providers.Status{ID: id, State: State(in.ActualStatus, in.IntendedStatus), Message: msg, UpdatedAt: c.now(), Endpoints: endpoints(in)}, nil
 }
 
 func (c *Client) getInstance(ctx context.Context, n int64) (*instance, error) {
@@ -704,6 +768,8 @@ type rentRequest struct {
 	Label         string            `json:"label"`
 	Runtype       string            `json:"runtype"`
 	Args          []string          `json:"args,omitempty"`
+	Onstart       string            `json:"onstart,omitempty"`
+	ImageLogin    string            `json:"image_login,omitempty"`
 	Env           map[string]string `json:"env"`
 	TargetState   string            `json:"target_state"`
 	CancelUnavail bool              `json:"cancel_unavail"`
@@ -712,6 +778,13 @@ type rentRequest struct {
 
 // RentRequest builds the PUT /asks/{id}/ body of spec. Env is the CLI's JSON
 // object form, with ports as "-p P:P" keys.
+//
+// With SSH keys the runtype is ssh_direct, which replaces the image's
+// entrypoint with Vast's (sshd on port 22), and the command runs as onstart
+// (vast-ai/docs api-reference/creating-instances-with-api.mdx, "Runtype and
+// Connection Options"); the keys are attached after creation. A registry
+// login is image_login in docker-login flag form, "-u USER -p SECRET HOST"
+// (same page, field table and "private registry" example).
 func (c *Client) RentRequest(spec providers.LaunchSpec) any {
 	w := spec.Workload
 	env := make(map[string]string, len(w.Env)+len(w.Ports))
@@ -726,11 +799,42 @@ func (c *Client) RentRequest(spec providers.LaunchSpec) any {
 		ClientID: "me", Image: w.Image, Disk: disk, Label: spec.IdempotencyKey, Runtype: "args",
 		Args: w.Cmd, Env: env, TargetState: "running", CancelUnavail: true,
 	}
+	if len(spec.SSHKeys) > 0 {
+		r.Runtype, r.Args, r.Onstart = "ssh_direct", nil, shellJoin(w.Cmd)
+	}
+	if a := spec.Registry; a != nil {
+		r.ImageLogin = "-u " + a.Username + " -p " + a.Secret.Reveal() + " " + a.Host(w.Image)
+	}
 	if c.cfg.OfferType == "bid" && spec.MaxPricePerHour > 0 {
 		p := spec.MaxPricePerHour.USD()
 		r.Price = &p
 	}
 	return r
+}
+
+// shellJoin quotes args for sh, each in single quotes.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// attachKeys authorizes spec's SSH keys on instance n (POST
+// /api/v0/instances/{id}/ssh/, attachSshKey in api-reference/openapi.yaml).
+func (c *Client) attachKeys(ctx context.Context, n int64, keys []string) error {
+	for _, k := range keys {
+		req, err := httpx.JSON(http.MethodPost, fmt.Sprintf(apiV0+"/instances/%d/ssh/", n), map[string]string{"ssh_key": k})
+		if err != nil {
+			return fmt.Errorf("vastai: %w", err)
+		}
+		req.Op = opAttachSSH
+		if _, err := c.http.Do(ctx, req); err != nil {
+			return fmt.Errorf("vastai: attach ssh key to instance %d: %w", n, err)
+		}
+	}
+	return nil
 }
 
 func (c *Client) lease(spec providers.LaunchSpec, in *instance) providers.Lease {
@@ -757,6 +861,12 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if spec.Workload.Image == "" {
 		return providers.Lease{}, errors.New("vastai: launch: workload image is required")
 	}
+	if err := providers.CheckFeatures(Name, c.Capabilities(), spec, unsupported); err != nil {
+		return providers.Lease{}, err
+	}
+	if len(spec.SSHKeys) > 0 && len(shellJoin(spec.Workload.Cmd)) > 4048 {
+		return providers.Lease{}, errors.New("vastai: launch: with SSH keys the command runs as onstart, at most 4048 characters")
+	}
 	askID, err := strconv.ParseInt(spec.Offer.ID, 10, 64)
 	if err != nil || askID <= 0 {
 		return providers.Lease{}, fmt.Errorf("vastai: launch: offer id %q is not an ask id", httpx.Excerpt([]byte(spec.Offer.ID), 40))
@@ -773,6 +883,10 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		return providers.Lease{}, fmt.Errorf("vastai: launch: %w", err)
 	} else if existing != nil {
 		c.log.InfoContext(ctx, "vastai launch found existing instance", "job", spec.JobID, "key", spec.IdempotencyKey, "instance", existing.ID)
+		// A crash may have come between creation and the key attachment.
+		if err := c.attachKeys(ctx, existing.ID, spec.SSHKeys); err != nil {
+			return providers.Lease{}, err
+		}
 		return c.lease(spec, existing), nil
 	}
 	if spec.MaxPricePerHour > 0 && spec.Offer.PricePerHour > spec.MaxPricePerHour {
@@ -791,6 +905,9 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		}
 		if existing, ferr := c.findByLabel(ctx, spec.IdempotencyKey); ferr == nil && existing != nil {
 			c.log.InfoContext(ctx, "vastai launch recovered instance after failed rent", "job", spec.JobID, "instance", existing.ID, "err", err)
+			if err := c.attachKeys(ctx, existing.ID, spec.SSHKeys); err != nil {
+				return providers.Lease{}, err
+			}
 			return c.lease(spec, existing), nil
 		}
 		return providers.Lease{}, err
@@ -804,6 +921,13 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	}
 	if !created.Success || created.NewContract <= 0 {
 		return providers.Lease{}, fmt.Errorf("vastai: rent ask %d: success=%v new_contract=%d", askID, created.Success, created.NewContract)
+	}
+	if err := c.attachKeys(ctx, created.NewContract, spec.SSHKeys); err != nil {
+		// An instance nobody can log in to is not what was asked for.
+		if derr := c.Terminate(ctx, strconv.FormatInt(created.NewContract, 10)); derr != nil {
+			c.log.WarnContext(ctx, "vastai could not destroy instance after failed key attachment", "instance", created.NewContract, "err", derr)
+		}
+		return providers.Lease{}, err
 	}
 	c.log.InfoContext(ctx, "vastai launched", "job", spec.JobID, "key", spec.IdempotencyKey, "ask", askID, "instance", created.NewContract, "price_per_hour", spec.Offer.PricePerHour)
 	return providers.Lease{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -791,5 +792,90 @@ func TestStatusFromListing(t *testing.T) {
 		if err != nil || st.State != providers.StateRunning {
 			t.Errorf("Status(%s) after boot and TTL: %v %v, want running", id, st.State, err)
 		}
+	}
+}
+
+func TestLaunchFeaturesWireFormat(t *testing.T) {
+	srv, c, _, logs := setup(t)
+	spec := providers.LaunchSpec{
+		JobID: "job-f", IdempotencyKey: providers.IdempotencyKey("job-f"),
+		Offer:    providers.Offer{Provider: "vastai", ID: "7001001", PricePerHour: 350_000},
+		Workload: providertest.DefaultWorkload(providers.Query{GPUModel: "RTX 4090", GPUCount: 1}),
+		SSHKeys:  []string{providertest.ConformanceSSHKey},
+		Registry: &providers.RegistryAuth{Server: "registry.example.com", Username: "bob", Secret: providers.NewCredential("tok-123-secret")},
+	}
+	spec.Workload.Cmd = []string{"sh", "-c", "echo 'hi' && serve"}
+	lease, err := c.Launch(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := srv.Instances()[0]
+	want := vastaitest.ImageLogin{Username: "bob", Password: "tok-123-secret", Registry: "registry.example.com"}
+	if in.Login != want {
+		t.Errorf("image_login parsed as %+v, want %+v", in.Login, want)
+	}
+	// ssh_direct replaces the entrypoint: the command runs as onstart, quoted.
+	if in.ImageRuntype != "ssh_direct" || in.Onstart != `'sh' '-c' 'echo '\''hi'\'' && serve'` || len(in.ImageArgs) != 0 {
+		t.Errorf("runtype %q onstart %q args %q", in.ImageRuntype, in.Onstart, in.ImageArgs)
+	}
+	if diff := cmp.Diff([]string{providertest.ConformanceSSHKey}, in.SSHKeys); diff != "" {
+		t.Errorf("attached keys (-want +got):\n%s", diff)
+	}
+	if strings.Contains(logs.String(), "tok-123-secret") {
+		t.Errorf("logs carry the registry secret")
+	}
+	srv.Advance()
+	srv.Advance()
+	st, err := c.Status(t.Context(), lease.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := in.PublicIPAddr
+	wantEP := []providers.Endpoint{
+		{Kind: providers.EndpointSSH, Host: "ssh5.vast.ai", Port: int(in.SSHPort), ContainerPort: 22, URL: fmt.Sprintf("ssh://root@ssh5.vast.ai:%d", in.SSHPort)},
+		{Kind: providers.EndpointSSH, Host: host, Port: 40020, ContainerPort: 22, URL: "ssh://root@" + host + ":40020"},
+		{Kind: providers.EndpointTCP, Host: host, Port: 40021, ContainerPort: 8080},
+	}
+	if diff := cmp.Diff(wantEP, st.Endpoints); diff != "" {
+		t.Errorf("endpoints (-want +got):\n%s", diff)
+	}
+}
+
+func TestLaunchStorageNotSupported(t *testing.T) {
+	srv, c, _, _ := setup(t)
+	spec := providers.LaunchSpec{
+		JobID: "job-s", IdempotencyKey: providers.IdempotencyKey("job-s"),
+		Offer:    providers.Offer{Provider: "vastai", ID: "7001001", PricePerHour: 350_000},
+		Workload: providertest.DefaultWorkload(providers.Query{GPUModel: "RTX 4090", GPUCount: 1}),
+		Storage:  &providers.Storage{SizeMiB: 1024, MountPath: "/data"},
+	}
+	_, err := c.Launch(t.Context(), spec)
+	var fe *providers.FeatureError
+	if !errors.As(err, &fe) || fe.Feature != providers.FeatureStorage || !errors.Is(err, providers.ErrNotSupported) {
+		t.Errorf("Launch with storage = %v, want a FeatureError for storage", err)
+	}
+	if srv.Workloads() != 0 {
+		t.Errorf("a refused launch created an instance")
+	}
+}
+
+// The documented showInstances example (api-reference/openapi.yaml): ports
+// as Docker bindings, ssh through the proxy.
+func TestEndpointsFromDocumentedInstance(t *testing.T) {
+	body := []byte(`{"instances":{"id":1,"actual_status":"running","intended_status":"running","image_runtype":"ssh",
+		"public_ipaddr":"192.0.2.45","ssh_host":"ssh123.vast.ai","ssh_port":10600,
+		"ports":{"8888/tcp":[{"HostIp":"0.0.0.0","HostPort":"8888"}],"22/tcp":[{"HostIp":"0.0.0.0","HostPort":"20000"}],"53/udp":[{"HostIp":"0.0.0.0","HostPort":"1"}]}}}`)
+	got := vastai.EndpointsOf(t, body)
+	want := []providers.Endpoint{
+		{Kind: providers.EndpointSSH, Host: "ssh123.vast.ai", Port: 10600, ContainerPort: 22, URL: "ssh://root@ssh123.vast.ai:10600"},
+		{Kind: providers.EndpointSSH, Host: "192.0.2.45", Port: 20000, ContainerPort: 22, URL: "ssh://root@192.0.2.45:20000"},
+		{Kind: providers.EndpointTCP, Host: "192.0.2.45", Port: 8888, ContainerPort: 8888},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("endpoints (-want +got):\n%s", diff)
+	}
+	// Not running yet: ports is null, args runtype has no ssh.
+	if got := vastai.EndpointsOf(t, []byte(`{"instances":{"id":1,"image_runtype":"args","ssh_host":"ssh1.vast.ai","ssh_port":1,"ports":null}}`)); len(got) != 0 {
+		t.Errorf("endpoints of a loading args instance = %v, want none", got)
 	}
 }

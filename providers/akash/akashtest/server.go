@@ -161,6 +161,9 @@ type svc struct {
 	GPUUnits int64
 	GPUModel string // "" = any
 	GPURAM   string // "" = any
+	// Exposed are the service's global exposes: container port and the
+	// port it is exposed as (default: the container port).
+	Exposed [][2]int64
 }
 
 type bidRec struct {
@@ -582,6 +585,29 @@ func (s *Server) readSDL(text string) (services []svc, denom string, maxAmount *
 				return nil, "", nil, nil, fmt.Errorf("profiles.compute.%s.resources is required", profile)
 			}
 			sv := svc{Name: name, Count: count}
+			if list, ok := path(doc, "services", name, "expose").([]any); ok {
+				for _, e := range list {
+					port, perr := strconv.ParseInt(fmt.Sprint(path(e, "port")), 10, 64)
+					if perr != nil || port < 1 || port > 65535 {
+						return nil, "", nil, nil, fmt.Errorf("services.%s.expose: port %v", name, path(e, "port"))
+					}
+					as := port
+					if a, ok := path(e, "as").(string); ok {
+						if as, perr = strconv.ParseInt(a, 10, 64); perr != nil || as < 1 || as > 65535 {
+							return nil, "", nil, nil, fmt.Errorf("services.%s.expose: as %q", name, a)
+						}
+					}
+					global := false
+					if to, ok := path(e, "to").([]any); ok {
+						for _, t := range to {
+							global = global || path(t, "global") == "true"
+						}
+					}
+					if global {
+						sv.Exposed = append(sv.Exposed, [2]int64{port, as})
+					}
+				}
+			}
 			if gpu := asMap(res["gpu"]); gpu != nil {
 				units, _ := gpu["units"].(string)
 				if sv.GPUUnits, err = strconv.ParseInt(units, 10, 64); err != nil || sv.GPUUnits < 0 {
@@ -723,18 +749,34 @@ func (s *Server) deploymentJSON(d *deployment) map[string]any {
 	if l := d.Lease; l != nil {
 		var status any
 		if l.State == "active" {
-			services := map[string]any{}
+			// A global expose as 80 is served by the provider's HTTP
+			// ingress under a generated host name (uris); any other is a
+			// forwarded port on the provider's host (LeaseStatusResponse,
+			// apps/api/src/deployment/http-schemas/lease.schema.ts).
+			services, forwarded := map[string]any{}, map[string]any{}
 			for _, sv := range d.Services {
 				avail := int64(0)
 				if l.Available {
 					avail = sv.Count
 				}
+				uris := []string{}
+				var fps []map[string]any
+				for i, e := range sv.Exposed {
+					if e[1] == 80 {
+						uris = append(uris, fmt.Sprintf("%s-%s.ingress.example", sv.Name, d.DSeq))
+						continue
+					}
+					fps = append(fps, map[string]any{"port": e[0], "externalPort": 30000 + (int64(len(d.DSeq))*97+int64(i))%2000, "host": "provider.ingress.example", "available": avail})
+				}
+				if len(fps) > 0 {
+					forwarded[sv.Name] = fps
+				}
 				services[sv.Name] = map[string]any{
-					"name": sv.Name, "available": avail, "total": sv.Count, "uris": []string{sv.Name + ".ingress.example"},
+					"name": sv.Name, "available": avail, "total": sv.Count, "uris": uris,
 					"observed_generation": 1, "replicas": sv.Count, "updated_replicas": sv.Count, "ready_replicas": avail, "available_replicas": avail,
 				}
 			}
-			status = map[string]any{"services": services, "forwarded_ports": map[string]any{}, "ips": map[string]any{}}
+			status = map[string]any{"services": services, "forwarded_ports": forwarded, "ips": map[string]any{}}
 		}
 		leases = append(leases, map[string]any{
 			"id":    map[string]any{"owner": TenantAddress, "dseq": d.DSeq, "gseq": 1, "oseq": 1, "provider": l.Provider, "bseq": 1},

@@ -40,8 +40,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurora-federation/aurora/providers/providertest"
 	"github.com/aurora-federation/aurora/providers/providertest/fakekit"
 )
+
+var _ providertest.LaunchInspector = (*Server)(nil)
 
 // Prefix is the API path prefix the fake serves under.
 const Prefix = "/enterprise/v1/io-cloud/caas"
@@ -121,18 +124,19 @@ type Server struct {
 }
 
 type deployment struct {
-	ID, Name, Status       string
-	HardwareID             int64
-	HardwareName, Brand    string
-	GPUs, Replicas, Hours  int64
-	Locations              []Location
-	Taken                  map[int64]int64 // replicas taken per location
-	Paid                   string
-	Image                  string
-	Entrypoint             []string
-	Env                    map[string]string
-	TrafficPort            int64
-	Created, Started, Done time.Time
+	ID, Name, Status             string
+	HardwareID                   int64
+	HardwareName, Brand          string
+	GPUs, Replicas, Hours        int64
+	Locations                    []Location
+	Taken                        map[int64]int64 // replicas taken per location
+	Paid                         string
+	Image                        string
+	Entrypoint                   []string
+	Env                          map[string]string
+	TrafficPort                  int64
+	RegistryUser, RegistrySecret string
+	Created, Started, Done       time.Time
 }
 
 // NewServer returns a fake with opts applied; call Start to listen or use
@@ -569,6 +573,9 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		port = *b.TrafficPort
 		req(port >= 1 && port <= 65535, "traffic_port", "Input should be a valid port")
 	}
+	// A private image needs both halves of its login [inference: the docs
+	// list registry_username and registry_secret together, neither required].
+	req((b.RegistryUsername == "") == (b.RegistrySecret == ""), "registry_secret", "registry_username and registry_secret go together")
 	req(b.ResourcePrivateName != "" && len(b.ResourcePrivateName) <= 63, "resource_private_name", "Field required (1-63 characters)")
 	req(b.DurationHours >= 1, "duration_hours", "Input should be greater than or equal to 1")
 	req(b.GPUsPerContainer >= 1, "gpus_per_container", "Input should be greater than or equal to 1")
@@ -635,6 +642,7 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		GPUs: b.GPUsPerContainer, Replicas: b.ReplicaCount, Hours: b.DurationHours,
 		Locations: used, Taken: taken, Paid: total.FloatString(6),
 		Image: b.ImageURL, Entrypoint: entrypoint, Env: b.EnvVariables, TrafficPort: port,
+		RegistryUser: b.RegistryUsername, RegistrySecret: b.RegistrySecret,
 		Created: s.now().UTC(),
 	}
 	s.deps = append(s.deps, d)
@@ -781,4 +789,17 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// Received implements providertest.LaunchInspector: the registry login of
+// deployment id, from registry_username and registry_secret.
+func (s *Server) Received(id string) (providertest.Received, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.deps {
+		if d.ID == id {
+			return providertest.Received{RegistryUsername: d.RegistryUser, RegistrySecret: d.RegistrySecret}, true
+		}
+	}
+	return providertest.Received{}, false
 }

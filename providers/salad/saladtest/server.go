@@ -41,8 +41,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurora-federation/aurora/providers/providertest"
 	"github.com/aurora-federation/aurora/providers/providertest/fakekit"
 )
+
+var _ providertest.LaunchInspector = (*Server)(nil)
 
 // Defaults.
 const (
@@ -114,6 +117,7 @@ type Server struct {
 }
 
 type group struct {
+	registry        *registryAuth     // as created; not echoed [inference]
 	ID              string            `json:"id"`
 	Name            string            `json:"name"`
 	DisplayName     string            `json:"display_name"`
@@ -533,8 +537,77 @@ type createContainer struct {
 	Priority               *string           `json:"priority"`
 	EnvironmentVariables   map[string]string `json:"environment_variables"`
 	Logging                any               `json:"logging"`
-	RegistryAuthentication any               `json:"registry_authentication"`
+	RegistryAuthentication *registryAuth     `json:"registry_authentication"`
 	ImageCaching           *bool             `json:"image_caching"`
+}
+
+// registryAuth is ContainerRegistryAuthentication (api-specs/salad-cloud.yaml):
+// one of five kinds; basic and docker_hub are the username/secret ones.
+type registryAuth struct {
+	AwsEcr *struct {
+		AccessKeyID     string `json:"access_key_id"`
+		SecretAccessKey string `json:"secret_access_key"`
+	} `json:"aws_ecr"`
+	Basic *struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	} `json:"basic"`
+	DockerHub *struct {
+		Username            string `json:"username"`
+		PersonalAccessToken string `json:"personal_access_token"`
+	} `json:"docker_hub"`
+	GcpGar *struct {
+		ServiceKey string `json:"service_key"`
+	} `json:"gcp_gar"`
+	GcpGcr *struct {
+		ServiceKey string `json:"service_key"`
+	} `json:"gcp_gcr"`
+}
+
+// check applies the schema's required fields and 1..10000 lengths, and
+// refuses more than one kind at once [inference: the spec lists them as
+// alternatives and does not say which would win].
+func (a *registryAuth) check() string {
+	ok := func(v string) bool { return len(v) >= 1 && len(v) <= 10000 && !strings.ContainsAny(v, "\r\n") }
+	n := 0
+	bad := ""
+	if a.AwsEcr != nil {
+		n++
+		if !ok(a.AwsEcr.AccessKeyID) || !ok(a.AwsEcr.SecretAccessKey) {
+			bad = "aws_ecr needs access_key_id and secret_access_key"
+		}
+	}
+	if a.Basic != nil {
+		n++
+		if !ok(a.Basic.Username) || !ok(a.Basic.Password) {
+			bad = "basic needs username and password"
+		}
+	}
+	if a.DockerHub != nil {
+		n++
+		if !ok(a.DockerHub.Username) || !ok(a.DockerHub.PersonalAccessToken) {
+			bad = "docker_hub needs username and personal_access_token"
+		}
+	}
+	if a.GcpGar != nil {
+		n++
+		if !ok(a.GcpGar.ServiceKey) {
+			bad = "gcp_gar needs service_key"
+		}
+	}
+	if a.GcpGcr != nil {
+		n++
+		if !ok(a.GcpGcr.ServiceKey) {
+			bad = "gcp_gcr needs service_key"
+		}
+	}
+	switch {
+	case bad != "":
+		return bad
+	case n != 1:
+		return "exactly one of aws_ecr, basic, docker_hub, gcp_gar, gcp_gcr"
+	}
+	return ""
 }
 
 type createNetworking struct {
@@ -599,6 +672,11 @@ func (s *Server) validate(req *createRequest) map[string][]string {
 	if n := req.Networking; n != nil && (n.Protocol != "http" || n.Port < 1 || n.Port > 65535) {
 		add("networking", "protocol must be http and port 1..65535")
 	}
+	if a := c.RegistryAuthentication; a != nil {
+		if bad := a.check(); bad != "" {
+			add("container.registry_authentication", bad)
+		}
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -646,6 +724,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 		Organization: s.opts.Organization, Project: s.opts.Project, Priority: req.Container.Priority,
 		ScalingActions: []any{},
 		CurrentState:   currentState{Status: "stopped", StartTime: now, FinishTime: now},
+		registry:       req.Container.RegistryAuthentication,
 	}
 	if g.Container.EnvironmentVariables == nil {
 		g.Container.EnvironmentVariables = map[string]string{}
@@ -781,4 +860,25 @@ func (s *Server) instances(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"instances": list})
+}
+
+// Received implements providertest.LaunchInspector: the registry login of
+// group name, from its basic or docker_hub registry_authentication.
+func (s *Server) Received(name string) (providertest.Received, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[name]
+	if !ok {
+		return providertest.Received{}, false
+	}
+	var r providertest.Received
+	if a := g.registry; a != nil {
+		switch {
+		case a.Basic != nil:
+			r.RegistryUsername, r.RegistrySecret = a.Basic.Username, a.Basic.Password
+		case a.DockerHub != nil:
+			r.RegistryServer, r.RegistryUsername, r.RegistrySecret = "docker.io", a.DockerHub.Username, a.DockerHub.PersonalAccessToken
+		}
+	}
+	return r, true
 }

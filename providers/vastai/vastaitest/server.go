@@ -10,6 +10,7 @@
 //	GET  /api/v0/instances/{id}/     {"instances":{...}} (null for an id not ours)
 //	PUT  /api/v0/instances/{id}/     {"state":"stopped"|"running"}
 //	DELETE /api/v0/instances/{id}/   {"success":true,"msg":...}; 404 not_found
+//	POST /api/v0/instances/{id}/ssh/ attach an SSH key {"ssh_key":...}
 //
 // Auth is "Authorization: Bearer <key>" (or ?api_key=). Search works without
 // a key, but a wrong key there gets Vast's quirky 404 {"error":"auth_error",
@@ -42,8 +43,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurora-federation/aurora/providers/providertest"
 	"github.com/aurora-federation/aurora/providers/providertest/fakekit"
 )
+
+var _ providertest.LaunchInspector = (*Server)(nil)
 
 // DefaultAPIKey is the key the fake accepts unless Options.APIKey is set.
 const DefaultAPIKey = "vast-fake-key-0123456789abcdef"
@@ -111,7 +115,52 @@ type Instance struct {
 	StartDate      float64           `json:"start_date"`
 	DiskSpace      float64           `json:"disk_space"`
 	Onstart        string            `json:"onstart"`
-	askID          int64
+	ImageRuntype   string            `json:"image_runtype"`
+	// Ports maps "8080/tcp" to host bindings, only while running
+	// (api-reference/openapi.yaml, showInstances).
+	Ports map[string][]PortBinding `json:"ports"`
+	// SSHKeys were attached (POST /api/v0/instances/{id}/ssh/); Login is
+	// the parsed image_login. Kept for tests, not Vast fields.
+	SSHKeys  []string   `json:"-"`
+	Login    ImageLogin `json:"-"`
+	askID    int64
+	exposed  []int64 // container ports: "-p P:P" env keys, 22 for *_direct runtypes
+	hostBase int64
+}
+
+// PortBinding is Docker's host binding of a container port.
+type PortBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
+}
+
+// ImageLogin is a parsed image_login: docker login flags "-u USER -p
+// SECRET [REGISTRY]" (vast-ai/docs api-reference/creating-instances-with-api.mdx;
+// cli/reference/create-instance.mdx --login).
+type ImageLogin struct{ Username, Password, Registry string }
+
+// parseImageLogin refuses anything but the documented flag form.
+func parseImageLogin(s string) (ImageLogin, error) {
+	var l ImageLogin
+	f := strings.Fields(s)
+	for i := 0; i < len(f); i++ {
+		switch {
+		case (f[i] == "-u" || f[i] == "--username") && i+1 < len(f):
+			i++
+			l.Username = f[i]
+		case (f[i] == "-p" || f[i] == "--password") && i+1 < len(f):
+			i++
+			l.Password = f[i]
+		case !strings.HasPrefix(f[i], "-") && l.Registry == "":
+			l.Registry = f[i]
+		default:
+			return ImageLogin{}, fmt.Errorf("image_login: want \"-u USER -p SECRET REGISTRY\"")
+		}
+	}
+	if l.Username == "" || l.Password == "" {
+		return ImageLogin{}, fmt.Errorf("image_login: -u and -p are required")
+	}
+	return l, nil
 }
 
 // Options configures a Server. The zero value works.
@@ -229,6 +278,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v0/instances/{id}/{$}", s.getInstance)
 	mux.HandleFunc("PUT /api/v0/instances/{id}/{$}", s.changeInstance)
 	mux.HandleFunc("DELETE /api/v0/instances/{id}/{$}", s.destroy)
+	mux.HandleFunc("POST /api/v0/instances/{id}/ssh/{$}", s.attachSSH)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: 200}
 		s.serve(mux, rec, r)
@@ -290,6 +340,11 @@ func (s *Server) Advance() {
 			in.ActualStatus = ptr("running")
 			in.CurState = "running"
 			in.StatusMsg = "success, running " + in.ImageUUID
+			in.Ports = map[string][]PortBinding{}
+			for i, p := range in.exposed {
+				hp := strconv.FormatInt(in.hostBase+int64(i), 10)
+				in.Ports[fmt.Sprintf("%d/tcp", p)] = []PortBinding{{HostIP: "0.0.0.0", HostPort: hp}, {HostIP: "::", HostPort: hp}}
+			}
 		}
 	}
 }
@@ -680,6 +735,10 @@ func (s *Server) rent(w http.ResponseWriter, r *http.Request) {
 	case req.TargetState != "" && req.TargetState != "running" && req.TargetState != "stopped":
 		err = fmt.Errorf("target_state must be running or stopped")
 	}
+	var login ImageLogin
+	if err == nil && req.ImageLogin != nil && *req.ImageLogin != "" {
+		login, err = parseImageLogin(*req.ImageLogin)
+	}
 	if err != nil {
 		vastError(w, http.StatusBadRequest, "invalid_args", "error 400/3467: "+err.Error(), map[string]any{"ask_id": id})
 		return
@@ -710,11 +769,25 @@ func (s *Server) rent(w http.ResponseWriter, r *http.Request) {
 	}
 	in := &Instance{
 		ID: inID, MachineID: a.MachineID, IntendedStatus: target, CurState: "stopped", NextState: target,
-		StatusMsg: "", ImageUUID: req.Image, ImageArgs: req.Args, Env: env, GPUName: a.GPUName, NumGPUs: a.NumGPUs,
+		StatusMsg: "", ImageUUID: req.Image, ImageArgs: append([]string{}, req.Args...), Env: env, GPUName: a.GPUName, NumGPUs: a.NumGPUs,
 		DPHTotal: a.DPHTotal, Geolocation: a.Geolocation, PublicIPAddr: a.PublicIPAddr,
 		SSHHost: "ssh5.vast.ai", SSHPort: 10000 + inID%50000, StartDate: float64(s.opts.Now().Unix()),
-		DiskSpace: req.Disk, Onstart: req.Onstart, askID: id,
+		DiskSpace: req.Disk, Onstart: req.Onstart, askID: id, ImageRuntype: req.Runtype, Login: login,
+		hostBase: 40000 + (inID%500)*20,
 	}
+	if strings.HasSuffix(req.Runtype, "_direct") {
+		in.exposed = append(in.exposed, 22) // documented: _direct runtypes provision port 22
+	}
+	for k := range env {
+		if p, ok := strings.CutPrefix(k, "-p "); ok {
+			if cp, _, _ := strings.Cut(p, ":"); cp != "" {
+				if n, err := strconv.ParseInt(cp, 10, 64); err == nil && !slices.Contains(in.exposed, n) {
+					in.exposed = append(in.exposed, n)
+				}
+			}
+		}
+	}
+	slices.Sort(in.exposed)
 	if req.Label != "" {
 		in.Label = ptr(req.Label)
 	}
@@ -928,6 +1001,55 @@ func (s *Server) changeInstance(w http.ResponseWriter, r *http.Request) {
 		in.Label = req.Label
 	}
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
+}
+
+// attachSSH is attachSshKey: {"ssh_key": "..."} (minLength 1) on an
+// instance of the key. Attaching a key twice keeps one copy [inference:
+// Vast does not document a duplicate].
+func (s *Server) attachSSH(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAuth(w, r) {
+		return
+	}
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		SSHKey string `json:"ssh_key"`
+	}
+	if err := fakekit.ReadJSON(r, &req); err != nil || strings.TrimSpace(req.SSHKey) == "" {
+		vastError(w, http.StatusBadRequest, "invalid_args", "error 400: ssh_key is required", nil)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, exists := s.instances[id]
+	if !exists {
+		vastError(w, http.StatusNotFound, "not_found", "Instance not found", nil)
+		return
+	}
+	if !slices.Contains(in.SSHKeys, req.SSHKey) {
+		in.SSHKeys = append(in.SSHKeys, req.SSHKey)
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "msg": "SSH key attached successfully"})
+}
+
+// Received implements providertest.LaunchInspector.
+func (s *Server) Received(id string) (providertest.Received, bool) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return providertest.Received{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.instances[n]
+	if !ok {
+		return providertest.Received{}, false
+	}
+	return providertest.Received{
+		SSHKeys:        slices.Clone(in.SSHKeys),
+		RegistryServer: in.Login.Registry, RegistryUsername: in.Login.Username, RegistrySecret: in.Login.Password,
+	}, true
 }
 
 func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {

@@ -18,12 +18,14 @@ import (
 // Ledger limits. A group commit appends at most MaxCommitLeaves leaves and
 // MaxCommitLeafBytes leaf bytes to the log (the provenance log's per-append
 // limits, provenance.MaxAppendLeaves and MaxAppendBytes, are larger or
-// equal) and writes at most MaxCommitBytes to the store; one leaf above
-// MaxLeafBytes (provenance.MaxLeafSize) is refused alone.
+// equal) and writes at most MaxCommitBytes to the store (within one badger
+// transaction even at the smallest memtable the store allows, 8 MiB, whose
+// batch limit is 15 %); one leaf above MaxLeafBytes (provenance.MaxLeafSize)
+// is refused alone.
 const (
 	MaxCommitLeaves    = 512
 	MaxCommitLeafBytes = 1 << 20
-	MaxCommitBytes     = 4 << 20
+	MaxCommitBytes     = 1 << 20
 	MaxLeafBytes       = treaty.MaxRecordSize
 )
 
@@ -456,4 +458,10 @@ func nonceTTL(expires int64, now time.Time) time.Duration {
 
 func answerOp(ocid cid.Cid, a answer, ttl time.Duration) Op {
 	return Op{Key: answerKey(ocid), Value: marshal(&a), TTL: ttl}
+}
+
+// NewTestCommitter returns a function that commits a job (without a leaf)
+// through l's group commit, for tests of Store implementations.
+func NewTestCommitter(l *Ledger) func(ctx context.Context, j *Job) error {
+	return func(ctx context.Context, j *Job) error { return l.commit(ctx, &write{job: j}) }
 }

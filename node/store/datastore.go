@@ -41,8 +41,7 @@ func (d *DB) Datastore() *Datastore { return &Datastore{db: d} }
 
 // Namespace returns a view whose keys live under "/<name>/..." (name is
 // cleaned like [ds.NewKey]; "a/b" nests). It panics if name is empty or
-// cleans to "/", which is a programming error. The name "replay" is used by
-// [ReplayGuard].
+// cleans to "/", which is a programming error.
 func (d *DB) Namespace(name string) *Datastore { return d.Datastore().Namespace(name) }
 
 // Namespace returns a view nested inside s under "/<name>".

@@ -1,6 +1,6 @@
 // Package store is the node's single badger v4 database and the small layers
 // Aurora builds on it: a go-datastore adapter with namespaced views, the order
-// nonce replay guard, and transaction-consistent backups.
+// atomic multi-key writes with TTLs, and transaction-consistent backups.
 //
 // # One database per node
 //
@@ -30,10 +30,12 @@
 // query prefix, so they never scan the rest of the database; orders other
 // than by key are applied in memory.
 //
-// # Replay guard
+// # Atomic writes
 //
-// [ReplayGuard] remembers (client, nonce) pairs under "/replay/" until the
-// order expires (plus a clock-skew margin), atomically, across restarts.
+// [Datastore.Apply] writes a set of puts (each with an optional TTL) and
+// deletes in one badger transaction: all or none. The order ledger commits
+// an order's nonce, answer and job with it, so a crash never leaves a nonce
+// without the answer it guards.
 //
 // # Backups
 //

@@ -3,7 +3,6 @@ package store_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -39,26 +38,25 @@ func Example() {
 	// Output: /treaties/bafy-treaty-1
 }
 
-func ExampleReplayGuard() {
+func ExampleDatastore_Apply() {
+	ctx := context.Background()
 	db, err := store.Open(store.Config{InMemory: true})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	guard, err := store.NewReplayGuard(db, store.ReplayGuardConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	expires := now.Add(5 * time.Minute)
-	for _, at := range []time.Time{now, now.Add(time.Minute), now.Add(10 * time.Minute)} {
-		err := guard.CheckAndInsert("did:key:z6MkClient", []byte("nonce-1"), expires, at)
-		fmt.Println(at.Sub(now), err == nil, errors.Is(err, store.ErrReplay))
-	}
+	ledger := db.Namespace("ledger")
+	// A nonce kept for an hour and the answer it guards, in one transaction.
+	err = ledger.Apply(ctx, []store.Write{
+		{Key: "/nonces/client/01", Value: []byte("order-cid"), TTL: time.Hour},
+		{Key: "/answers/order-cid", Value: []byte("ack")},
+	})
+	fmt.Println(err)
+	v, _ := ledger.Get(ctx, ds.NewKey("/answers/order-cid"))
+	fmt.Println(string(v))
 	// Output:
-	// 0s true false
-	// 1m0s false true
-	// 10m0s false false
+	// <nil>
+	// ack
 }
 
 func ExampleDB_Backup() {

@@ -101,10 +101,6 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard, err := NewReplayGuard(db, ReplayGuardConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	view := db.Namespace("x")
 	if err := db.Close(); err != nil {
 		t.Fatalf("first Close: %v", err)
@@ -116,7 +112,7 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 		"Put":            view.Put(ctx, ds.NewKey("/a"), nil),
 		"Sync":           db.Sync(),
 		"CollectGarbage": db.CollectGarbage(ctx),
-		"CheckAndInsert": guard.CheckAndInsert("c", []byte{1}, time.Now().Add(time.Hour), time.Now()),
+		"Apply":          view.Apply(ctx, []Write{{Key: "/b", Value: []byte{1}}}),
 		"Restore":        db.Restore(ctx, bytes.NewReader(nil)),
 	}
 	_, err = view.Get(ctx, ds.NewKey("/a"))

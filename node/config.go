@@ -366,7 +366,7 @@ func setScalar(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetBool(b)
-	case f.Kind() == reflect.Int64:
+	case f.Kind() == reflect.Int64 || f.Kind() == reflect.Int:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return err

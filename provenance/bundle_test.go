@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,11 +26,20 @@ type fakeTSA struct {
 	name  string
 	clock Clock
 	fail  func() error // nil: succeed
+	mu    sync.Mutex   // protects calls
 	calls int
 }
 
+func (f *fakeTSA) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
 func (f *fakeTSA) Timestamp(ctx context.Context, digest [32]byte) ([]byte, error) {
+	f.mu.Lock()
 	f.calls++
+	f.mu.Unlock()
 	if f.fail != nil {
 		if err := f.fail(); err != nil {
 			return nil, err
@@ -41,6 +51,16 @@ func (f *fakeTSA) Timestamp(ctx context.Context, digest [32]byte) ([]byte, error
 }
 
 type fakeTSAVerifier struct{}
+
+// VerifyTokenSigner names the fake token's TSA as its signer.
+func (v fakeTSAVerifier) VerifyTokenSigner(tok []byte, digest [32]byte) (time.Time, [32]byte, string, error) {
+	t, err := v.VerifyToken(tok, digest)
+	if err != nil {
+		return t, [32]byte{}, "", err
+	}
+	name := string(bytes.SplitN(tok, []byte("|"), 3)[1])
+	return t, sha256.Sum256([]byte(name)), name, nil
+}
 
 func (fakeTSAVerifier) VerifyToken(tok []byte, digest [32]byte) (time.Time, error) {
 	parts := bytes.SplitN(tok, []byte("|"), 3)

@@ -46,6 +46,13 @@
 // [Epochs] closes an epoch every interval: checkpoint, witness round, pin,
 // gossip, with TSAs asynchronous, persisting each phase; after a crash
 // [NewEpochs] checks the state against the log and the next close finishes
-// the interrupted epoch. docs/PROVENANCE.md documents the formats for third
-// parties.
+// the interrupted epoch. A failed pin never holds up the next checkpoint:
+// it is retried in the background and epochs are pinned in order. An idle
+// log closes no epoch and calls no TSA; its checkpoint is witnessed again
+// every heartbeat. The pin hook streams the epoch's leaves
+// ([Log.ReadLeaves]), so an epoch of any size fits in bounded memory, and
+// [Log.AppendEach] splits any number of leaves into bounded transactions.
+// [VerifyBundle] reports what it checked and what it skipped
+// ([Report.Complete]) and counts RFC 3161 tokens from distinct TSAs only.
+// docs/PROVENANCE.md documents the formats for third parties.
 package provenance

@@ -25,6 +25,13 @@ const (
 	DefaultStepTimeout   = 10 * time.Second
 	DefaultTSARetry      = time.Second
 	maxTSARetry          = time.Minute
+	DefaultPinTimeout    = 2 * time.Minute
+	DefaultPinRetry      = time.Second
+	maxPinRetry          = 5 * time.Minute
+	DefaultHeartbeat     = time.Hour
+	// pinErrorAfter is how many consecutive failures of an epoch's pin are
+	// logged at WARN before they are logged at ERROR.
+	pinErrorAfter = 5
 	// MaxPendingTSAEpochs bounds the epochs waiting for RFC 3161 tokens per
 	// TSA; when a TSA is down longer, the oldest epochs are given up (they
 	// stay unattested) so memory and retries stay bounded.
@@ -47,10 +54,13 @@ type WitnessRequest struct {
 type EpochInfo struct {
 	Epoch      uint64
 	Origin     string
-	Start, End uint64   // this epoch's leaves are [Start, End)
-	Checkpoint []byte   // cosigned checkpoint note
-	Leaves     [][]byte // leaves Start..End-1 (LogEntry dag-cbor)
-	Prev       string   // previous epoch's root CID, "" for the first
+	Start, End uint64 // this epoch's leaves are [Start, End)
+	Checkpoint []byte // cosigned checkpoint note
+	// Leaves calls fn with each leaf Start..End-1 (LogEntry dag-cbor) in
+	// order, read from the log one at a time, so that an epoch of any size
+	// is handled in bounded memory. It stops at fn's first error.
+	Leaves func(ctx context.Context, fn func(index uint64, leaf []byte) error) error
+	Prev   string // previous epoch's root CID, "" for the first
 	// PrevTokens are the RFC 3161 tokens of the previous epoch's checkpoint
 	// that had arrived when this epoch closed (tokens are asynchronous).
 	PrevTokens [][]byte
@@ -64,9 +74,21 @@ type EpochsConfig struct {
 	Log *Log
 	// Interval between epochs for Run. Default 60 s (testnet: 10 s).
 	Interval time.Duration
-	// StepTimeout bounds each call to Witnesses, Pin and Announce.
-	// Default 10 s.
+	// StepTimeout bounds each call to Witnesses and Announce. Default 10 s.
 	StepTimeout time.Duration
+	// PinTimeout bounds each call to Pin, whose work is linear in the
+	// epoch's leaves. Default 2 min.
+	PinTimeout time.Duration
+	// PinRetry is the first delay before retrying a failed pin in the
+	// background (doubling up to 5 min). A failed pin never blocks the next
+	// checkpoint: later epochs are pinned in order once it succeeds, and
+	// are announced without a root meanwhile. Default 1 s.
+	PinRetry time.Duration
+	// Heartbeat is how often an unchanged log's latest checkpoint is
+	// witnessed again, so witnesses can tell a frozen log from a dead one.
+	// An idle log closes no epoch and calls no TSA. Default 1 h; negative
+	// disables.
+	Heartbeat time.Duration
 	// Witnesses asks treaty peers to cosign (the mesh provides it over
 	// /aurora/witness/1.0.0) and returns their responses: signature lines.
 	Witnesses func(ctx context.Context, req WitnessRequest) [][]byte
@@ -98,8 +120,10 @@ type EpochsConfig struct {
 	// Logger receives the loop's logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives aurora_epoch_duration_seconds,
-	// aurora_provenance_records_total and
-	// aurora_provenance_records_attested_total; nil registers nothing.
+	// aurora_provenance_records_total,
+	// aurora_provenance_records_attested_total,
+	// aurora_epoch_step_failures_total{step} and aurora_epoch_pin_backlog;
+	// nil registers nothing.
 	Registerer prometheus.Registerer
 }
 
@@ -107,7 +131,7 @@ func (c EpochsConfig) validate() (EpochsConfig, error) {
 	if c.Log == nil {
 		return c, errors.New("provenance: epochs config: Log is required")
 	}
-	if c.Interval < 0 || c.StepTimeout < 0 || c.TSARetry < 0 {
+	if c.Interval < 0 || c.StepTimeout < 0 || c.TSARetry < 0 || c.PinTimeout < 0 || c.PinRetry < 0 {
 		return c, errors.New("provenance: epochs config: durations must not be negative")
 	}
 	if c.Interval == 0 {
@@ -118,6 +142,15 @@ func (c EpochsConfig) validate() (EpochsConfig, error) {
 	}
 	if c.TSARetry == 0 {
 		c.TSARetry = DefaultTSARetry
+	}
+	if c.PinTimeout == 0 {
+		c.PinTimeout = DefaultPinTimeout
+	}
+	if c.PinRetry == 0 {
+		c.PinRetry = DefaultPinRetry
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
@@ -147,6 +180,13 @@ type epochRecord struct {
 	Attested  bool     `cbor:"attested"`
 	TSALogged bool     `cbor:"tsa_logged"`
 	ClosedAt  int64    `cbor:"closed_at"`
+	// WitnessedAt is when the checkpoint was last sent to witnesses (unix
+	// seconds; 0 in records written before heartbeats: ClosedAt counts).
+	WitnessedAt int64 `cbor:"witnessed_at,omitempty"`
+	// JobsTotal is the number of job leaves in the log up to End; nil in
+	// records written before it was kept (the epoch's leaves are then
+	// counted).
+	JobsTotal *uint64 `cbor:"jobs_total,omitempty"`
 }
 
 func (r *epochRecord) tokensDone() bool {
@@ -219,9 +259,16 @@ type Epochs struct {
 	pendMu  sync.Mutex             // protects pending
 	pending [2]map[uint64][32]byte // epochs lacking a token from TSA i → digest
 
+	pinMu    sync.Mutex // serializes pins, which go in epoch order; protects following
+	pinnedTo uint64     // every epoch ≤ pinnedTo is pinned
+	pinFails int        // consecutive failed pins of epoch pinnedTo+1
+	pinKick  chan struct{}
+
 	duration prometheus.Histogram
 	records  prometheus.Counter
 	attested prometheus.Counter
+	failures *prometheus.CounterVec
+	backlog  prometheus.Gauge
 
 	closeOnce sync.Once
 }
@@ -248,8 +295,20 @@ func NewEpochs(ctx context.Context, cfg EpochsConfig) (*Epochs, error) {
 		Name: "aurora_provenance_records_attested_total",
 		Help: "Job records in epochs that are signed, witnessed (at least one cosignature), dual-timestamped and pinned.",
 	})
+	e.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aurora_epoch_step_failures_total",
+		Help: "Failed epoch steps (witness, pin, announce); a failed pin is retried in the background.",
+	}, []string{"step"})
+	for _, step := range []string{stepWitness, stepPin, stepAnnounce} {
+		e.failures.WithLabelValues(step)
+	}
+	e.backlog = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "aurora_epoch_pin_backlog",
+		Help: "Closed epochs not pinned yet (their pins are retried in order).",
+	})
+	e.pinKick = make(chan struct{}, 1)
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{e.duration, e.records, e.attested} {
+		for _, c := range []prometheus.Collector{e.duration, e.records, e.attested, e.failures, e.backlog} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("provenance: epochs metrics: %w", err)
 			}
@@ -263,6 +322,10 @@ func NewEpochs(ctx context.Context, cfg EpochsConfig) (*Epochs, error) {
 		return nil, err
 	}
 	e.life, e.stop = context.WithCancel(context.Background())
+	if cfg.Pin != nil {
+		e.wg.Add(1)
+		go e.pinWorker()
+	}
 	for i, ts := range cfg.Timestampers {
 		if ts != nil {
 			e.wg.Add(1)
@@ -459,12 +522,13 @@ func (e *Epochs) recover(ctx context.Context) error {
 		return err
 	default:
 		var start uint64
+		var prev *epochRecord
 		if n > 0 {
 			r, err := e.load(ctx, n)
 			if err != nil {
 				return err
 			}
-			start = r.End
+			start, prev = r.End, r
 			if cp.Size == r.End && !bytes.Equal(cp.Note, r.Note) {
 				// Crash after merging cosignatures into the log's
 				// checkpoint, before recording them.
@@ -474,7 +538,8 @@ func (e *Epochs) recover(ctx context.Context) error {
 			}
 		}
 		if cp.Size > start {
-			if _, _, err := e.record(ctx, n+1, start, cp); err != nil {
+			// The log may have grown after that checkpoint: count.
+			if _, err := e.record(ctx, n+1, start, cp, nil, prev); err != nil {
 				return err
 			}
 			e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "provenance: adopted checkpoint signed before a crash",
@@ -489,52 +554,69 @@ func (e *Epochs) recover(ctx context.Context) error {
 		}
 		e.queueTSA(r)
 	}
+	// Pins go in epoch order, so the unpinned epochs are the latest ones:
+	// the backlog a failing pin left.
+	k := n
+	for ; k > 0; k-- {
+		r, err := e.load(ctx, k)
+		if err != nil {
+			return err
+		}
+		if r.Pinned {
+			break
+		}
+	}
+	e.pinMu.Lock()
+	e.pinnedTo = k
+	e.backlog.Set(float64(n - k))
+	e.pinMu.Unlock()
 	return nil
 }
 
-// record creates the record of epoch n covering [start, cp.Size) and
-// returns it with the epoch's leaves (read once, for counting and pinning).
-func (e *Epochs) record(ctx context.Context, n, start uint64, cp Checkpoint) (*epochRecord, [][]byte, error) {
-	leaves, err := e.readLeaves(ctx, start, cp.Size)
-	if err != nil {
-		return nil, nil, err
-	}
+// record creates the record of epoch n covering [start, cp.Size). Its job
+// leaves are the difference of the log's job counts (jobsTotal, at
+// cp.Size, and the previous epoch's); without both, it counts them as it
+// streams the leaves.
+func (e *Epochs) record(ctx context.Context, n, start uint64, cp Checkpoint, jobsTotal *uint64, prev *epochRecord) (*epochRecord, error) {
 	var jobs uint64
-	for _, lf := range leaves {
-		if isJobLeaf(lf) {
-			jobs++
+	switch {
+	case jobsTotal != nil && prev == nil:
+		jobs = *jobsTotal
+	case jobsTotal != nil && prev.JobsTotal != nil && *jobsTotal >= *prev.JobsTotal:
+		jobs = *jobsTotal - *prev.JobsTotal
+	default:
+		err := e.log.ReadLeaves(ctx, start, cp.Size, func(_ uint64, lf []byte) error {
+			if isJobLeaf(lf) {
+				jobs++
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if prev != nil && prev.JobsTotal != nil {
+			t := *prev.JobsTotal + jobs
+			jobsTotal = &t
 		}
 	}
-	r := &epochRecord{V: 1, Epoch: n, Start: start, End: cp.Size, Jobs: jobs, Note: cp.Note,
+	r := &epochRecord{V: 1, Epoch: n, Start: start, End: cp.Size, Jobs: jobs, JobsTotal: jobsTotal, Note: cp.Note,
 		Tokens: make([][]byte, len(e.cfg.Timestampers)), ClosedAt: e.cfg.Clock.Now().Unix()}
 	for i := range r.Tokens {
 		r.Tokens[i] = []byte{}
 	}
 	e.recMu.Lock()
 	defer e.recMu.Unlock()
-	err = write(ctx, e.log.ds, func(w datastore.Write) error {
+	err := write(ctx, e.log.ds, func(w datastore.Write) error {
 		if err := e.putRecord(ctx, w, r); err != nil {
 			return err
 		}
 		return w.Put(ctx, datastore.RawKey(keyEpochLatest), binary.BigEndian.AppendUint64(nil, n))
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("provenance: record epoch %d: %w", n, err)
+		return nil, fmt.Errorf("provenance: record epoch %d: %w", n, err)
 	}
 	e.records.Add(float64(jobs))
-	return r, leaves, nil
-}
-
-func (e *Epochs) readLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
-	out := make([][]byte, 0, end-start)
-	for i := start; i < end; i++ {
-		lf, err := e.log.Leaf(ctx, i)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, lf)
-	}
-	return out, nil
+	return r, nil
 }
 
 // jobPrefix starts the canonical dag-cbor of LogEntry{Job: …}: a map of one
@@ -543,12 +625,20 @@ var jobPrefix = []byte{0xa1, 0x63, 'j', 'o', 'b'}
 
 func isJobLeaf(b []byte) bool { return bytes.HasPrefix(b, jobPrefix) }
 
-// CloseEpoch closes an epoch now: it first finishes any phase of the
-// previous epoch a crash or failure interrupted, appends a tsa leaf for
-// epochs whose two tokens arrived, signs a checkpoint (ErrNoNewLeaves if the
-// log did not grow), asks witnesses to cosign it, pins the epoch root and
-// gossips the anchor, persisting each phase, and queues the checkpoint for
-// timestamping. A failed phase is retried by the next CloseEpoch.
+// CloseEpoch closes an epoch now. It first finishes any phase of the
+// previous epoch a crash interrupted. If the log did not grow, it creates
+// no epoch and calls no TSA (ErrNoNewLeaves), but every Heartbeat it asks
+// the witnesses to cosign the unchanged checkpoint again. Otherwise it
+// appends a tsa leaf for epochs whose tokens arrived, signs a checkpoint,
+// asks witnesses to cosign it, pins the epoch root and gossips the anchor,
+// persisting each phase, and queues the checkpoint for timestamping.
+//
+// A failed pin does not fail the epoch: it is counted
+// (aurora_epoch_step_failures_total{step="pin"}), logged and retried in the
+// background with backoff, later epochs are pinned in order after it, and
+// epochs closed meanwhile are announced without a root. A failed announce
+// is counted and logged, and retried at the next close only while its
+// epoch is the latest.
 func (e *Epochs) CloseEpoch(ctx context.Context) (EpochStatus, error) {
 	e.closeMu.Lock()
 	defer e.closeMu.Unlock()
@@ -566,25 +656,32 @@ func (e *Epochs) CloseEpoch(ctx context.Context) (EpochStatus, error) {
 			return EpochStatus{}, err
 		}
 	}
-	if err := e.appendTSALeaves(ctx, n); err != nil {
-		return EpochStatus{}, err
-	}
 	var startLeaf uint64
 	if prev != nil {
 		startLeaf = prev.End
 	}
 	if e.log.Size() == startLeaf {
+		// Idle: tsa leaves alone would make an epoch, whose tokens would
+		// make another tsa leaf, forever.
+		if prev != nil {
+			if err := e.heartbeat(ctx, prev); err != nil {
+				return EpochStatus{}, err
+			}
+		}
 		return EpochStatus{}, ErrNoNewLeaves
 	}
-	cp, err := e.log.Checkpoint(ctx)
+	if err := e.appendTSALeaves(ctx, n); err != nil {
+		return EpochStatus{}, err
+	}
+	cp, jobsTotal, err := e.log.checkpointJobs(ctx)
 	if err != nil {
 		return EpochStatus{}, err
 	}
-	r, leaves, err := e.record(ctx, n+1, startLeaf, cp)
+	r, err := e.record(ctx, n+1, startLeaf, cp, &jobsTotal, prev)
 	if err != nil {
 		return EpochStatus{}, err
 	}
-	r, err = e.finish(ctx, r, leaves)
+	r, err = e.finish(ctx, r)
 	if err == nil {
 		e.duration.Observe(e.cfg.Clock.Now().Sub(start).Seconds())
 	}
@@ -610,53 +707,101 @@ func (e *Epochs) catchUpLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.Witnessed && r.Pinned && r.Announced {
+	if r.Witnessed && r.Announced {
+		if !r.Pinned {
+			e.kickPins() // pins go in order: the latest unpinned means a backlog
+		}
 		return nil
 	}
 	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "provenance: finishing interrupted epoch", slog.Uint64("epoch", n),
 		slog.Bool("witnessed", r.Witnessed), slog.Bool("pinned", r.Pinned), slog.Bool("announced", r.Announced))
-	_, err = e.finish(ctx, r, nil)
+	_, err = e.finish(ctx, r)
 	return err
 }
 
+// Step names, the step label of aurora_epoch_step_failures_total.
+const (
+	stepWitness  = "witness"
+	stepPin      = "pin"
+	stepAnnounce = "announce"
+)
+
 // finish queues TSA work and runs the phases r has not completed: witness
-// round, pin, announce. leaves are the epoch's leaves if already read.
-func (e *Epochs) finish(ctx context.Context, r *epochRecord, leaves [][]byte) (*epochRecord, error) {
+// round, pin (in epoch order; a failure is left to the background
+// retries), announce (a failure is logged and counted).
+func (e *Epochs) finish(ctx context.Context, r *epochRecord) (*epochRecord, error) {
 	e.queueTSA(r)
-	var err error
 	if !r.Witnessed {
-		if r, err = e.witness(ctx, r); err != nil {
+		prevSize, err := e.prevSize(ctx, r)
+		if err != nil {
+			return r, err
+		}
+		if r, err = e.witness(ctx, r, prevSize); err != nil {
+			e.failures.WithLabelValues(stepWitness).Inc()
 			return r, err
 		}
 	}
 	if !r.Pinned {
-		if r, err = e.pin(ctx, r, leaves); err != nil {
-			return r, err
-		}
+		r = e.pinInline(ctx, r)
 	}
 	if !r.Announced {
-		if r, err = e.announce(ctx, r); err != nil {
-			return r, err
+		ar, err := e.announce(ctx, r)
+		if err != nil {
+			e.failures.WithLabelValues(stepAnnounce).Inc()
+			e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "provenance: announce failed, retried at the next close if still the latest epoch",
+				slog.Uint64("epoch", r.Epoch), slog.Any("error", err))
+			return r, nil
 		}
+		r = ar
 	}
 	return r, nil
 }
 
-func (e *Epochs) witness(ctx context.Context, r *epochRecord) (*epochRecord, error) {
+// prevSize is the size of the epoch before r's: what a witness that
+// cosigned it has stored.
+func (e *Epochs) prevSize(ctx context.Context, r *epochRecord) (uint64, error) {
+	if r.Epoch <= 1 {
+		return 0, nil
+	}
+	p, err := e.load(ctx, r.Epoch-1)
+	if err != nil {
+		return 0, err
+	}
+	return p.End, nil
+}
+
+// heartbeat witnesses the unchanged latest checkpoint again when the last
+// witness round is Heartbeat old.
+func (e *Epochs) heartbeat(ctx context.Context, r *epochRecord) error {
+	if e.cfg.Heartbeat < 0 || e.cfg.Witnesses == nil || !r.Witnessed {
+		return nil
+	}
+	last := r.WitnessedAt
+	if last == 0 {
+		last = r.ClosedAt
+	}
+	if e.cfg.Clock.Now().Sub(time.Unix(last, 0)) < e.cfg.Heartbeat {
+		return nil
+	}
+	nr, err := e.witness(ctx, r, r.End)
+	if err != nil {
+		e.failures.WithLabelValues(stepWitness).Inc()
+		return err
+	}
+	e.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "provenance: heartbeat: unchanged checkpoint witnessed again",
+		slog.Uint64("epoch", r.Epoch), slog.Uint64("size", r.End), slog.Uint64("cosigs", nr.Cosigs))
+	return nil
+}
+
+// witness asks the witnesses to cosign r's checkpoint; prevSize is the
+// size they are expected to have stored.
+func (e *Epochs) witness(ctx context.Context, r *epochRecord, prevSize uint64) (*epochRecord, error) {
 	note := r.Note
 	var cosigs uint64
 	if e.cfg.Witnesses != nil {
 		cp, err := OpenCheckpoint(r.Note, e.log.Origin(), e.log.Verifier())
 		if err != nil {
 			return r, err
-		}
-		var prevSize uint64
-		if r.Epoch > 1 {
-			p, err := e.load(ctx, r.Epoch-1)
-			if err != nil {
-				return r, err
-			}
-			prevSize = p.End
 		}
 		req := WitnessRequest{Checkpoint: cp, PrevSize: prevSize, Body: func(ctx context.Context, old uint64) ([]byte, error) {
 			if old > cp.Size {
@@ -678,8 +823,13 @@ func (e *Epochs) witness(ctx context.Context, r *epochRecord) (*epochRecord, err
 			}
 		}
 	}
+	at := e.cfg.Clock.Now().Unix()
 	return e.update(ctx, r.Epoch, func(r *epochRecord) {
-		r.Note, r.Cosigs, r.Witnessed = note, cosigs, true
+		if r.Witnessed && cosigs == 0 {
+			r.WitnessedAt = at // a heartbeat nobody answered keeps the earlier cosignatures
+			return
+		}
+		r.Note, r.Cosigs, r.Witnessed, r.WitnessedAt = note, cosigs, true, at
 	})
 }
 
@@ -739,16 +889,131 @@ func (e *Epochs) witnessKey(s NoteSignature) *CosignatureVerifier {
 	return nil
 }
 
-func (e *Epochs) pin(ctx context.Context, r *epochRecord, leaves [][]byte) (*epochRecord, error) {
-	var root string
-	if e.cfg.Pin != nil {
-		info := EpochInfo{Epoch: r.Epoch, Origin: e.log.Origin(), Start: r.Start, End: r.End, Checkpoint: r.Note, Leaves: leaves}
-		if uint64(len(leaves)) != r.End-r.Start {
-			var err error
-			if info.Leaves, err = e.readLeaves(ctx, r.Start, r.End); err != nil {
-				return r, err
+// pinInline pins r now if it is next in line, no earlier failure is being
+// retried and the background worker is not pinning; otherwise (or if the
+// pin fails) the worker pins it in order. It never waits for the worker, so
+// a slow or failing pin cannot hold up a checkpoint. It returns r as
+// stored.
+func (e *Epochs) pinInline(ctx context.Context, r *epochRecord) *epochRecord {
+	if !e.pinMu.TryLock() {
+		e.kickPins()
+		return r
+	}
+	defer e.pinMu.Unlock()
+	e.backlog.Set(float64(r.Epoch - e.pinnedTo))
+	if r.Epoch != e.pinnedTo+1 || e.pinFails > 0 {
+		e.kickPins()
+		return r
+	}
+	nr, err := e.pinNextLocked(ctx)
+	if err != nil {
+		e.kickPins()
+		return r
+	}
+	return nr
+}
+
+func (e *Epochs) kickPins() {
+	select {
+	case e.pinKick <- struct{}{}:
+	default:
+	}
+}
+
+// pinNextLocked pins epoch pinnedTo+1, counting and logging a failure.
+func (e *Epochs) pinNextLocked(ctx context.Context) (*epochRecord, error) {
+	k := e.pinnedTo + 1
+	r, err := e.load(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	nr, err := e.pin(ctx, r)
+	if err != nil {
+		e.pinFails++
+		e.failures.WithLabelValues(stepPin).Inc()
+		level := slog.LevelWarn
+		if e.pinFails >= pinErrorAfter {
+			level = slog.LevelError
+		}
+		e.cfg.Logger.LogAttrs(ctx, level, "provenance: pin failed, retrying in the background",
+			slog.Uint64("epoch", k), slog.Int("attempts", e.pinFails), slog.Any("error", err))
+		return nil, err
+	}
+	if e.pinFails > 0 {
+		e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "provenance: pin succeeded after retries",
+			slog.Uint64("epoch", k), slog.Int("failed_attempts", e.pinFails))
+	}
+	e.pinFails = 0
+	e.pinnedTo = k
+	if latest, err := e.latestNum(ctx); err == nil {
+		e.backlog.Set(float64(latest - k))
+	}
+	return nr, nil
+}
+
+// pinWorker pins the backlog of epochs in order, waiting PinRetry (doubling
+// up to 5 min) after each failure, until Close.
+func (e *Epochs) pinWorker() {
+	defer e.wg.Done()
+	ctx := e.life
+	for {
+		e.pinMu.Lock()
+		fails := e.pinFails
+		e.pinMu.Unlock()
+		if fails > 0 {
+			delay := e.cfg.PinRetry
+			for i := 1; i < fails && delay < maxPinRetry; i++ {
+				delay *= 2
+			}
+			t := time.NewTimer(min(delay, maxPinRetry))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case <-e.pinKick:
 			}
 		}
+		for ctx.Err() == nil && e.pinOne(ctx) {
+		}
+	}
+}
+
+// pinOne pins the next epoch of the backlog if it is ready (witnessed; the
+// close path witnesses before pinning) and reports whether it did.
+func (e *Epochs) pinOne(ctx context.Context) bool {
+	e.pinMu.Lock()
+	defer e.pinMu.Unlock()
+	latest, err := e.latestNum(ctx)
+	if err != nil || e.pinnedTo >= latest {
+		return false
+	}
+	r, err := e.load(ctx, e.pinnedTo+1)
+	if err != nil || !r.Witnessed {
+		return false
+	}
+	if r.Pinned { // pinned before a crash; the record says so
+		e.pinnedTo++
+		return true
+	}
+	_, err = e.pinNextLocked(ctx)
+	return err == nil
+}
+
+// pin builds and pins epoch r's root (the previous epoch is pinned: pins go
+// in order) and records it.
+func (e *Epochs) pin(ctx context.Context, r *epochRecord) (*epochRecord, error) {
+	var root string
+	if e.cfg.Pin != nil {
+		info := EpochInfo{Epoch: r.Epoch, Origin: e.log.Origin(), Start: r.Start, End: r.End, Checkpoint: r.Note,
+			Leaves: func(ctx context.Context, fn func(uint64, []byte) error) error {
+				return e.log.ReadLeaves(ctx, r.Start, r.End, fn)
+			}}
 		if r.Epoch > 1 {
 			p, err := e.load(ctx, r.Epoch-1)
 			if err != nil {
@@ -761,7 +1026,7 @@ func (e *Epochs) pin(ctx context.Context, r *epochRecord, leaves [][]byte) (*epo
 				}
 			}
 		}
-		sctx, cancel := context.WithTimeout(ctx, e.cfg.StepTimeout)
+		sctx, cancel := context.WithTimeout(ctx, e.cfg.PinTimeout)
 		c, err := e.cfg.Pin(sctx, info)
 		cancel()
 		if err != nil {

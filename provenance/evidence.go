@@ -62,7 +62,7 @@ var (
 )
 
 func mustDec() cbor.DecMode {
-	dm, err := treaty.NewStrictDecMode(treaty.DecodeLimits{MaxNestedLevels: 4, MaxArrayElements: MaxProofHashes + 1, MaxMapPairs: 16, ForbidTags: true})
+	dm, err := treaty.NewStrictDecMode(treaty.DecodeLimits{MaxNestedLevels: 4, MaxArrayElements: MaxProofHashes + 1, MaxMapPairs: 32, ForbidTags: true})
 	if err != nil {
 		panic("provenance: cbor dec mode: " + err.Error())
 	}

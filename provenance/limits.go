@@ -121,3 +121,14 @@ func get(ctx context.Context, ds datastore.Read, key datastore.Key) ([]byte, boo
 	}
 	return v, true, nil
 }
+
+// SignerVerifier is the optional capability of a TokenVerifier that
+// VerifyBundle needs to count tokens from distinct TSAs only: it also
+// returns who signed the token, signerID the SHA-256 of the signer
+// certificate's SubjectPublicKeyInfo (two certificates of one key are one
+// TSA) and signer its subject for reports. provenance/tsa's Verifier
+// implements it. VerifyBundle refuses to count tokens through a verifier
+// without it.
+type SignerVerifier interface {
+	VerifyTokenSigner(token []byte, digest [32]byte) (genTime time.Time, signerID [32]byte, signer string, err error)
+}

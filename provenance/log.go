@@ -28,6 +28,8 @@ import (
 //	/log/l/<index>       leaf entry (index: 16 hex digits, see below)
 //	/log/h/<leaf hash>   leaf index, 8 bytes (64 hex digits; only with IndexLeafHashes)
 //	/log/checkpoint      latest signed checkpoint note (with cosignatures)
+//	/log/jobs            job leaves in the log, 8 bytes big-endian (counted
+//	                     at OpenLog for logs written before it existed)
 //
 // A leaf entry is n (1 byte), then n+1 hashes of 32 bytes, then the leaf:
 // the leaf hash and the n perfect subtrees that leaf completes (levels 1..n,
@@ -37,6 +39,7 @@ import (
 const (
 	keySize       = "/log/size"
 	keyCheckpoint = "/log/checkpoint"
+	keyJobs       = "/log/jobs"
 )
 
 func leafKey(i uint64) datastore.Key {
@@ -102,6 +105,7 @@ type Log struct {
 type logState struct {
 	size uint64
 	root [32]byte
+	jobs uint64 // job leaves among the size
 }
 
 // hasher is RFC 6962 with SHA-256.
@@ -138,7 +142,11 @@ func OpenLog(ctx context.Context, ds datastore.Batching, cfg LogConfig) (*Log, e
 	if err != nil {
 		return nil, err
 	}
-	l.state.Store(&logState{size: size, root: root})
+	jobs, err := l.storedJobs(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	l.state.Store(&logState{size: size, root: root, jobs: jobs})
 	cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "provenance: log opened", slog.String("origin", cfg.Origin), slog.Uint64("size", size))
 	return l, nil
 }
@@ -152,6 +160,41 @@ func (l *Log) storedSize(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("provenance: log size record is %d bytes, want 8", len(v))
 	}
 	return binary.BigEndian.Uint64(v), nil
+}
+
+// storedJobs reads the job leaf count, counting (once, and storing it) for
+// a log written before the count was kept.
+func (l *Log) storedJobs(ctx context.Context, size uint64) (uint64, error) {
+	v, ok, err := get(ctx, l.ds, datastore.RawKey(keyJobs))
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		if len(v) != 8 {
+			return 0, fmt.Errorf("provenance: log jobs record is %d bytes, want 8", len(v))
+		}
+		return binary.BigEndian.Uint64(v), nil
+	}
+	var jobs uint64
+	for i := uint64(0); i < size; i++ {
+		v, ok, err := get(ctx, l.ds, leafKey(i))
+		if err != nil {
+			return 0, err
+		}
+		_, leaf, good := leafEntry(v)
+		if !ok || !good {
+			return 0, fmt.Errorf("provenance: leaf %d missing or corrupt below size %d", i, size)
+		}
+		if isJobLeaf(leaf) {
+			jobs++
+		}
+	}
+	if size > 0 {
+		if err := l.ds.Put(ctx, datastore.RawKey(keyJobs), binary.BigEndian.AppendUint64(nil, jobs)); err != nil {
+			return 0, fmt.Errorf("provenance: store job count: %w", err)
+		}
+	}
+	return jobs, nil
 }
 
 // rangeAt loads the compact range [0, size) from the stored node hashes.
@@ -248,7 +291,7 @@ func (l *Log) appendWith(ctx context.Context, leaves [][]byte, extra func(w data
 	total := 0
 	for i, lf := range leaves {
 		if len(lf) == 0 || len(lf) > MaxLeafSize {
-			return 0, fmt.Errorf("provenance: append: leaf %d is %d bytes, want 1 to %d", i, len(lf), MaxLeafSize)
+			return 0, &LeafSizeError{Position: i, Size: len(lf)}
 		}
 		total += len(lf)
 	}
@@ -268,6 +311,7 @@ func (l *Log) appendWith(ctx context.Context, leaves [][]byte, extra func(w data
 	if err != nil {
 		return 0, err
 	}
+	jobs := l.state.Load().jobs
 	err = write(ctx, l.ds, func(w datastore.Write) error {
 		var entry []byte // the entry being built; the visitor adds subtree hashes
 		visit := func(id compact.NodeID, h []byte) { entry = append(entry, h...) }
@@ -284,6 +328,9 @@ func (l *Log) appendWith(ctx context.Context, leaves [][]byte, extra func(w data
 				return fmt.Errorf("provenance: append: leaf %d completed %d subtrees, want %d", idx, (len(entry)-1)/32-1, n)
 			}
 			entry = append(entry, lf...)
+			if isJobLeaf(lf) {
+				jobs++
+			}
 			if err := w.Put(ctx, leafKey(idx), entry); err != nil {
 				return err
 			}
@@ -298,6 +345,9 @@ func (l *Log) appendWith(ctx context.Context, leaves [][]byte, extra func(w data
 				return err
 			}
 		}
+		if err := w.Put(ctx, datastore.RawKey(keyJobs), binary.BigEndian.AppendUint64(nil, jobs)); err != nil {
+			return err
+		}
 		return w.Put(ctx, datastore.RawKey(keySize), binary.BigEndian.AppendUint64(nil, cr.End()))
 	})
 	if err != nil {
@@ -308,7 +358,7 @@ func (l *Log) appendWith(ctx context.Context, leaves [][]byte, extra func(w data
 		return 0, err
 	}
 	l.cr = cr
-	l.state.Store(&logState{size: cr.End(), root: root})
+	l.state.Store(&logState{size: cr.End(), root: root, jobs: jobs})
 	return first, nil
 }
 
@@ -327,6 +377,92 @@ func LeafHash(leaf []byte) [32]byte { return leafHash(leaf) }
 
 // ErrNotFound reports a leaf, index or record the log does not hold.
 var ErrNotFound = errors.New("provenance: not found")
+
+// ReadLeaves reads ahead of its caller with readers goroutines, each
+// taking every readers-th batch of readBatch leaves and holding at most
+// readQueue batches: reading overlaps the caller's work, with bounded
+// memory.
+const (
+	readBatch = 256
+	readers   = 2
+	readQueue = 2
+)
+
+// ReadLeaves calls fn with each leaf of [start, end) in order. Reader
+// goroutines read ahead of fn (at most readers·readQueue·readBatch leaves),
+// so memory stays bounded however long the range. It stops at fn's first
+// error or ctx's end and returns it; the readers have stopped when it
+// returns. The leaf slice is fn's to keep only if the datastore returns
+// copies (node/store does).
+func (l *Log) ReadLeaves(ctx context.Context, start, end uint64, fn func(index uint64, leaf []byte) error) error {
+	if start > end || end > l.Size() {
+		return fmt.Errorf("%w: leaves [%d, %d), log size %d", ErrNotFound, start, end, l.Size())
+	}
+	if end-start <= readBatch {
+		for i := start; i < end; i++ {
+			lf, err := l.Leaf(ctx, i)
+			if err != nil {
+				return err
+			}
+			if err := fn(i, lf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	type batch struct {
+		leaves [][]byte
+		err    error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	nbatches := (end - start + readBatch - 1) / readBatch
+	outs := make([]chan batch, readers)
+	for w := range outs {
+		outs[w] = make(chan batch, readQueue)
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			defer close(outs[w])
+			for k := uint64(w); k < nbatches; k += readers {
+				first := start + k*readBatch
+				b := batch{leaves: make([][]byte, 0, min(readBatch, end-first))}
+				for i := first; i < min(first+readBatch, end) && b.err == nil; i++ {
+					var lf []byte
+					if lf, b.err = l.Leaf(ctx, i); b.err == nil {
+						b.leaves = append(b.leaves, lf)
+					}
+				}
+				select {
+				case outs[w] <- b:
+				case <-ctx.Done():
+					return
+				}
+				if b.err != nil {
+					return
+				}
+			}
+		}(w)
+	}
+	for k := uint64(0); k < nbatches; k++ {
+		b, ok := <-outs[k%readers]
+		if !ok {
+			return ctx.Err() // a reader stopped: ctx ended
+		}
+		first := start + k*readBatch
+		for n, lf := range b.leaves {
+			if err := fn(first+uint64(n), lf); err != nil {
+				return err
+			}
+		}
+		if b.err != nil {
+			return b.err
+		}
+	}
+	return nil
+}
 
 // Leaf returns the bytes of leaf i. The caller owns the returned slice
 // only if the datastore returns copies (node/store does).
@@ -437,40 +573,55 @@ func (l *Log) RootAt(ctx context.Context, size uint64) ([32]byte, error) {
 // latest checkpoint already has the current size it is returned unchanged,
 // cosignatures included.
 func (l *Log) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	cp, _, err := l.checkpointJobs(ctx)
+	return cp, err
+}
+
+// checkpointJobs is Checkpoint that also returns the number of job leaves
+// in the checkpoint's tree.
+func (l *Log) checkpointJobs(ctx context.Context) (Checkpoint, uint64, error) {
+	cp, st, err := l.checkpointState(ctx)
+	if err != nil {
+		return Checkpoint{}, 0, err
+	}
+	return cp, st.jobs, nil
+}
+
+func (l *Log) checkpointState(ctx context.Context) (Checkpoint, *logState, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.state.Load()
 	latest, err := l.latestLocked(ctx)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Checkpoint{}, err
+		return Checkpoint{}, nil, err
 	}
 	if err == nil {
 		if latest.Size == st.size {
 			if latest.Root != st.root {
-				return Checkpoint{}, fmt.Errorf("provenance: latest checkpoint at size %d has root %x, log has %x", st.size, latest.Root[:8], st.root[:8])
+				return Checkpoint{}, nil, fmt.Errorf("provenance: latest checkpoint at size %d has root %x, log has %x", st.size, latest.Root[:8], st.root[:8])
 			}
-			return latest, nil
+			return latest, st, nil
 		}
 		if latest.Size > st.size {
-			return Checkpoint{}, fmt.Errorf("provenance: latest checkpoint has size %d beyond the log's %d", latest.Size, st.size)
+			return Checkpoint{}, nil, fmt.Errorf("provenance: latest checkpoint has size %d beyond the log's %d", latest.Size, st.size)
 		}
 	}
 	if err := l.ds.Sync(ctx, datastore.RawKey("/log")); err != nil {
-		return Checkpoint{}, fmt.Errorf("provenance: sync before checkpoint: %w", err)
+		return Checkpoint{}, nil, fmt.Errorf("provenance: sync before checkpoint: %w", err)
 	}
 	cp := Checkpoint{Origin: l.cfg.Origin, Size: st.size, Root: st.root}
 	signed, err := signCheckpoint(cp, l.signer)
 	if err != nil {
-		return Checkpoint{}, err
+		return Checkpoint{}, nil, err
 	}
 	cp.Note = signed
 	if err := l.ds.Put(ctx, datastore.RawKey(keyCheckpoint), signed); err != nil {
-		return Checkpoint{}, fmt.Errorf("provenance: store checkpoint: %w", err)
+		return Checkpoint{}, nil, fmt.Errorf("provenance: store checkpoint: %w", err)
 	}
 	if err := l.ds.Sync(ctx, datastore.RawKey(keyCheckpoint)); err != nil {
-		return Checkpoint{}, fmt.Errorf("provenance: sync checkpoint: %w", err)
+		return Checkpoint{}, nil, fmt.Errorf("provenance: sync checkpoint: %w", err)
 	}
-	return cp, nil
+	return cp, st, nil
 }
 
 // LatestCheckpoint returns the latest checkpoint the log signed, with the

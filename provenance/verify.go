@@ -33,13 +33,18 @@ type VerifyOptions struct {
 	// LogDID is the log operator's DID (the node's key signs checkpoints).
 	LogDID treaty.DID
 	// WitnessKeys are the trusted witnesses; MinWitnesses of them must have
-	// cosigned (the witness policy). With no keys and MinWitnesses 0 the
-	// check is skipped.
+	// cosigned (the witness policy; default 1 when keys are given). With no
+	// keys and MinWitnesses 0 the check is skipped, and the report is only
+	// partial (Report.Complete).
 	WitnessKeys  []*CosignatureVerifier
 	MinWitnesses int
 	// TSAVerifier verifies RFC 3161 tokens against trusted roots; nil skips
-	// the TSA check (the verdict says so). MinTokens valid tokens are
-	// required: default 2 (dual timestamping).
+	// the TSA check (the verdict says so, and the report is only partial).
+	// Tokens count only from distinct TSAs: distinct signer keys, which the
+	// verifier reports through SignerVerifier (a verifier without it fails
+	// the check), so the same token twice, or two tokens of one TSA, count
+	// once. MinTokens distinct TSAs are required: default 2 (dual
+	// timestamping).
 	TSAVerifier TokenVerifier
 	MinTokens   int
 	// Newer is an optional newer signed checkpoint of the same log, with
@@ -93,6 +98,40 @@ func (r *Report) OK() bool {
 	}
 	return true
 }
+
+// optionalChecks are the checks that run only when asked for: skipping
+// them leaves the verification complete.
+var optionalChecks = map[string]bool{LinkConsistency: true}
+
+// Skipped returns the verdicts of the checks that establish trust in the
+// bundle (everything but the optional consistency check) and were skipped
+// for want of a policy or roots: what a partial verification left out.
+func (r *Report) Skipped() []Verdict {
+	var out []Verdict
+	for _, v := range r.Verdicts {
+		if v.Skipped && !optionalChecks[v.Check] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Checked returns the names of the checks that ran and passed.
+func (r *Report) Checked() []string {
+	var out []string
+	for _, v := range r.Verdicts {
+		if v.OK && !v.Skipped {
+			out = append(out, v.Check)
+		}
+	}
+	return out
+}
+
+// Complete reports whether every check passed and none of the required
+// ones was skipped: the record is signed by the log, included in its tree,
+// cosigned under the witness policy and timestamped by enough distinct
+// TSAs.
+func (r *Report) Complete() bool { return r.OK() && len(r.Skipped()) == 0 }
 
 // WriteTo writes one line per verdict.
 func (r *Report) WriteTo(w io.Writer) (int64, error) {
@@ -192,6 +231,9 @@ func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
 	}
 
 	// 5. witnesses
+	if len(opts.WitnessKeys) > 0 && opts.MinWitnesses <= 0 {
+		opts.MinWitnesses = 1
+	}
 	switch {
 	case len(opts.WitnessKeys) == 0 && opts.MinWitnesses <= 0:
 		r.skip(LinkWitnesses, "no witness policy given")
@@ -269,19 +311,32 @@ func checkWitnesses(r *Report, cp Checkpoint, opts VerifyOptions) error {
 }
 
 func checkTokens(r *Report, cp Checkpoint, tokens [][]byte, v TokenVerifier, minTokens int) error {
+	sv, ok := v.(SignerVerifier)
+	if !ok {
+		return fmt.Errorf("the TSA verifier (%T) does not identify signers: tokens from distinct TSAs cannot be counted", v)
+	}
 	digest := cp.Digest()
-	var times []string
+	var (
+		times    []string
+		signers  []string
+		distinct = map[[32]byte]bool{}
+	)
 	for i, tok := range tokens {
-		t, err := v.VerifyToken(tok, digest)
+		t, id, name, err := sv.VerifyTokenSigner(tok, digest)
 		if err != nil {
 			return fmt.Errorf("token %d: %w", i, err)
 		}
 		r.TokenTimes = append(r.TokenTimes, t)
 		times = append(times, t.UTC().Format(time.RFC3339))
+		if !distinct[id] {
+			distinct[id] = true
+			signers = append(signers, fmt.Sprintf("%q", name))
+		}
 	}
-	if len(tokens) < minTokens {
-		return fmt.Errorf("%d valid tokens, want %d", len(tokens), minTokens)
+	if len(distinct) < minTokens {
+		return fmt.Errorf("%d valid tokens from %d distinct TSAs (%s), want %d distinct TSAs", len(tokens), len(distinct), strings.Join(signers, ", "), minTokens)
 	}
-	r.add(LinkTSA, nil, fmt.Sprintf("%d tokens over SHA-256(checkpoint) = %x at %s", len(tokens), digest[:8], strings.Join(times, ", ")))
+	r.add(LinkTSA, nil, fmt.Sprintf("%d tokens from %d distinct TSAs (%s) over SHA-256(checkpoint) = %x at %s",
+		len(tokens), len(distinct), strings.Join(signers, ", "), digest[:8], strings.Join(times, ", ")))
 	return nil
 }

@@ -4,6 +4,10 @@
 //
 //	aurora-verify job.proof --origin aurora/<federation>/<peer ID> --log-key did:key:… \
 //	    --witness-key aurora-witness/<peer ID>+did:key:… --min-witnesses 1 --tsa-roots roots.pem
+//
+// It exits 0 only when every check passed and the witness and TSA checks
+// ran; with --partial-ok a verification that skipped them prints
+// "partially verified" and exits 0 too.
 package main
 
 import (

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/aurora-federation/aurora/provenance"
+	"github.com/aurora-federation/aurora/provenance/tsa"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -69,6 +71,33 @@ func proofFixture(t *testing.T) (dir string, logKey treaty.DID, witnessKey strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two dev TSAs timestamp the checkpoint: a bundle with both tokens,
+	// and one with the first token twice.
+	dir = t.TempDir()
+	var roots []byte
+	var tokens [][]byte
+	for _, name := range []string{"tsa-a", "tsa-b"} {
+		d, err := tsa.NewDevTSA(filepath.Join(dir, name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := d.Timestamp(ctx, cp.Digest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Root().Raw})...)
+	}
+	b.TSA = tokens
+	dual, err := b.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.TSA = [][]byte{tokens[0], tokens[0]}
+	dup, err := b.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := l.Append(ctx, []byte("later")); err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +109,9 @@ func proofFixture(t *testing.T) (dir string, logKey treaty.DID, witnessKey strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir = t.TempDir()
 	for name, data := range map[string][]byte{
 		"job.tlog-proof": text, "newer.checkpoint": newer.Note, "cons.proof": provenance.MarshalHashLines(cons),
+		"dual.tlog-proof": dual, "dup.tlog-proof": dup, "roots.pem": roots,
 		"tampered.tlog-proof": bytes.Replace(text, []byte("\n3\n"), []byte("\n4\n"), 1),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
@@ -101,12 +130,14 @@ func runCLI(args ...string) (int, string, string) {
 func TestProofVerify(t *testing.T) {
 	dir, did, wk := proofFixture(t)
 	base := []string{"proof", "verify", "--log-key", did.String(), "--origin", proofTestOrigin, "--witness-key", wk, "--min-witnesses", "1"}
-	code, out, errOut := runCLI(append(base, filepath.Join(dir, "job.tlog-proof"),
+	full := append(append([]string(nil), base...), "--tsa-roots", filepath.Join(dir, "roots.pem"))
+	code, out, errOut := runCLI(append(full, filepath.Join(dir, "dual.tlog-proof"),
 		"--newer", filepath.Join(dir, "newer.checkpoint"), "--consistency", filepath.Join(dir, "cons.proof"))...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"ok    record", "ok    inclusion", "ok    log-signature", "ok    witnesses", "skip  tsa", "ok    consistency", "verified: leaf 1"} {
+	for _, want := range []string{"ok    record", "ok    inclusion", "ok    log-signature", "ok    witnesses", "ok    tsa", "2 distinct TSAs",
+		"ok    consistency", "verified: leaf 1", "checked: record, leaf-hash, log-signature, inclusion, witnesses, tsa, consistency"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -115,9 +146,58 @@ func TestProofVerify(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "FAIL  log-signature") {
 		t.Fatalf("tampered bundle: exit %d\n%s", code, out)
 	}
-	code, _, _ = runCLI(append(base[:len(base)-1], "2", filepath.Join(dir, "job.tlog-proof"))...)
+	code, _, _ = runCLI(append(full[:len(base)-1], "2", "--tsa-roots", filepath.Join(dir, "roots.pem"), filepath.Join(dir, "dual.tlog-proof"))...)
 	if code == 0 {
 		t.Fatal("a policy of 2 witnesses passed with 1 cosignature")
+	}
+}
+
+// TestProofVerifyDistinctTSAs: the same token twice is one TSA, not two.
+func TestProofVerifyDistinctTSAs(t *testing.T) {
+	dir, did, wk := proofFixture(t)
+	args := []string{"proof", "verify", filepath.Join(dir, "dup.tlog-proof"), "--log-key", did.String(), "--origin", proofTestOrigin,
+		"--witness-key", wk, "--tsa-roots", filepath.Join(dir, "roots.pem")}
+	code, out, _ := runCLI(args...)
+	if code == 0 || !strings.Contains(out, "FAIL  tsa") || !strings.Contains(out, "2 valid tokens from 1 distinct TSAs") {
+		t.Fatalf("duplicate token: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runCLI(append(args, "--min-tokens", "1")...); code != 0 {
+		t.Fatalf("duplicate token with --min-tokens 1: exit %d\n%s", code, out)
+	}
+}
+
+// TestProofVerifyPartial: skipping the witness or TSA check is not a
+// verification unless --partial-ok says partial is acceptable.
+func TestProofVerifyPartial(t *testing.T) {
+	dir, did, wk := proofFixture(t)
+	tests := []struct {
+		name     string
+		extra    []string
+		wantCode int
+		want     []string
+	}{
+		{"no TSA roots", []string{"--witness-key", wk}, 1, []string{"skip  tsa", "NOT fully verified", "NOT checked: tsa: no TSA roots given"}},
+		{"no witness policy", []string{"--tsa-roots", filepath.Join(dir, "roots.pem")}, 1, []string{"skip  witnesses", "NOT fully verified", "NOT checked: witnesses"}},
+		{"nothing but the log key", nil, 1, []string{"NOT checked: witnesses: no witness policy given; tsa: no TSA roots given"}},
+		{"partial ok", []string{"--partial-ok"}, 0, []string{"partially verified: leaf 1", "checked: record, leaf-hash, log-signature, inclusion;"}},
+		{"partial ok, all checked", []string{"--partial-ok", "--witness-key", wk, "--tsa-roots", filepath.Join(dir, "roots.pem")}, 0, []string{"\nverified: leaf 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"proof", "verify", filepath.Join(dir, "dual.tlog-proof"), "--log-key", did.String(), "--origin", proofTestOrigin}, tt.extra...)
+			code, out, errOut := runCLI(args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.wantCode, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if tt.wantCode != 0 && !strings.Contains(errOut, "--partial-ok") {
+				t.Errorf("error does not mention --partial-ok: %s", errOut)
+			}
+		})
 	}
 }
 

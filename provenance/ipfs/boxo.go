@@ -40,8 +40,10 @@ func newBoxo(ctx context.Context, cfg Config) (localBlocks, exchange, exchange, 
 		bitswap.WithPeerBlockRequestFilter(func(p peer.ID, _ cid.Cid) bool { return cfg.Allow(p) }),
 		bitswap.SetSendDontHaves(true),
 	)
-	online := &boxoExchange{bserv: blockservice.New(bs, swap), swap: swap, mnet: mnet, host: cfg.Host, cancel: cancel}
+	online := &boxoExchange{bserv: blockservice.New(bs, swap), bulk: blockservice.New(blockstore.NewBlockstore(cfg.Datastore, blockstore.WriteThrough(true)), swap, blockservice.WriteThrough(true)),
+		swap: swap, mnet: mnet, host: cfg.Host, cancel: cancel}
 	offline := &boxoExchange{bserv: blockservice.New(bs, nil)}
+	offline.bulk = offline.bserv
 	// The pinner walks DAGs (indirect IsPinned) through an offline DAG
 	// service: nothing it does may reach the network.
 	dag := merkledag.NewDAGService(offline.bserv)
@@ -70,7 +72,10 @@ func (b boxoBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 
 // boxoExchange is a blockservice: local first, then bitswap when online.
 type boxoExchange struct {
-	bserv  blockservice.BlockService
+	bserv blockservice.BlockService
+	// bulk writes without checking first which blocks are stored (one
+	// datastore read per block saved): AddMany's epochs of blocks.
+	bulk   blockservice.BlockService
 	swap   *bitswap.Bitswap // nil offline
 	mnet   *memberNetwork   // nil offline
 	host   interface{ RemoveStreamHandler(protocol.ID) }
@@ -83,6 +88,18 @@ func (x *boxoExchange) Add(ctx context.Context, c cid.Cid, data []byte) error {
 		return err
 	}
 	return x.bserv.AddBlock(ctx, blk)
+}
+
+func (x *boxoExchange) AddMany(ctx context.Context, cs []cid.Cid, data [][]byte) error {
+	blks := make([]blocks.Block, len(cs))
+	for i, c := range cs {
+		b, err := blocks.NewBlockWithCid(data[i], c)
+		if err != nil {
+			return err
+		}
+		blks[i] = b
+	}
+	return x.bulk.AddBlocks(ctx, blks)
 }
 
 func (x *boxoExchange) GetMany(ctx context.Context, cs []cid.Cid, found func(cid.Cid, []byte) error) error {

@@ -16,23 +16,32 @@
 // A non-member's fetch therefore times out. MembershipChanged re-evaluates
 // Allow for connected peers; connection gating itself is the mesh's job.
 //
-// # Pinning epochs in constant time
+// # Epochs of any size, pinned and fetched in constant history
 //
-// An epoch root links to the previous one, so the chain of roots is one
-// growing DAG. Re-pinning the head, or boxo's pinner.Update, walks all of it
-// every epoch. PinEpoch instead checks only the new epoch's blocks (the walk
-// stops at the previous root, which is complete because it is pinned),
-// pins the new root without a walk, then unpins the previous one: the cost
-// per epoch depends on the epoch, not on the history. FetchEpoch does the
-// same for a peer's chain, fetching the new blocks from members.
-// PinRecursive never touches the network, so a dangling link fails at once;
-// FetchDAG and Get wait for members until the context's deadline, or
-// Config.FetchTimeout.
+// An epoch root links its records through a fan-out tree of chunks of at
+// most Fanout (1,024) links (tree.go; docs/PROVENANCE.md §8 gives the layout
+// byte for byte), so no block grows with the epoch. PinEpochInfo, the
+// provenance loop's Pin hook, streams the epoch's leaves from the log,
+// stores them in batches and builds the tree as it goes: time linear in the
+// epoch, memory bounded by the fan-out. It pins the new root without a walk
+// (its blocks were just stored) and unpins the previous one.
+//
+// An epoch root also links to the previous one, so the chain of roots is
+// one growing DAG: re-pinning the head, boxo's pinner.Update, or FetchDAG
+// walk all of it. PinEpoch and FetchEpoch instead walk only the epoch: the
+// root, its tree, the records and the blocks the records link to directly,
+// never prev nor the anchored peers' histories. FetchEpoch is the peer
+// fetch for cross-anchoring: constant in every history's length, bounded
+// per fetch (FetchOptions), failing with a *LimitError or a
+// *MissingBlocksError. PinRecursive never touches the network, so a
+// dangling link fails at once; FetchDAG, FetchEpoch and Get wait for members
+// until the context's deadline, or Config.FetchTimeout. Requests to members
+// go out at most 1,024 blocks at a time, the queue a boxo server keeps per
+// peer.
 //
 // # EpochRoot
 //
 // EpochRoot documents the schema of the block written when an epoch closes.
-// PinEpochInfo is the provenance loop's Pin hook.
 //
 // # boxo
 //

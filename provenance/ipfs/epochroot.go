@@ -15,7 +15,9 @@ import (
 )
 
 // EpochRootVersion is the only EpochRoot.V this package writes and accepts.
-const EpochRootVersion = 1
+// Version 1 listed every record in the root (at most 16,384); version 2
+// links them through a fan-out tree (tree.go).
+const EpochRootVersion = 2
 
 // Limits on an EpochRoot. Roots come from peers: every field is bounded,
 // and the whole block fits MaxBlockSize.
@@ -26,34 +28,37 @@ const (
 	MaxCosignatureLen  = 8 << 10
 	MaxEpochTokens     = 4
 	MaxEpochTokenLen   = 64 << 10
-	MaxEpochRecords    = 16 << 10
 	MaxBlockSize       = 1 << 20 // bytes; bitswap's usual limit is 2 MiB
-	epochRootMapFields = 16      // the decoder's minimum bound; an EpochRoot has 8 fields
+	epochRootMapFields = 16      // the decoder's minimum bound; an EpochRoot has 10 fields
 )
 
 // EpochRoot is the block a node writes when an epoch closes and pins
-// (PinEpoch). It is canonical dag-cbor, like treaty records; in IPLD schema
-// language:
+// (PinEpochInfo). It is canonical dag-cbor, like treaty records; in IPLD
+// schema language:
 //
 //	type EpochRoot struct {
-//	  v Int                 # EpochRootVersion (1)
+//	  v Int                 # EpochRootVersion (2)
 //	  origin String         # the log origin, "aurora/<federation>/<peer ID>"
 //	  epoch Int             # the epoch number
 //	  checkpoint String     # the log-signed tlog-checkpoint note
 //	  cosignatures [String] # witness cosignature lines of that checkpoint
 //	  tsa [Bytes]           # RFC 3161 TimeStampResp DER (see below)
-//	  records [Link]        # this epoch's record blocks, in log order
+//	  count Int             # records in the epoch
+//	  height Int            # height of the records tree (0: records are the records)
+//	  records [Link]        # top of the records tree, at most Fanout links
 //	  prev optional Link    # the previous EpochRoot; absent for the first
 //	}
 //
-// Keys are sorted length-first (v, tsa, prev, epoch, origin, records,
-// checkpoint, cosignatures). The checkpoint plus the cosignature lines is
-// the cosigned note. Records are the epoch's log leaves stored as blocks
-// (treaty.LogEntry dag-cbor, whose bytes are the Merkle leaves), so a
-// recursive pin keeps them and a peer holding the root can audit the range.
-// tsa holds the tokens over the previous epoch's checkpoint that had
-// arrived when this epoch closed: tokens arrive asynchronously, and the
-// provenance loop also commits their digests in a tsa leaf.
+// Keys are sorted length-first (v, tsa, prev, count, epoch, height, origin,
+// records, checkpoint, cosignatures). The checkpoint plus the cosignature
+// lines is the cosigned note. Records are the epoch's log leaves stored as
+// blocks (treaty.LogEntry dag-cbor, whose bytes are the Merkle leaves), in
+// log order under a fan-out tree of chunks (tree.go; docs/PROVENANCE.md
+// gives the layout byte for byte), so a recursive pin keeps them and a peer
+// holding the root can audit the range. tsa holds the tokens over the
+// previous epoch's checkpoint that had arrived when this epoch closed:
+// tokens arrive asynchronously, and the provenance loop also commits their
+// digests in a tsa leaf.
 type EpochRoot struct {
 	V            int64         `cbor:"v"`
 	Origin       string        `cbor:"origin"`
@@ -61,6 +66,8 @@ type EpochRoot struct {
 	Checkpoint   string        `cbor:"checkpoint"`
 	Cosignatures []string      `cbor:"cosignatures"`
 	TSA          [][]byte      `cbor:"tsa"`
+	Count        uint64        `cbor:"count"`
+	Height       uint64        `cbor:"height"`
 	Records      []treaty.Link `cbor:"records"`
 	Prev         *treaty.Link  `cbor:"prev,omitempty"`
 }
@@ -86,7 +93,7 @@ type codec struct {
 }
 
 var sharedCodec = sync.OnceValues(func() (codec, error) {
-	dec, err := treaty.NewStrictDecMode(treaty.DecodeLimits{MaxNestedLevels: 8, MaxArrayElements: MaxEpochRecords, MaxMapPairs: epochRootMapFields})
+	dec, err := treaty.NewStrictDecMode(treaty.DecodeLimits{MaxNestedLevels: 8, MaxArrayElements: Fanout, MaxMapPairs: epochRootMapFields})
 	if err != nil {
 		return codec{}, err
 	}
@@ -168,8 +175,14 @@ func (r *EpochRoot) Validate() error {
 		return bad("cosignatures", "%d lines, limit %d", len(r.Cosignatures), MaxCosignatures)
 	case len(r.TSA) > MaxEpochTokens:
 		return bad("tsa", "%d tokens, limit %d", len(r.TSA), MaxEpochTokens)
-	case len(r.Records) > MaxEpochRecords:
-		return bad("records", "%d links, limit %d", len(r.Records), MaxEpochRecords)
+	case r.Count > MaxEpochRecords:
+		return bad("count", "%d, limit %d", r.Count, uint64(MaxEpochRecords))
+	case r.Height > MaxTreeHeight || int(r.Height) != treeHeight(Fanout, r.Count):
+		return bad("height", "%d, want %d for %d records", r.Height, treeHeight(Fanout, r.Count), r.Count)
+	case len(r.Records) > Fanout:
+		return bad("records", "%d links, limit %d", len(r.Records), Fanout)
+	case uint64(len(r.Records)) != ceilDiv(r.Count, span(Fanout, int(r.Height))):
+		return bad("records", "%d links for %d records at height %d, want %d", len(r.Records), r.Count, r.Height, ceilDiv(r.Count, span(Fanout, int(r.Height))))
 	}
 	for i, s := range r.Cosignatures {
 		if s == "" || len(s) > MaxCosignatureLen || strings.ContainsAny(s, "\n\r") {
@@ -184,6 +197,9 @@ func (r *EpochRoot) Validate() error {
 	for i, l := range r.Records {
 		if err := checkCID(l.Cid); err != nil {
 			return bad(fmt.Sprintf("records[%d]", i), "%v", err)
+		}
+		if r.Height > 0 && l.Prefix().Codec != cid.DagCBOR {
+			return bad(fmt.Sprintf("records[%d]", i), "a chunk is dag-cbor, link has codec %#x", l.Prefix().Codec)
 		}
 	}
 	if r.Prev != nil {

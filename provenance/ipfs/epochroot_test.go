@@ -33,6 +33,7 @@ func sampleRoot() *ipfs.EpochRoot {
 		Checkpoint:   "aurora/golden/12D3KooWGolden\n42\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— aurora/golden/12D3KooWGolden c2lnbmF0dXJl\n",
 		Cosignatures: []string{"— witness-b Y29zaWduYXR1cmU="},
 		TSA:          [][]byte{{0x30, 0x03, 0x02, 0x01, 0x00}},
+		Count:        1,
 		Records:      []treaty.Link{rec},
 		Prev:         &prev,
 	}
@@ -70,7 +71,7 @@ func TestEpochRootGolden(t *testing.T) {
 		t.Fatalf("round trip (-want +got):\n%s", diff)
 	}
 	// Length-first key order, as dag-cbor requires.
-	keys := []string{"v", "tsa", "prev", "epoch", "origin", "records", "checkpoint", "cosignatures"}
+	keys := []string{"v", "tsa", "prev", "count", "epoch", "height", "origin", "records", "checkpoint", "cosignatures"}
 	last := -1
 	for _, k := range keys {
 		i := bytes.Index(b, append([]byte{0x60 + byte(len(k))}, k...))
@@ -107,7 +108,9 @@ func TestDecodeEpochRootRejects(t *testing.T) {
 		{"not a map", []byte{0x80}, ""},
 		{"unknown field", replaceKey(good, "epoch", "eqoch"), ""},
 		{"missing field (renamed)", replaceKey(good, "cosignatures", "cosignaturex"), ""},
-		{"version 2", bytes.Replace(good, []byte{0x61, 'v', 0x01}, []byte{0x61, 'v', 0x02}, 1), "v"},
+		{"version 1", bytes.Replace(good, []byte{0x61, 'v', 0x02}, []byte{0x61, 'v', 0x01}, 1), "v"},
+		{"count off", bytes.Replace(good, []byte("count\x01"), []byte("count\x02"), 1), "records"},
+		{"height off", bytes.Replace(good, []byte("height\x00"), []byte("height\x01"), 1), "height"},
 		{"negative epoch", bytes.Replace(good, []byte("epoch\x07"), []byte("epoch\x26"), 1), "epoch"},
 	}
 	for _, tt := range tests {
@@ -138,7 +141,21 @@ func TestEpochRootValidate(t *testing.T) {
 		wantField string
 	}{
 		{"ok", func(*ipfs.EpochRoot) {}, ""},
-		{"raw record", func(r *ipfs.EpochRoot) { r.Records = append(r.Records, raw) }, ""},
+		{"raw record", func(r *ipfs.EpochRoot) { r.Records = append(r.Records, raw); r.Count++ }, ""},
+		{"count without records", func(r *ipfs.EpochRoot) { r.Count = 2 }, "records"},
+		{"empty epoch", func(r *ipfs.EpochRoot) { r.Count, r.Records = 0, nil }, ""},
+		{"height too low", func(r *ipfs.EpochRoot) { r.Count = ipfs.Fanout + 1 }, "height"},
+		{"height too high", func(r *ipfs.EpochRoot) { r.Height = 1 }, "height"},
+		{"too many links", func(r *ipfs.EpochRoot) {
+			r.Count = ipfs.Fanout + 1
+			r.Height = 1
+			r.Records = make([]treaty.Link, ipfs.Fanout+1)
+			for i := range r.Records {
+				r.Records[i] = r.Records[0]
+			}
+		}, "records"},
+		{"raw chunk", func(r *ipfs.EpochRoot) { r.Count, r.Height, r.Records = ipfs.Fanout+1, 1, []treaty.Link{raw, raw} }, "records[0]"},
+		{"count over the limit", func(r *ipfs.EpochRoot) { r.Count = ipfs.MaxEpochRecords + 1 }, "count"},
 		{"version", func(r *ipfs.EpochRoot) { r.V = 0 }, "v"},
 		{"no origin", func(r *ipfs.EpochRoot) { r.Origin = "" }, "origin"},
 		{"multi-line origin", func(r *ipfs.EpochRoot) { r.Origin = "a\nb" }, "origin"},
@@ -146,7 +163,7 @@ func TestEpochRootValidate(t *testing.T) {
 		{"empty token", func(r *ipfs.EpochRoot) { r.TSA = [][]byte{{}} }, "tsa[0]"},
 		{"too many tokens", func(r *ipfs.EpochRoot) { r.TSA = make([][]byte, ipfs.MaxEpochTokens+1) }, "tsa"},
 		{"cosignature with newline", func(r *ipfs.EpochRoot) { r.Cosignatures = []string{"— a b\n— c d"} }, "cosignatures[0]"},
-		{"dag-pb record", func(r *ipfs.EpochRoot) { r.Records = append(r.Records, dagpb) }, "records[1]"},
+		{"dag-pb record", func(r *ipfs.EpochRoot) { r.Records = append(r.Records, dagpb); r.Count++ }, "records[1]"},
 		{"raw prev", func(r *ipfs.EpochRoot) { r.Prev = &raw }, "prev"},
 	}
 	for _, tt := range tests {
@@ -197,7 +214,7 @@ func TestPinEpochInfo(t *testing.T) {
 		Start:      0,
 		End:        2,
 		Checkpoint: []byte(origin + "\n2\nroot=\n\n— " + origin + " bG9n\n— witness-b Yg==\n"),
-		Leaves:     [][]byte{record(t, origin, 1, 0), record(t, origin, 1, 1)},
+		Leaves:     sliceLeaves(0, [][]byte{record(t, origin, 1, 0), record(t, origin, 1, 1)}),
 	}
 	c1, err := n.PinEpochInfo(ctx, info)
 	if err != nil {
@@ -209,7 +226,7 @@ func TestPinEpochInfo(t *testing.T) {
 	}
 	info2 := info
 	info2.Epoch, info2.Start, info2.End, info2.Prev = 2, 2, 3, c1
-	info2.Leaves = [][]byte{record(t, origin, 2, 0)}
+	info2.Leaves = sliceLeaves(2, [][]byte{record(t, origin, 2, 0)})
 	info2.PrevTokens = [][]byte{[]byte("tok-a"), []byte("tok-b")}
 	c2, err := n.PinEpochInfo(ctx, info2)
 	if err != nil {
@@ -224,11 +241,11 @@ func TestPinEpochInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.PrevCID().String() != c1 || len(r.Records) != 1 || len(r.TSA) != 2 || len(r.Cosignatures) != 1 ||
-		r.Note() != string(info2.Checkpoint) || r.Records[0].Cid != treaty.CIDOf(info2.Leaves[0]) {
+		r.Note() != string(info2.Checkpoint) || r.Records[0].Cid != treaty.CIDOf(record(t, origin, 2, 0)) || r.Count != 1 || r.Height != 0 {
 		t.Fatalf("root %+v", r)
 	}
 	root1, _ := cid.Decode(c1)
-	mustPinned(t, n, root1, root2, treaty.CIDOf(info.Leaves[0]))
+	mustPinned(t, n, root1, root2, treaty.CIDOf(record(t, origin, 1, 0)))
 	if err := n.Unpin(ctx, root1); !errors.Is(err, ipfs.ErrNotPinned) {
 		t.Fatalf("epoch 1 root still pinned recursively: %v", err)
 	}

@@ -16,6 +16,7 @@ func ExampleEncodeEpochRoot() {
 		Origin:     "aurora/example/12D3KooWExample",
 		Epoch:      1,
 		Checkpoint: "aurora/example/12D3KooWExample\n1\nAAAA\n\n— aurora/example/12D3KooWExample c2ln\n",
+		Count:      1,
 		Records:    []treaty.Link{treaty.LinkTo(rec)},
 	}
 	c, b, err := ipfs.EncodeEpochRoot(root)
@@ -26,6 +27,6 @@ func ExampleEncodeEpochRoot() {
 	fmt.Println(c)
 	fmt.Println(err, back.Epoch, back.PrevCID().Defined(), len(back.Records))
 	// Output:
-	// bafyreidqglue3axuweiyjjuzp67onibrosrf6eii5y3k45goromy2d3754
+	// bafyreicrm3dkoxukyu6xjot76egy4hfec5syusx4w63djekilg3jswv5l4
 	// <nil> 1 false 1
 }

@@ -121,6 +121,7 @@ func writeEpoch(t testing.TB, n *ipfs.Node, origin string, epoch, k int, prev ci
 		recs = append(recs, c)
 		r.Records = append(r.Records, treaty.LinkTo(c))
 	}
+	r.Count = uint64(k)
 	if prev.Defined() {
 		l := treaty.LinkTo(prev)
 		r.Prev = &l
@@ -154,4 +155,17 @@ func mustHash(t testing.TB, code uint64) multihash.Multihash {
 		t.Fatal(err)
 	}
 	return mh
+}
+
+// sliceLeaves is an EpochInfo.Leaves reader over leaves, the first at index
+// start.
+func sliceLeaves(start uint64, leaves [][]byte) func(context.Context, func(uint64, []byte) error) error {
+	return func(ctx context.Context, fn func(uint64, []byte) error) error {
+		for i, lf := range leaves {
+			if err := fn(start+uint64(i), lf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

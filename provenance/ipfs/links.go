@@ -16,6 +16,23 @@ import (
 // decoder, no trailing bytes) and every link must be an acceptable CID.
 // Links are returned in encoding order, duplicates included.
 func linksOf(c cid.Cid, data []byte) ([]cid.Cid, error) {
+	return blockLinks(c, data, false)
+}
+
+// canonicalLinks is linksOf that also requires a dag-cbor block to be the
+// canonical encoding of the data it holds (map keys sorted length-first, as
+// go-ipld-prime's encoder writes them; the decoder alone accepts unsorted
+// keys). It decodes the block once.
+func canonicalLinks(c cid.Cid, data []byte) ([]cid.Cid, error) {
+	if c.Prefix().Codec == cid.DagCBOR && len(data) <= MaxBlockSize && checkCID(c) == nil {
+		if links, ok := scanCanonical(data, nil); ok {
+			return links, nil
+		}
+	}
+	return blockLinks(c, data, true)
+}
+
+func blockLinks(c cid.Cid, data []byte, canonical bool) ([]cid.Cid, error) {
 	if len(data) > MaxBlockSize {
 		return nil, &BlockError{CID: c, Rule: fmt.Sprintf("%d bytes, limit %d", len(data), MaxBlockSize)}
 	}
@@ -29,7 +46,18 @@ func linksOf(c cid.Cid, data []byte) ([]cid.Cid, error) {
 	if err := dagcbor.Decode(nb, bytes.NewReader(data)); err != nil {
 		return nil, &BlockError{CID: c, Rule: "not strict dag-cbor", Err: err}
 	}
-	links, err := traversal.SelectLinks(nb.Build())
+	nd := nb.Build()
+	if canonical {
+		var buf bytes.Buffer
+		buf.Grow(len(data))
+		if err := dagcbor.Encode(nd, &buf); err != nil {
+			return nil, &BlockError{CID: c, Rule: "re-encode", Err: err}
+		}
+		if !bytes.Equal(buf.Bytes(), data) {
+			return nil, &BlockError{CID: c, Rule: "not canonical dag-cbor (map keys must be sorted length-first)"}
+		}
+	}
+	links, err := traversal.SelectLinks(nd)
 	if err != nil {
 		return nil, &BlockError{CID: c, Rule: "links", Err: err}
 	}
@@ -45,22 +73,4 @@ func linksOf(c cid.Cid, data []byte) ([]cid.Cid, error) {
 		out = append(out, cl.Cid)
 	}
 	return out, nil
-}
-
-// checkCanonical requires a dag-cbor block to be the canonical encoding of
-// the data it holds (map keys sorted length-first, as go-ipld-prime's encoder
-// writes them). The decoder alone accepts unsorted keys.
-func checkCanonical(c cid.Cid, data []byte) error {
-	nb := basicnode.Prototype.Any.NewBuilder()
-	if err := dagcbor.Decode(nb, bytes.NewReader(data)); err != nil {
-		return &BlockError{CID: c, Rule: "not strict dag-cbor", Err: err}
-	}
-	var buf bytes.Buffer
-	if err := dagcbor.Encode(nb.Build(), &buf); err != nil {
-		return &BlockError{CID: c, Rule: "re-encode", Err: err}
-	}
-	if !bytes.Equal(buf.Bytes(), data) {
-		return &BlockError{CID: c, Rule: "not canonical dag-cbor (map keys must be sorted length-first)"}
-	}
-	return nil
 }

@@ -89,7 +89,9 @@ type Config struct {
 	// forever. Default 30s.
 	FetchTimeout time.Duration
 	// MaxDAGBlocks bounds the blocks one walk (pin or fetch) visits, so a
-	// hostile root cannot make us fetch without end. Default 1<<20.
+	// hostile root cannot make us fetch without end; it is also
+	// FetchEpoch's default limit on records and blocks per fetch. Default
+	// 1<<20.
 	MaxDAGBlocks int
 	// Logger receives the node's logs. Nil discards.
 	Logger *slog.Logger
@@ -135,6 +137,8 @@ type (
 	// against their CID and stored.
 	exchange interface {
 		Add(ctx context.Context, c cid.Cid, data []byte) error
+		// AddMany stores several blocks in one datastore batch.
+		AddMany(ctx context.Context, cs []cid.Cid, data [][]byte) error
 		// GetMany calls found for each block of cs it obtains before ctx
 		// ends, in any order, from one goroutine.
 		GetMany(ctx context.Context, cs []cid.Cid, found func(cid.Cid, []byte) error) error
@@ -247,13 +251,8 @@ func (n *Node) Put(ctx context.Context, block []byte, codec uint64) (cid.Cid, er
 	if err != nil {
 		return cid.Undef, fmt.Errorf("ipfs: %w", err)
 	}
-	if _, err := linksOf(c, block); err != nil {
+	if _, err := canonicalLinks(c, block); err != nil {
 		return cid.Undef, err
-	}
-	if codec == cid.DagCBOR {
-		if err := checkCanonical(c, block); err != nil {
-			return cid.Undef, err
-		}
 	}
 	// The datastore may keep the slice it is given: store a copy.
 	if err := n.online.Add(ctx, c, bytes.Clone(block)); err != nil {
@@ -290,17 +289,62 @@ func (n *Node) fetchContext(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, n.cfg.FetchTimeout)
 }
 
-// getMany gets blocks through x and checks their size and links; it
-// returns a *MissingBlocksError naming those not obtained.
+// maxWants bounds the blocks asked of members at once. A boxo bitswap
+// server keeps at most 1,024 queued wants per peer
+// (MaxQueuedWantlistEntriesPerPeer) and silently drops the rest, which the
+// client never asks for again: a bigger request hangs until its deadline.
+// getMany keeps wantRequests requests of maxWants/wantRequests blocks in
+// flight, so that members serve some while others' round trips complete.
+const (
+	maxWants     = 1024
+	wantRequests = 4
+)
+
+// getMany gets blocks through x, at most maxWants in flight, and checks
+// their size; it returns a *MissingBlocksError naming those not obtained.
 func (n *Node) getMany(ctx context.Context, x exchange, root cid.Cid, cs []cid.Cid) (map[cid.Cid][]byte, error) {
 	got := make(map[cid.Cid][]byte, len(cs))
-	err := x.GetMany(ctx, cs, func(c cid.Cid, data []byte) error {
-		if len(data) > MaxBlockSize {
-			return &BlockError{CID: c, Rule: fmt.Sprintf("%d bytes, limit %d", len(data), MaxBlockSize)}
+	var (
+		mu   sync.Mutex // protects got and err
+		err  error
+		next int
+		wg   sync.WaitGroup
+	)
+	per := maxWants / wantRequests
+	take := func() []cid.Cid {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || next >= len(cs) {
+			return nil
 		}
-		got[c] = data
-		return nil
-	})
+		part := cs[next:min(next+per, len(cs))]
+		next += len(part)
+		return part
+	}
+	for range min(wantRequests, (len(cs)+per-1)/per) {
+		wg.Go(func() {
+			for part := take(); part != nil; part = take() {
+				e := x.GetMany(ctx, part, func(c cid.Cid, data []byte) error {
+					if len(data) > MaxBlockSize {
+						return &BlockError{CID: c, Rule: fmt.Sprintf("%d bytes, limit %d", len(data), MaxBlockSize)}
+					}
+					mu.Lock()
+					got[c] = data
+					mu.Unlock()
+					return nil
+				})
+				if e != nil {
+					mu.Lock()
+					if err == nil {
+						err = e
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, err
 	}
@@ -377,7 +421,9 @@ func (n *Node) PinRecursive(ctx context.Context, root cid.Cid) error {
 
 // FetchDAG fetches every block reachable from root that is not stored
 // locally from members, verifying each against its CID, then pins root
-// recursively. It gives up at ctx's deadline (or FetchTimeout) with a
+// recursively. On an epoch root it follows prev and every anchored peer's
+// root through all their history (up to MaxDAGBlocks for the whole walk):
+// for a peer's epoch use FetchEpoch, whose cost is constant in history. It gives up at ctx's deadline (or FetchTimeout) with a
 // *MissingBlocksError.
 func (n *Node) FetchDAG(ctx context.Context, root cid.Cid) error {
 	if n.closed.Load() {
@@ -412,102 +458,4 @@ func (n *Node) IsPinned(ctx context.Context, c cid.Cid) (bool, error) {
 		return false, ErrClosed
 	}
 	return n.pins.IsPinned(ctx, c)
-}
-
-// PutEpochRoot encodes r canonically, stores it and returns its CID.
-func (n *Node) PutEpochRoot(ctx context.Context, r *EpochRoot) (cid.Cid, error) {
-	_, b, err := EncodeEpochRoot(r)
-	if err != nil {
-		return cid.Undef, err
-	}
-	return n.Put(ctx, b, cid.DagCBOR)
-}
-
-// GetEpochRoot gets (locally or from members) and decodes an EpochRoot.
-func (n *Node) GetEpochRoot(ctx context.Context, c cid.Cid) (*EpochRoot, error) {
-	b, err := n.Get(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeEpochRoot(b)
-}
-
-// PinEpoch pins this node's new epoch root and unpins the previous one
-// (cid.Undef for the first epoch). Only the new epoch's blocks are checked
-// to be stored locally; the walk stops at prev, which is complete because
-// it is pinned recursively. So the cost per epoch depends on the epoch's
-// size, not on the history's, unlike re-pinning the head or
-// pinner.Update, which walk the whole chain. root must be an EpochRoot
-// whose prev link is prev. PinEpoch is idempotent.
-func (n *Node) PinEpoch(ctx context.Context, root, prev cid.Cid) error {
-	if n.closed.Load() {
-		return ErrClosed
-	}
-	return n.advance(ctx, n.offln, root, prev)
-}
-
-// FetchEpoch is PinEpoch for a peer's chain: it fetches the new epoch's
-// blocks from members (stopping at prev, which must be pinned here already
-// to be skipped), pins root and unpins prev.
-func (n *Node) FetchEpoch(ctx context.Context, root, prev cid.Cid) error {
-	if n.closed.Load() {
-		return ErrClosed
-	}
-	ctx, cancel := n.fetchContext(ctx)
-	defer cancel()
-	return n.advance(ctx, n.online, root, prev)
-}
-
-func (n *Node) advance(ctx context.Context, x exchange, root, prev cid.Cid) error {
-	got, err := n.getMany(ctx, x, root, []cid.Cid{root})
-	if err != nil {
-		return err
-	}
-	er, err := DecodeEpochRoot(got[root])
-	if err != nil {
-		return err
-	}
-	if er.PrevCID() != prev {
-		return &EpochRootError{Field: "prev", Rule: fmt.Sprintf("links %v, want %v", er.PrevCID(), prev)}
-	}
-	n.pinMu.Lock()
-	defer n.pinMu.Unlock()
-	if pinned, err := n.pins.HasPin(ctx, root); err != nil {
-		return err
-	} else if pinned {
-		return n.unpinPrevLocked(ctx, root, prev) // a repeat after a crash
-	}
-	stop := never
-	if prev.Defined() {
-		prevPinned, err := n.pins.HasPin(ctx, prev)
-		if err != nil {
-			return err
-		}
-		if prevPinned {
-			stop = func(c cid.Cid) bool { return c == prev }
-		} else {
-			n.log.LogAttrs(ctx, slog.LevelWarn, "previous epoch root not pinned: walking the whole chain",
-				slog.String("root", root.String()), slog.String("prev", prev.String()))
-		}
-	}
-	visited, err := n.walk(ctx, x, root, stop)
-	if err != nil {
-		return err
-	}
-	if err := n.pins.Pin(ctx, root); err != nil {
-		return err
-	}
-	n.log.LogAttrs(ctx, slog.LevelDebug, "epoch pinned", slog.String("origin", er.Origin),
-		slog.Uint64("epoch", er.Epoch), slog.String("root", root.String()), slog.Int("blocks", visited))
-	return n.unpinPrevLocked(ctx, root, prev)
-}
-
-func (n *Node) unpinPrevLocked(ctx context.Context, root, prev cid.Cid) error {
-	if !prev.Defined() || prev == root {
-		return nil
-	}
-	if err := n.pins.Unpin(ctx, prev); err != nil && !errors.Is(err, ErrNotPinned) {
-		return err
-	}
-	return nil
 }

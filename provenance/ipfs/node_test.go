@@ -72,7 +72,7 @@ func TestFederationExchange(t *testing.T) {
 	if err := a.PinEpoch(ctx, root2, root1); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.FetchEpoch(ctx, root2, root1); err != nil {
+	if _, err := b.FetchEpoch(ctx, root2, ipfs.FetchOptions{Prev: root1}); err != nil {
 		t.Fatal(err)
 	}
 	mustPinned(t, b, append(append([]cid.Cid{root2, root1}, recs1...), recs2...)...)
@@ -86,7 +86,7 @@ func TestFederationExchange(t *testing.T) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := c.FetchEpoch(fctx, root2, root1); err != nil {
+	if _, err := c.FetchEpoch(fctx, root2, ipfs.FetchOptions{Prev: root1}); err != nil {
 		t.Fatalf("C FetchEpoch from B: %v", err)
 	}
 	mustPinned(t, c, append(append([]cid.Cid{root2, root1}, recs1...), recs2...)...)
@@ -249,7 +249,7 @@ func TestPinEpochChain(t *testing.T) {
 		t.Fatal("record still pinned after unpinning the head")
 	}
 	// A missing record makes PinEpoch fail rather than pin an incomplete DAG.
-	r := &ipfs.EpochRoot{V: 1, Origin: "o", Epoch: 10, Checkpoint: "cp",
+	r := &ipfs.EpochRoot{V: ipfs.EpochRootVersion, Origin: "o", Epoch: 10, Checkpoint: "cp", Count: 1,
 		Records: []treaty.Link{treaty.LinkTo(treaty.CIDOf([]byte{0xa0, 0x02}))}}
 	bad, err := n.PutEpochRoot(ctx, r)
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 // The provenance loop consumes these; the guards live in a test so that
 // package tsa need not import provenance.
 var (
-	_ provenance.Timestamper   = (*tsa.Client)(nil)
-	_ provenance.Timestamper   = (*tsa.DevTSA)(nil)
-	_ provenance.TokenVerifier = tsa.Verifier{}
+	_ provenance.Timestamper    = (*tsa.Client)(nil)
+	_ provenance.Timestamper    = (*tsa.DevTSA)(nil)
+	_ provenance.TokenVerifier  = tsa.Verifier{}
+	_ provenance.SignerVerifier = tsa.Verifier{}
 )

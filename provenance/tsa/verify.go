@@ -3,6 +3,7 @@ package tsa
 import (
 	"bytes"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
@@ -592,3 +593,19 @@ func (v Verifier) VerifyToken(token []byte, digest [32]byte) (time.Time, error) 
 	}
 	return info.GenTime, nil
 }
+
+// VerifyTokenSigner is VerifyToken that also identifies the TSA: signerID
+// is the SHA-256 of the signer certificate's SubjectPublicKeyInfo and
+// signer its subject (provenance.SignerVerifier), so that a verifier counts
+// tokens from distinct TSAs only.
+func (v Verifier) VerifyTokenSigner(token []byte, digest [32]byte) (time.Time, [32]byte, string, error) {
+	info, err := Verify(token, digest, v.Opts)
+	if err != nil {
+		return time.Time{}, [32]byte{}, "", err
+	}
+	return info.GenTime, SignerID(info.Signer), info.Signer.Subject.String(), nil
+}
+
+// SignerID identifies a TSA by its signing key: the SHA-256 of the
+// certificate's SubjectPublicKeyInfo.
+func SignerID(c *x509.Certificate) [32]byte { return sha256.Sum256(c.RawSubjectPublicKeyInfo) }

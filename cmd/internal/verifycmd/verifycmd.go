@@ -33,6 +33,7 @@ func New(use string) *cobra.Command {
 		logKey, origin, tsaRoots, newer, consistency string
 		witnessKeys                                  []string
 		minWitnesses, minTokens                      int
+		partialOK                                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   use,
@@ -40,9 +41,14 @@ func New(use string) *cobra.Command {
 		Long: `Verify a proof bundle (a c2sp.org/tlog-proof with Aurora's extra data) offline:
 the job record, its leaf hash and inclusion proof, the log's signature on the
 checkpoint, the witness cosignatures against --witness-key/--min-witnesses,
-the RFC 3161 tokens against --tsa-roots (skipped without it), and, with
---newer and --consistency, that a newer checkpoint still contains it.
-Exits non-zero if any check fails.`,
+the RFC 3161 tokens against --tsa-roots (skipped without it; tokens count
+only from distinct TSAs, at least --min-tokens of them), and, with --newer
+and --consistency, that a newer checkpoint still contains it.
+
+It prints one line per check (ok, FAIL or skip), then what was checked and
+what was not. It exits non-zero if any check fails, and also if the witness
+or TSA check was skipped, unless --partial-ok is given: then it prints
+"partially verified" and exits 0.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readBounded(args[0], provenance.MaxBundleSize)
@@ -89,28 +95,56 @@ Exits non-zero if any check fails.`,
 				}
 			}
 			report, verr := provenance.VerifyBundle(b, opts)
-			if _, err := report.WriteTo(cmd.OutOrStdout()); err != nil {
+			out := cmd.OutOrStdout()
+			if _, err := report.WriteTo(out); err != nil {
 				return err
 			}
 			if verr != nil {
 				return verr
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "verified: leaf %d of %s\n", b.Index, origin)
-			return nil
+			checked := strings.Join(report.Checked(), ", ")
+			skipped := report.Skipped()
+			if len(skipped) == 0 {
+				fmt.Fprintf(out, "verified: leaf %d of %s (checked: %s)\n", b.Index, origin, checked)
+				return nil
+			}
+			var names, why []string
+			for _, v := range skipped {
+				names = append(names, v.Check)
+				why = append(why, v.Check+": "+v.Detail)
+			}
+			if partialOK {
+				fmt.Fprintf(out, "partially verified: leaf %d of %s (checked: %s; NOT checked: %s)\n", b.Index, origin, checked, strings.Join(why, "; "))
+				return nil
+			}
+			fmt.Fprintf(out, "NOT fully verified: leaf %d of %s (checked: %s; NOT checked: %s)\n", b.Index, origin, checked, strings.Join(why, "; "))
+			return &PartialError{Skipped: names}
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&logKey, "log-key", "", "the log operator's DID (did:key:…) or the log's C2SP verifier key (required)")
 	f.StringVar(&origin, "origin", "", "the log's origin, aurora/<federation>/<peer ID> (required)")
 	f.StringArrayVar(&witnessKeys, "witness-key", nil, "a trusted witness: NAME+did:key:… or a C2SP verifier key NAME+HASH+BASE64 (repeatable)")
-	f.IntVar(&minWitnesses, "min-witnesses", 0, "how many trusted witnesses must have cosigned")
+	f.IntVar(&minWitnesses, "min-witnesses", 0, "how many trusted witnesses must have cosigned (default 1 when --witness-key is given)")
 	f.StringVar(&tsaRoots, "tsa-roots", "", "PEM file of trusted TSA root certificates (without it the TSA check is skipped)")
-	f.IntVar(&minTokens, "min-tokens", 2, "how many valid RFC 3161 tokens are required when --tsa-roots is given")
+	f.IntVar(&minTokens, "min-tokens", 2, "how many distinct TSAs (signer keys chaining to --tsa-roots) must have timestamped the checkpoint")
+	f.BoolVar(&partialOK, "partial-ok", false, "accept a verification that skipped the witness or TSA check (prints \"partially verified\" and exits 0)")
 	f.StringVar(&newer, "newer", "", "a newer signed checkpoint of the same log")
 	f.StringVar(&consistency, "consistency", "", "file with the consistency proof to --newer, one base64 hash per line")
 	_ = cmd.MarkFlagRequired("log-key")
 	_ = cmd.MarkFlagRequired("origin")
 	return cmd
+}
+
+// PartialError is returned when checks that establish trust were skipped
+// (no witness policy, no TSA roots) and --partial-ok was not given.
+type PartialError struct {
+	Skipped []string // the skipped checks, e.g. "witnesses", "tsa"
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("proof verify: not fully verified: %s skipped (give --witness-key/--min-witnesses and --tsa-roots, or --partial-ok to accept a partial verification)",
+		strings.Join(e.Skipped, " and "))
 }
 
 // parseLogKey accepts a DID (the node's key signs its log) or a C2SP

@@ -117,6 +117,10 @@ type ProvenanceConfig struct {
 	TSA []string `toml:"tsa"`
 	// TSARoots is a PEM file of TSA root certificates.
 	TSARoots string `toml:"tsa_roots"`
+	// MaxFetchBlocks bounds the blocks of one peer epoch fetched for
+	// cross-anchoring (one epoch: its root, record tree, records and the
+	// blocks they link). Default 1048576.
+	MaxFetchBlocks int `toml:"max_fetch_blocks"`
 }
 
 // LaunchConfig bounds launching on local providers.
@@ -183,7 +187,7 @@ func DefaultConfig() Config {
 		},
 		Law:        LawConfig{Regions: []string{}},
 		Policy:     PolicyConfig{DeadlineMS: 50},
-		Provenance: ProvenanceConfig{Epoch: Duration(60 * time.Second), TSA: []string{}},
+		Provenance: ProvenanceConfig{Epoch: Duration(60 * time.Second), TSA: []string{}, MaxFetchBlocks: 1 << 20},
 		Backup:     BackupConfig{Interval: Duration(15 * time.Minute)},
 		Launch:     LaunchConfig{Workers: 64, Queue: 16384, PollMax: Duration(5 * time.Second), MaxWait: Duration(15 * time.Minute)},
 		Log:        LogConfig{Level: "info"},
@@ -399,6 +403,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Policy.DeadlineMS <= 0 || c.Policy.DeadlineMS > 1000 {
 		return &ConfigError{Key: "policy.deadline_ms", Reason: "want 1 to 1000"}
+	}
+	if c.Provenance.MaxFetchBlocks < 16 || c.Provenance.MaxFetchBlocks > 1<<24 {
+		return &ConfigError{Key: "provenance.max_fetch_blocks", Reason: fmt.Sprintf("%d: want 16 to 16777216", c.Provenance.MaxFetchBlocks)}
 	}
 	if c.Provenance.Epoch.Std() < 100*time.Millisecond {
 		return &ConfigError{Key: "provenance.epoch", Reason: "want at least 100ms"}

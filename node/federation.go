@@ -44,9 +44,20 @@ type federation struct {
 }
 
 type pendingAnchor struct {
-	leaf []byte
-	root cid.Cid // Undef when the anchor names no root
+	leaf   []byte
+	root   cid.Cid // Undef when the anchor names no root
+	origin string
+	body   []byte // the checkpoint body the root must carry
+	tries  int
 }
+
+// Anchor fetch bounds: a peer's epoch is fetched alone (never its history),
+// within fetchTimeout, retried with backoff up to maxFetchTries times.
+const (
+	fetchTimeout   = 30 * time.Second
+	maxFetchTries  = 6
+	fetchRetryBase = 2 * time.Second
+)
 
 // witnessName is the key name a node's witness cosigns with.
 func witnessName(id peer.ID) string { return "aurora-witness/" + id.String() }
@@ -101,7 +112,7 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 	}
 	// IPFS on the same libp2p host: the node's blocks (epoch roots, job
 	// records) served over bitswap to federation members only.
-	if f.ipfs, err = ipfs.New(ctx, ipfs.Config{Host: f.mesh.Host(), Datastore: n.db.Namespace("ipfs"), Allow: f.member(members),
+	if f.ipfs, err = ipfs.New(ctx, ipfs.Config{Host: f.mesh.Host(), Datastore: n.db.Namespace("ipfs"), Allow: f.member(members), MaxDAGBlocks: cfg.Provenance.MaxFetchBlocks,
 		Logger: n.log.With("component", "ipfs")}); err != nil {
 		f.mesh.Close()
 		return nil, err
@@ -288,15 +299,23 @@ func (f *federation) onAnchor(ctx context.Context, from treaty.DID, a *treaty.An
 	if err != nil {
 		return err
 	}
-	pa := pendingAnchor{leaf: leaf}
+	pa := pendingAnchor{leaf: leaf, origin: a.Origin, body: cp.Body()}
 	if a.Root != nil {
 		pa.root = a.Root.Cid
 	}
+	f.enqueueFetch(pa)
+	return nil
+}
+
+// enqueueFetch queues a verified anchor for its epoch's fetch. A full queue
+// drops it, counted and logged: the peer's later anchors still come.
+func (f *federation) enqueueFetch(pa pendingAnchor) {
 	select {
 	case f.fetch <- pa:
-	default: // the fetcher is behind: the peer's next anchor links this epoch
+	default:
+		f.n.metrics.AnchorFetches.WithLabelValues("dropped").Inc()
+		f.log.Warn("anchor fetch queue full: anchor dropped", "origin", pa.origin, "root", pa.root.String())
 	}
-	return nil
 }
 
 func (f *federation) queueAnchor(leaf []byte) {
@@ -331,7 +350,8 @@ func (f *federation) putJobBlocks(ctx context.Context, ack *treaty.Ack, order, a
 	return nil
 }
 
-// flushAnchors appends queued anchor leaves to our log (once per epoch).
+// flushAnchors appends queued anchor leaves to our log (once per epoch), in
+// batches within the log's limits; a leaf the log refuses is dropped alone.
 func (f *federation) flushAnchors(ctx context.Context) {
 	f.mu.Lock()
 	leaves := f.anchors
@@ -340,8 +360,14 @@ func (f *federation) flushAnchors(ctx context.Context) {
 	if len(leaves) == 0 {
 		return
 	}
-	if _, err := f.n.plog.Append(ctx, leaves...); err != nil {
-		f.log.Warn("append anchor leaves", "err", err)
+	res, err := f.n.plog.AppendEach(ctx, leaves)
+	if err != nil {
+		f.log.Error("append anchor leaves", "leaves", len(leaves), "err", err)
+	}
+	for i, r := range res {
+		if r.Err != nil && err == nil {
+			f.log.Warn("anchor leaf refused", "leaf", i, "err", r.Err)
+		}
 	}
 }
 
@@ -367,29 +393,60 @@ func (f *federation) peerScore(id peer.ID) float64 {
 	return float64(s.PeerScore(did)-s.Prior()) / 100
 }
 
+// fetchAnchor fetches and pins the epoch a verified anchor names (that
+// epoch alone: constant in the peer's history), checks that it carries the
+// anchor's checkpoint, and queues the anchor leaf. A failed fetch is
+// counted, logged and retried with backoff; after maxFetchTries it is
+// dropped with an error log.
+func (f *federation) fetchAnchor(ctx context.Context, last map[string]cid.Cid, pa pendingAnchor) {
+	m := f.n.metrics.AnchorFetches
+	if pa.root.Defined() {
+		fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+		er, err := f.ipfs.FetchEpoch(fctx, pa.root, ipfs.FetchOptions{Prev: last[pa.origin], Origin: pa.origin})
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil && !strings.HasPrefix(er.Checkpoint, string(pa.body)) {
+			m.WithLabelValues("mismatch").Inc()
+			f.log.Warn("peer epoch root does not carry its anchor's checkpoint", "origin", pa.origin, "root", pa.root.String())
+			return
+		}
+		if err != nil {
+			pa.tries++
+			if pa.tries >= maxFetchTries {
+				m.WithLabelValues("dropped").Inc()
+				f.log.Error("peer epoch fetch failed; anchor dropped", "origin", pa.origin, "root", pa.root.String(), "tries", pa.tries, "err", err)
+				return
+			}
+			m.WithLabelValues("failed").Inc()
+			f.log.Warn("peer epoch fetch failed; retrying", "origin", pa.origin, "root", pa.root.String(), "tries", pa.tries, "err", err)
+			time.AfterFunc(fetchRetryBase<<(pa.tries-1), func() {
+				if ctx.Err() == nil {
+					f.enqueueFetch(pa)
+				}
+			})
+			return
+		}
+		last[pa.origin] = pa.root
+	}
+	m.WithLabelValues("ok").Inc()
+	f.queueAnchor(pa.leaf)
+}
+
 // loop appends verified anchors to our log and publishes our signed
 // reputation report, once per epoch.
 func (f *federation) loop(ctx context.Context, every time.Duration) {
 	fetched := make(chan struct{})
-	go func() { // fetch and pin peers' epoch DAGs, one at a time
+	go func() { // fetch and pin peers' epochs, one at a time
 		defer close(fetched)
+		last := map[string]cid.Cid{} // the last root fetched per origin
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case pa := <-f.fetch:
-				if pa.root.Defined() {
-					fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-					err := f.ipfs.FetchDAG(fctx, pa.root)
-					cancel()
-					if err != nil {
-						if ctx.Err() == nil {
-							f.log.Debug("fetch peer epoch", "root", pa.root.String(), "err", err)
-						}
-						continue
-					}
-				}
-				f.queueAnchor(pa.leaf)
+				f.fetchAnchor(ctx, last, pa)
 			}
 		}
 	}()

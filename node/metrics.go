@@ -14,8 +14,9 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Order      *order.Metrics   // the order path: orders, launches, fills, forwards
-	BackupLast prometheus.Gauge // aurora_backup_last_success_timestamp_seconds
+	Order         *order.Metrics         // the order path: orders, launches, fills, forwards
+	BackupLast    prometheus.Gauge       // aurora_backup_last_success_timestamp_seconds
+	AnchorFetches *prometheus.CounterVec // aurora_anchor_fetches_total{result}
 }
 
 // NewMetrics creates the node's registry and collectors.
@@ -26,6 +27,12 @@ func NewMetrics() *Metrics {
 		Order:      order.NewMetrics(reg),
 		BackupLast: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aurora_backup_last_success_timestamp_seconds", Help: "Unix time of the last successful ledger backup."}),
 	}
-	reg.MustRegister(m.BackupLast, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.AnchorFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aurora_anchor_fetches_total", Help: "Peer epochs fetched for cross-anchoring, by result (ok, failed and retried, dropped, mismatch).",
+	}, []string{"result"})
+	for _, r := range []string{"ok", "failed", "dropped", "mismatch"} {
+		m.AnchorFetches.WithLabelValues(r)
+	}
+	reg.MustRegister(m.BackupLast, m.AnchorFetches, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -21,6 +21,9 @@ func configureTSAs(ecfg *provenance.EpochsConfig, pc ProvenanceConfig, log *slog
 	default:
 		return &ConfigError{Key: "provenance.tsa", Reason: fmt.Sprintf("%d URLs: name two independent TSAs (dual timestamping)", len(pc.TSA))}
 	}
+	if err := tsa.CheckDistinctURLs(pc.TSA[0], pc.TSA[1]); err != nil {
+		return &ConfigError{Key: "provenance.tsa", Reason: err.Error() + ": dual timestamping needs two independent TSAs"}
+	}
 	if pc.TSARoots == "" {
 		return &ConfigError{Key: "provenance.tsa_roots", Reason: "required with provenance.tsa: a PEM file of the TSAs' root certificates"}
 	}

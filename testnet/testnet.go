@@ -48,6 +48,9 @@ type Config struct {
 	// TracerProvider, if set, records every node's spans (tests use an
 	// in-memory recorder to follow one trace across nodes).
 	TracerProvider trace.TracerProvider
+	// Configure, if set, adjusts node i's configuration before it starts
+	// (tests lower limits with it).
+	Configure func(i int, cfg *node.Config)
 	// OrderFault, if set, is node i's node.Options.OrderFault (fault
 	// injection on forwarded orders' answers).
 	OrderFault func(i int) func(ctx context.Context, from treaty.DID, reply []byte, err error) error
@@ -265,6 +268,9 @@ func (tn *Testnet) startNode(ctx context.Context, i int) (*Node, error) {
 	}}
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, err
+	}
+	if tn.cfg.Configure != nil {
+		tn.cfg.Configure(i, &cfg)
 	}
 	for _, f := range tn.Fakes {
 		pc, err := f.ProviderConfig(home, f.Kind, regions)

@@ -55,6 +55,7 @@ type Config struct {
 	Provenance ProvenanceConfig `toml:"provenance"`
 	Backup     BackupConfig     `toml:"backup"`
 	Launch     LaunchConfig     `toml:"launch"`
+	Store      StoreConfig      `toml:"store"`
 	Tracing    TracingConfig    `toml:"tracing"`
 	Log        LogConfig        `toml:"log"`
 	Providers  []ProviderConfig `toml:"providers"`
@@ -140,6 +141,17 @@ type LaunchConfig struct {
 	MaxWait Duration `toml:"max_wait"`
 }
 
+// StoreConfig guards the data volume's free space.
+type StoreConfig struct {
+	// ReserveBytes and ReservePercent (of the volume) set the free space
+	// below which new orders are refused with 507: the larger of the two.
+	// Defaults 1 GiB and 5.
+	ReserveBytes   int64   `toml:"reserve_bytes"`
+	ReservePercent float64 `toml:"reserve_percent"`
+	// CheckInterval is how often free space is measured. Default 1s.
+	CheckInterval Duration `toml:"check_interval"`
+}
+
 // BackupConfig schedules incremental ledger backups.
 type BackupConfig struct {
 	// Interval between incremental backups; 0 disables. Default 15m (RPO).
@@ -189,6 +201,7 @@ func DefaultConfig() Config {
 		Policy:     PolicyConfig{DeadlineMS: 50},
 		Provenance: ProvenanceConfig{Epoch: Duration(60 * time.Second), TSA: []string{}, MaxFetchBlocks: 1 << 20},
 		Backup:     BackupConfig{Interval: Duration(15 * time.Minute)},
+		Store:      StoreConfig{ReserveBytes: 1 << 30, ReservePercent: 5, CheckInterval: Duration(time.Second)},
 		Launch:     LaunchConfig{Workers: 64, Queue: 16384, PollMax: Duration(5 * time.Second), MaxWait: Duration(15 * time.Minute)},
 		Log:        LogConfig{Level: "info"},
 		Providers: []ProviderConfig{
@@ -370,6 +383,12 @@ func setScalar(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetBool(b)
+	case f.Kind() == reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		f.SetFloat(x)
 	case f.Kind() == reflect.Int64 || f.Kind() == reflect.Int:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
@@ -409,6 +428,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Provenance.Epoch.Std() < 100*time.Millisecond {
 		return &ConfigError{Key: "provenance.epoch", Reason: "want at least 100ms"}
+	}
+	switch s := c.Store; {
+	case s.ReserveBytes < 0:
+		return &ConfigError{Key: "store.reserve_bytes", Reason: "must not be negative"}
+	case s.ReservePercent < 0 || s.ReservePercent > 50:
+		return &ConfigError{Key: "store.reserve_percent", Reason: fmt.Sprintf("%g: want 0 to 50", s.ReservePercent)}
+	case s.CheckInterval.Std() < 10*time.Millisecond:
+		return &ConfigError{Key: "store.check_interval", Reason: "want at least 10ms"}
 	}
 	switch l := c.Launch; {
 	case l.Workers < 1 || l.Workers > 4096:

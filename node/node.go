@@ -65,7 +65,9 @@ type Node struct {
 	key     *treaty.PrivateKey
 	id      Identity
 	metrics *Metrics
-	ready   atomic.Bool
+	ready   atomic.Bool // what /readyz says: started, not stopping, not full
+	started atomic.Bool
+	disk    *diskGuard
 
 	db      *store.DB
 	plog    *provenance.Log
@@ -125,6 +127,24 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.onClose(func(context.Context) error { return n.db.Close() })
+	n.disk = newDiskGuard(filepath.Join(opts.Home, DataDir), cfg.Store, n.metrics.Registry, n.log.With("component", "disk"))
+	diskCtx, stopDisk := context.WithCancel(context.Background())
+	diskDone := make(chan struct{})
+	go func() {
+		defer close(diskDone)
+		t := time.NewTicker(cfg.Store.CheckInterval.Std())
+		defer t.Stop()
+		for {
+			select {
+			case <-diskCtx.Done():
+				return
+			case <-t.C:
+				n.disk.check()
+				n.ready.Store(n.started.Load() && !n.disk.full.Load())
+			}
+		}
+	}()
+	n.onClose(func(context.Context) error { stopDisk(); <-diskDone; return nil })
 
 	// Provenance log and job ledger.
 	origin := "aurora/" + cfg.Federation + "/" + n.id.PeerID.String()
@@ -213,7 +233,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Key: n.key, Clock: clock.System{}, Ledger: n.ledger, Judge: n.judge, Router: n.router, Reputation: rep,
 		Providers: byName(n.provs), Metrics: n.metrics.Order, Tracer: tp.Tracer(order.TracerName),
 		Law: lawOf(cfg.Law), Limits: order.Limits{MaxInflight: cfg.Law.MaxInflight, OrdersPerMin: cfg.Law.OrdersPerMin, GPUHoursPerDay: cfg.Law.GPUHoursPerDay},
-		Tenants: tenants, Slots: cfg.Launch.Queue, PollMax: cfg.Launch.PollMax.Std(), MaxLaunchWait: cfg.Launch.MaxWait.Std(),
+		Tenants: tenants, Admission: n.disk.admit, Slots: cfg.Launch.Queue, PollMax: cfg.Launch.PollMax.Std(), MaxLaunchWait: cfg.Launch.MaxWait.Std(),
 		Logger: n.log.With("component", "order"),
 	}
 	if opts.Clock != nil {
@@ -295,7 +315,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		return err
 	})
-	n.ready.Store(true)
+	n.started.Store(true)
+	n.ready.Store(!n.disk.full.Load())
 	n.log.Info("node ready", "did", string(n.id.DID), "peer", n.id.PeerID.String(), "api", n.ln.Addr().String())
 	return n, nil
 }
@@ -309,6 +330,7 @@ func (n *Node) Close(ctx context.Context) error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	n.started.Store(false)
 	n.ready.Store(false)
 	ctx, cancel := context.WithTimeout(ctx, n.opts.ShutdownTimeout)
 	defer cancel()

@@ -195,6 +195,10 @@ type Config struct {
 	// ResolveMin and ResolveMax bound the backoff between queries of an
 	// unresolved forward. Defaults 1s and 1 minute.
 	ResolveMin, ResolveMax time.Duration
+	// Admission, if set, is asked before a new order (not a resubmission)
+	// is judged; its error (a *RejectError: the node's full disk answers
+	// 507) refuses the order with nothing committed.
+	Admission func() error
 	// OnSettled, if set, is called when a local job reaches running or
 	// failed (reputation reports, per-lane fill accounting).
 	OnSettled func(j *Job)
@@ -471,6 +475,11 @@ func (c *Core) decide(ctx context.Context, o *treaty.Order, ocid cid.Cid, obytes
 	}
 	if r, err, done := c.answered(ctx, o, ocid, nk); done {
 		return r, err
+	}
+	if c.cfg.Admission != nil {
+		if err := c.cfg.Admission(); err != nil {
+			return nil, err
+		}
 	}
 
 	var peers []providers.PeerOption

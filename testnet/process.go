@@ -387,6 +387,7 @@ func NodeConfig(s NodeSpec) (node.Config, error) {
 	cfg.Provenance.TSA = append([]string{}, s.TSAs...)
 	cfg.Provenance.TSARoots = s.TSARoots
 	cfg.Backup.Interval = 0
+	cfg.Store = node.StoreConfig{ReserveBytes: 64 << 20, CheckInterval: node.Duration(time.Second)}
 	cfg.Providers = []node.ProviderConfig{{
 		Kind: "sim", Name: "sim-" + regions[0], Regions: regions,
 		Options: map[string]string{"seed": fmt.Sprint(s.Index + 1), "fail": fmt.Sprint(s.SimFailure), "price": "1400000"},

@@ -259,6 +259,8 @@ func (tn *Testnet) startNode(ctx context.Context, i int) (*Node, error) {
 	cfg.Provenance.TSA = []string{tn.TSAs[0].URL, tn.TSAs[1].URL}
 	cfg.Provenance.TSARoots = tn.TSARootsPath()
 	cfg.Backup.Interval = 0
+	// A testnet is small: refuse orders only when its disk is nearly full.
+	cfg.Store = node.StoreConfig{ReserveBytes: 64 << 20, CheckInterval: node.Duration(time.Second)}
 	cfg.Providers = []node.ProviderConfig{{
 		Kind: "sim", Name: "sim-" + regions[0], Regions: regions,
 		Options: map[string]string{"seed": fmt.Sprint(i + 1), "fail": fmt.Sprint(tn.cfg.SimFailure), "price": "1400000"},

@@ -16,3 +16,13 @@ func allocatedSize(fi fs.FileInfo) uint64 {
 	}
 	return uint64(max(fi.Size(), 0))
 }
+
+// FreeSpace returns the bytes available to an unprivileged writer and the
+// total size of the filesystem holding dir.
+func FreeSpace(dir string) (free, total uint64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
+}

@@ -27,6 +27,9 @@ type anchorRec struct {
 	raw  []byte
 	id   cid.Cid
 	size uint64
+	// stranger: the log's operator had no active treaty with us when the
+	// anchor was judged (counted against MaxStrangerAnchorOrigins).
+	stranger bool
 }
 
 // anchorStore keeps the latest anchor of every log, for sync.
@@ -37,6 +40,8 @@ type anchorStore struct {
 	mu       sync.Mutex // protects following
 	byOrigin map[string]*anchorRec
 	byID     map[cid.Cid]*anchorRec
+	// strangers counts the origins whose latest anchor is a stranger's.
+	strangers int
 }
 
 func newAnchorStore(ds datastore.Batching, log *slog.Logger) *anchorStore {
@@ -53,6 +58,13 @@ func (s *anchorStore) latest(origin string) (*anchorRec, bool) {
 	defer s.mu.Unlock()
 	r, ok := s.byOrigin[origin]
 	return r, ok
+}
+
+// strangerCount returns how many logs' latest anchor is a stranger's.
+func (s *anchorStore) strangerCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.strangers
 }
 
 func (s *anchorStore) has(id cid.Cid) bool {
@@ -79,11 +91,20 @@ func (s *anchorStore) putChanged(ctx context.Context, rec *anchorRec) (bool, err
 	if !ok && len(s.byOrigin) >= MaxAnchorOrigins {
 		return false, fmt.Errorf("%w: keeping anchors of %d logs already", ErrIgnore, MaxAnchorOrigins)
 	}
+	if !ok && rec.stranger && s.strangers >= MaxStrangerAnchorOrigins {
+		return false, fmt.Errorf("%w: keeping anchors of %d strangers' logs already", ErrIgnore, MaxStrangerAnchorOrigins)
+	}
 	if err := s.ds.Put(ctx, anchorKey(rec.a.Origin), rec.raw); err != nil {
 		return false, fmt.Errorf("mesh: store anchor: %w", err)
 	}
 	if ok {
 		delete(s.byID, old.id)
+		if old.stranger {
+			s.strangers--
+		}
+	}
+	if rec.stranger {
+		s.strangers++
 	}
 	s.byOrigin[rec.a.Origin] = rec
 	s.byID[rec.id] = rec

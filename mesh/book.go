@@ -68,6 +68,8 @@ type book struct {
 	log   *slog.Logger
 	// members, when not nil, restricts the parties of accepted treaties.
 	members map[treaty.DID]bool
+	// refused, when set, counts treaties refused by the proposal bounds.
+	refused func(reason string)
 
 	mu      sync.Mutex          // protects following
 	entries map[cid.Cid]*entry  // by body CID
@@ -198,6 +200,9 @@ func (b *book) addTreaty(ctx context.Context, c *checked) (body cid.Cid, changed
 		if len(b.entries) >= b.max && !slices.Contains(c.signed, b.me) {
 			return body, false, fmt.Errorf("%w: the treaty book is full (%d treaties)", ErrIgnore, b.max)
 		}
+		if err := b.roomLocked(c); err != nil {
+			return body, false, err
+		}
 		m := *c.t
 		m.Sigs = slices.Clone(c.t.Sigs)
 		merged = &m
@@ -255,6 +260,63 @@ func (b *book) addTreaty(ctx context.Context, c *checked) (body cid.Cid, changed
 		b.alias[a] = body
 	}
 	return body, true, nil
+}
+
+// isProposal reports whether a treaty signed by signed still lacks a
+// party's signature and lacks ours: a proposal that binds nobody yet.
+func (b *book) isProposal(t *treaty.Treaty, signed []treaty.DID) bool {
+	return len(signed) < len(t.Parties) && !slices.Contains(signed, b.me)
+}
+
+// room checks the proposal bounds for a treaty new to the book.
+func (b *book) room(c *checked) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.entries[c.body] != nil {
+		return nil
+	}
+	return b.roomLocked(c)
+}
+
+// roomLocked refuses (ErrIgnore) a new proposal when one of its signers
+// already has MaxProposalsPerSigner proposals in the book, or the book
+// holds MaxProposals: proposals grant nothing, so a stranger cannot make
+// the node keep more than a few. The walk is O(book) but runs only for
+// proposals new to the book.
+func (b *book) roomLocked(c *checked) error {
+	if !b.isProposal(c.t, c.signed) {
+		return nil
+	}
+	total := 0
+	per := make(map[treaty.DID]int, len(c.signed))
+	for _, e := range b.entries {
+		if !b.isProposal(e.t, e.signed) {
+			continue
+		}
+		total++
+		for _, d := range e.signed {
+			if slices.Contains(c.signed, d) {
+				per[d]++
+			}
+		}
+	}
+	for _, d := range c.signed {
+		if per[d] >= MaxProposalsPerSigner {
+			b.countRefused()
+			return fmt.Errorf("%w: %s has %d proposals in the book already", ErrIgnore, d.Short(), per[d])
+		}
+	}
+	if total >= MaxProposals {
+		b.countRefused()
+		return fmt.Errorf("%w: the book holds %d proposals already", ErrIgnore, total)
+	}
+	return nil
+}
+
+func (b *book) countRefused() {
+	if b.refused != nil {
+		b.refused(RefusedProposals)
+	}
 }
 
 // putLocked installs merged as the entry for body (replacing old, if any)

@@ -363,6 +363,11 @@ func decodeEnvelope(payload []byte, allowed ...string) (*envelope, string, error
 	if len(kinds) != 1 {
 		return nil, "", &FrameError{Frame: name, Rule: fmt.Sprintf("%d members set, want exactly one", len(kinds))}
 	}
+	// A member set to empty bytes is not a record, and it would vanish on
+	// re-encoding (omitempty): what we relay must be what we judged.
+	if len(e.Treaty)+len(e.Revocation)+len(e.Anchor) == 0 {
+		return nil, "", &FrameError{Frame: name, Field: kinds[0], Rule: "empty"}
+	}
 	for _, a := range allowed {
 		if a == kinds[0] {
 			return &e, kinds[0], nil

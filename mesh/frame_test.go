@@ -154,6 +154,10 @@ func TestDecodeEnvelope(t *testing.T) {
 		{"anchor not allowed", cborMap("anchor", []byte{0x41, 1}), []string{"treaty", "revocation"}, "", true},
 		{"two members", cborMap("anchor", []byte{0x41, 1}, "treaty", []byte{0x41, 1}), []string{"treaty", "anchor"}, "", true},
 		{"none", cborMap(), []string{"treaty"}, "", true},
+		// The fuzz finding (testdata/fuzz/FuzzEnvelope/empty-member): an
+		// empty member would vanish on re-encoding.
+		{"empty member", cborMap("treaty", []byte{0x40}), []string{"treaty"}, "", true},
+		{"empty member beside another", cborMap("anchor", []byte{0x41, 1}, "treaty", []byte{0x40}), []string{"treaty", "anchor"}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, kind, err := decodeEnvelope(tc.in, tc.allowed...)

@@ -192,6 +192,9 @@ type verifiedRevocation struct {
 }
 
 func (m *Mesh) validateTreatyMsg(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if err := m.allowGossip(kindTreaty, from); err != nil {
+		return m.verdict(kindTreaty, err)
+	}
 	v, err := m.judgeTreatyEnvelope(msg.Data, from == m.id)
 	if err == nil {
 		msg.ValidatorData = v
@@ -219,6 +222,9 @@ func (m *Mesh) judgeTreatyEnvelope(data []byte, local bool) (any, error) {
 		}
 		if !local && m.book.knows(c) {
 			return nil, fmt.Errorf("%w: duplicate treaty", ErrIgnore)
+		}
+		if err := m.book.room(c); err != nil {
+			return nil, err
 		}
 		return c, nil
 	}
@@ -248,6 +254,9 @@ func (m *Mesh) ReputationEpochOf(t time.Time) int64 {
 }
 
 func (m *Mesh) validateReputationMsg(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if err := m.allowGossip(kindReputation, from); err != nil {
+		return m.verdict(kindReputation, err)
+	}
 	r, err := m.judgeReputation(from, msg.Data, true)
 	if err == nil {
 		msg.ValidatorData = r
@@ -301,6 +310,13 @@ func (m *Mesh) judgeReputation(from peer.ID, data []byte, record bool) (*treaty.
 	if r.Epoch < cur-m.cfg.ReputationMaxAge || r.Epoch > cur+1 {
 		return nil, &StaleReportError{Reporter: r.Reporter, Epoch: r.Epoch, Current: cur, MaxAge: m.cfg.ReputationMaxAge, FromTheReporter: from == reporter}
 	}
+	// Only treaty partners' reports count (docs/OPERATIONS.md, trust
+	// model): a stranger's is dropped here, not relayed, and never reaches
+	// OnReputation or the per-reporter memory below.
+	if r.Reporter != m.me && !m.isPartner(reporter) {
+		m.metrics.refused.WithLabelValues(kindNames[kindReputation], RefusedNotMember).Inc()
+		return nil, fmt.Errorf("%w: reporter %s has no active treaty with us", ErrIgnore, r.Reporter.Short())
+	}
 	m.repMu.Lock()
 	defer m.repMu.Unlock()
 	if last, ok := m.repSeen[r.Reporter]; ok && r.Epoch <= last {
@@ -328,6 +344,9 @@ func (m *Mesh) judgeReputation(from peer.ID, data []byte, record bool) (*treaty.
 const maxReporters = 4096
 
 func (m *Mesh) validateAnchorMsg(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if err := m.allowGossip(kindAnchor, from); err != nil {
+		return m.verdict(kindAnchor, err)
+	}
 	rec, err := m.judgeAnchor(ctx, from, msg.Data)
 	if err == nil {
 		msg.ValidatorData = rec
@@ -355,8 +374,19 @@ func (m *Mesh) judgeAnchor(ctx context.Context, from peer.ID, data []byte) (*anc
 	if from == m.id {
 		return rec, nil
 	}
-	if have, ok := m.anchors.latest(a.Origin); ok && have.size >= size {
+	have, known := m.anchors.latest(a.Origin)
+	if known && have.size >= size {
 		return nil, fmt.Errorf("%w: have %s at size %d", ErrIgnore, a.Origin, have.size)
+	}
+	// Anchors are public law, but a stranger's log takes one of only
+	// MaxStrangerAnchorOrigins places: fresh keys cannot crowd out
+	// partners' logs, nor make OnAnchor verify without end.
+	if owner, ok := m.originOwner(a.Origin); !ok || (owner != m.id && !m.isPartner(owner)) {
+		rec.stranger = true
+		if !known && m.anchors.strangerCount() >= MaxStrangerAnchorOrigins {
+			m.metrics.refused.WithLabelValues(kindNames[kindAnchor], RefusedAnchorOrigins).Inc()
+			return nil, fmt.Errorf("%w: keeping anchors of %d strangers' logs already", ErrIgnore, MaxStrangerAnchorOrigins)
+		}
 	}
 	if m.cfg.OnAnchor != nil {
 		did, err := DIDOf(from)

@@ -113,7 +113,10 @@ type hostParts struct {
 	listen []multiaddr.Multiaddr
 }
 
-func newHost(cfg *Config) (*hostParts, error) {
+// newHost builds the host. partner tells treaty partners from strangers
+// for the resource manager's stranger budgets (guardedRM); refused counts
+// its refusals.
+func newHost(cfg *Config, partner func(peer.ID) bool, refused func(kind, reason string)) (*hostParts, error) {
 	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key.Ed25519())
 	if err != nil {
 		return nil, fmt.Errorf("mesh: identity: %w", err)
@@ -153,7 +156,7 @@ func newHost(cfg *Config) (*hostParts, error) {
 		// Start listens, once the handlers are bound.
 		libp2p.NoListenAddrs,
 		libp2p.ConnectionManager(cm),
-		libp2p.ResourceManager(rm),
+		libp2p.ResourceManager(newGuardedRM(rm, partner, refused)),
 		libp2p.UserAgent("aurora/1"),
 		// libp2p's own metrics are process-global collectors: a process
 		// running many meshes (tests, the testnet) cannot own them per

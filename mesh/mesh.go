@@ -62,6 +62,8 @@ type Mesh struct {
 
 	scores atomic.Pointer[map[peer.ID]float64]
 
+	limiter gossipLimiter // strangers' gossip rate
+
 	repMu   sync.Mutex // protects repSeen
 	repSeen map[treaty.DID]int64
 
@@ -127,6 +129,7 @@ func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		dialed: map[peer.ID]time.Time{},
 	}
 	m.book = newBook(&m.cfg, m.log)
+	m.book.refused = func(reason string) { met.refused.WithLabelValues(kindNames[kindTreaty], reason).Inc() }
 	m.anchors = newAnchorStore(cfg.Datastore, m.log)
 	if err := m.book.load(ctx); err != nil {
 		met.unregister()
@@ -141,7 +144,7 @@ func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		ai, _ := peer.AddrInfoFromString(b) // checked by validate
 		m.boot = append(m.boot, *ai)
 	}
-	parts, err := newHost(&m.cfg)
+	parts, err := newHost(&m.cfg, m.isPartner, func(kind, reason string) { met.refused.WithLabelValues(kind, reason).Inc() })
 	if err != nil {
 		met.unregister()
 		return nil, err

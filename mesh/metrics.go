@@ -40,6 +40,7 @@ type metrics struct {
 	streams    *prometheus.GaugeVec
 	bookSize   prometheus.Gauge
 	forwardTry *prometheus.CounterVec
+	refused    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -87,8 +88,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "aurora_treaty_forward_retries_total",
 			Help: "Forwards retried once over a fresh connection after the first attempt broke, by outcome.",
 		}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aurora_mesh_refused_total",
+			Help: "What peers without an active treaty (strangers) were refused, by kind (a protocol ID, or treaty, reputation, anchor gossip) and reason (peer_budget, stranger_budget, rate, not_member, proposals, anchor_origins).",
+		}, []string{"kind", "reason"}),
 	}
-	m.collectors = []prometheus.Collector{m.rtt, m.orders, m.filled, m.peers, m.dropped, m.validated, m.repairs, m.streams, m.bookSize, m.forwardTry}
+	m.collectors = []prometheus.Collector{m.rtt, m.orders, m.filled, m.peers, m.dropped, m.validated, m.repairs, m.streams, m.bookSize, m.forwardTry, m.refused}
 	for _, r := range []string{LaneSentAck, LaneSentDenial, LaneSentError, LaneRecvAck, LaneRecvDenial, LaneRecvError} {
 		m.orders.WithLabelValues(r)
 	}

@@ -203,6 +203,10 @@ func (m *Mesh) syncWith(ctx context.Context, pid peer.ID) error {
 				missing = append(missing, id)
 			}
 		}
+		// A stranger gets a bounded share of our verification work per round.
+		if !m.isPartner(pid) && len(missing) > MaxStrangerSyncRecords {
+			missing = missing[:MaxStrangerSyncRecords]
+		}
 		for len(missing) > 0 {
 			batch := missing[:min(len(missing), MaxSyncFetch)]
 			missing = missing[len(batch):]

@@ -22,8 +22,8 @@ type diskGuard struct {
 	bytes   uint64 // reserve floor
 	percent float64
 	log     *slog.Logger
-	free     prometheus.Gauge
-	reserve  prometheus.Gauge
+	free    prometheus.Gauge
+	reserve prometheus.Gauge
 
 	full atomic.Bool
 }

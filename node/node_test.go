@@ -52,7 +52,7 @@ func newConfig() node.Config {
 	cfg := node.DefaultConfig()
 	cfg.Backup.Interval = 0
 	cfg.Provenance.Epoch = node.Duration(150 * time.Millisecond)
-	cfg.P2P.Listen = []string{} // standalone: the mesh has its own tests and the testnet's
+	cfg.P2P.Listen = []string{}                                                                     // standalone: the mesh has its own tests and the testnet's
 	cfg.Store = node.StoreConfig{ReserveBytes: 64 << 20, CheckInterval: node.Duration(time.Second)} // small test machines
 	cfg.Providers = []node.ProviderConfig{
 		{Kind: "sim", Name: "sim-eu", Regions: []string{"eu-west"}, Options: map[string]string{"seed": "1", "price": "1000000"}},

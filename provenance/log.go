@@ -669,3 +669,20 @@ func (l *Log) UpdateCosigned(ctx context.Context, signed []byte) (Checkpoint, er
 	}
 	return cp, nil
 }
+
+// SubtreeHash returns the hash of the perfect subtree at level (2^level
+// leaves) with the given index, that is MTH(D[index·2^level :
+// (index+1)·2^level]) in RFC 6962 terms; the subtree must lie within
+// Size(). Tiles (C2SP tlog-tiles) are sequences of these hashes.
+func (l *Log) SubtreeHash(ctx context.Context, level uint8, index uint64) ([32]byte, error) {
+	var out [32]byte
+	if level > 63 || index >= MaxTreeSize>>level || (index+1)<<level > l.Size() {
+		return out, fmt.Errorf("%w: subtree (level %d, index %d), log size %d", ErrNotFound, level, index, l.Size())
+	}
+	h, err := l.node(ctx, compact.NodeID{Level: uint(level), Index: index})
+	if err != nil {
+		return out, err
+	}
+	copy(out[:], h)
+	return out, nil
+}

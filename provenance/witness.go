@@ -160,9 +160,8 @@ func StatusCode(err error) int {
 	case err == nil:
 		return 200
 	case errors.As(err, &equiv):
-		if equiv.SizeA == equiv.SizeB {
-			return 409
-		}
+		// C2SP: equal sizes with different roots, like a proof that shows
+		// the log rewrote history, is 422 (409 is only a stale old size).
 		return 422
 	case errors.As(err, &conflct):
 		return 409
@@ -277,7 +276,7 @@ func witnessKey(origin string) datastore.Key {
 // (*ConflictError with the stored size, 409); the consistency proof verifies
 // against the STORED root (ErrInvalidProof, 422; *EquivocationError when the
 // proof shows the log rewrote history); an equal size has an equal root
-// (*EquivocationError, 409). It then stores the checkpoint, syncs, and only
+// (*EquivocationError, 422). It then stores the checkpoint, syncs, and only
 // then cosigns. Equivocations are also kept as evidence.
 func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error) {
 	req, err := ParseAddCheckpoint(body)

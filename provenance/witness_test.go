@@ -176,7 +176,7 @@ func TestWitnessMatrix(t *testing.T) {
 			}
 		}},
 		{"empty proof", CosignRequest(10, nil, cp20.Note), 422, nil},
-		{"equal size, different root", CosignRequest(10, nil, fork10.Note), 409, func(t *testing.T, err error) {
+		{"equal size, different root", CosignRequest(10, nil, fork10.Note), 422, func(t *testing.T, err error) {
 			var eq *EquivocationError
 			if !errors.As(err, &eq) {
 				t.Fatalf("%v, want an EquivocationError", err)

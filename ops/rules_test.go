@@ -34,6 +34,11 @@ var wantAlerts = []string{
 	"AuroraBackupStale",
 	"AuroraPubsubDrops",
 	"AuroraNodeDown",
+	"AuroraStoreFull",
+	"AuroraStoreLow",
+	"AuroraForwardsUnresolved",
+	"AuroraLaunchQueueFull",
+	"AuroraEpochPinBacklog",
 }
 
 // ruleFile mirrors the rule file; For is a pointer to tell "for: 0m" from a missing `for`.

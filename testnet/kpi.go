@@ -194,6 +194,35 @@ func (k KPIs) Table() string {
 	return b.String()
 }
 
+// Check is one KPI against its SLO. Missing data (NaN, nothing observed)
+// is a miss, never a pass.
+type Check struct {
+	Name, Value, SLO string
+	OK               bool
+}
+
+// Checks compares the KPIs with their SLOs.
+func (k KPIs) Checks() []Check {
+	known := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	return []Check{
+		{"fill rate", fmt.Sprintf("%.3f", k.FillRate), "≥ 0.80", known(k.FillRate) && k.Acked > 0 && k.FillRate >= 0.80},
+		{"RTT p95", ms(k.RTTP95), "≤ 350 ms", known(k.RTTP95) && k.RTTP95 <= 0.35},
+		{"policy p99", ms(k.PolicyP99), "≤ 25 ms", known(k.PolicyP99) && k.PolicyP99 <= 0.025},
+		{"provenance coverage", fmt.Sprintf("%.3f", k.Coverage), "≥ 0.95", known(k.Coverage) && k.Records > 0 && k.Coverage >= 0.95},
+	}
+}
+
+// Missed lists the KPIs that miss their SLO (or have no data).
+func (k KPIs) Missed() []string {
+	var out []string
+	for _, c := range k.Checks() {
+		if !c.OK {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
 func ms(s float64) string {
 	if math.IsNaN(s) {
 		return "n/a"

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,6 +188,7 @@ func runDemo(ctx context.Context, out io.Writer, nodes, orders int, dir string, 
 	}
 	k := testnet.ComputeKPIs(fams)
 	fmt.Fprintf(out, "\nKPIs (from the nodes' /metrics)\n%s\n", k.Table())
+	missed := k.Missed()
 
 	// One proof bundle, verified offline.
 	if len(jobs) > 0 {
@@ -236,6 +238,9 @@ func runDemo(ctx context.Context, out io.Writer, nodes, orders int, dir string, 
 		}
 	}
 	fmt.Fprintf(out, "\nDone in %.1fs; shutting down.\n", time.Since(start).Seconds())
+	if len(missed) > 0 {
+		return fmt.Errorf("demo: KPIs missed their SLO (or had no data): %s", strings.Join(missed, ", "))
+	}
 	return nil
 }
 

@@ -243,6 +243,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		ccfg.Peers, ccfg.Forward, ccfg.Lanes = n.fed.mesh, n.fed.mesh, meshLanes{n.fed.mesh}
 		ccfg.Blocks = n.fed.putJobBlocks
 	}
+	if ccfg.RestoredAt, err = n.ledger.RestoredAt(ctx); err != nil {
+		return nil, err
+	}
 	if n.core, err = order.New(ccfg); err != nil {
 		return nil, err
 	}

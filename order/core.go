@@ -195,6 +195,12 @@ type Config struct {
 	// ResolveMin and ResolveMax bound the backoff between queries of an
 	// unresolved forward. Defaults 1s and 1 minute.
 	ResolveMin, ResolveMax time.Duration
+	// RestoredAt is when the ledger was last restored from a backup
+	// (Ledger.RestoredAt). The nonces and answers recorded after that
+	// backup are gone, so an order created before it is refused (409
+	// restored) until it could no longer be valid anyway: a restore never
+	// reopens a replay.
+	RestoredAt time.Time
 	// Admission, if set, is asked before a new order (not a resubmission)
 	// is judged; its error (a *RejectError: the node's full disk answers
 	// 507) refuses the order with nothing committed.
@@ -475,6 +481,10 @@ func (c *Core) decide(ctx context.Context, o *treaty.Order, ocid cid.Cid, obytes
 	}
 	if r, err, done := c.answered(ctx, o, ocid, nk); done {
 		return r, err
+	}
+	if r := c.cfg.RestoredAt; !r.IsZero() && o.Created <= r.Unix() && now.Before(r.Add(treaty.MaxOrderLifetime+treaty.MaxClockSkew)) {
+		return nil, &RejectError{Status: 409, Code: "restored", Field: "created", Err: fmt.Errorf(
+			"order: this node's ledger was restored from a backup at %s; an order created before then may have been accepted after the backup, so it is refused: sign a new order", r.UTC().Format(time.RFC3339))}
 	}
 	if c.cfg.Admission != nil {
 		if err := c.cfg.Admission(); err != nil {

@@ -465,3 +465,29 @@ func answerOp(ocid cid.Cid, a answer, ttl time.Duration) Op {
 func NewTestCommitter(l *Ledger) func(ctx context.Context, j *Job) error {
 	return func(ctx context.Context, j *Job) error { return l.commit(ctx, &write{job: j}) }
 }
+
+// restoredKey records when the ledger was last restored from a backup.
+const restoredKey = "/restored"
+
+// MarkRestored records that the ledger was restored from a backup at t:
+// nonces and answers after the backup are gone, so orders created before t
+// are refused until they can no longer be valid (Config.RestoredAt).
+func (l *Ledger) MarkRestored(ctx context.Context, t time.Time) error {
+	return l.cfg.Store.Apply(ctx, []Op{{Key: restoredKey, Value: []byte(t.UTC().Format(time.RFC3339Nano))}})
+}
+
+// RestoredAt returns when the ledger was last restored (zero if never).
+func (l *Ledger) RestoredAt(ctx context.Context) (time.Time, error) {
+	b, err := l.cfg.Store.Get(ctx, restoredKey)
+	if errors.Is(err, ErrNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("order: restore marker: %w", err)
+	}
+	return t, nil
+}

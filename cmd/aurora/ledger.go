@@ -17,6 +17,7 @@ import (
 
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/node/store"
+	"github.com/aurora-federation/aurora/treaty"
 )
 
 func newLedgerCmd() *cobra.Command {
@@ -84,6 +85,14 @@ backup: it holds every version greater than since (do not add 1).`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "restored %s (since %d, version %d)\n", f, m.Since, m.Version)
 			}
+			// Nonces used after the backup are gone: orders created before
+			// now are refused until they expire, so none can be replayed.
+			now := time.Now()
+			if err := node.LedgerOf(db).MarkRestored(cmd.Context(), now); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "orders created before %s are refused until %s (their nonces may have been used after the backup)\n",
+				now.UTC().Format(time.RFC3339), now.Add(treaty.MaxOrderLifetime+treaty.MaxClockSkew).UTC().Format(time.RFC3339))
 			return nil
 		},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -79,6 +80,16 @@ func TestLedgerBackupRestore(t *testing.T) {
 		t.Fatalf("backup with a bad token: code %d %s", code, errs)
 	}
 
+	// An order accepted after the last backup: its nonce is not in the backup.
+	lateOrder, err := client.BuildOrder(k, client.OrderSpec{Image: "x:1", GPU: "A100:1", MaxPrice: "3/h"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Submit(t.Context(), lateOrder); err != nil || r.Result != "ack" {
+		t.Fatalf("late order: %v %+v", err, r)
+	}
+	time.Sleep(1100 * time.Millisecond) // the restore time is later than the late order's creation
+
 	fresh := filepath.Join(t.TempDir(), "n2")
 	if _, err := node.InitHome(fresh, cfg, false, nil); err != nil {
 		t.Fatal(err)
@@ -98,12 +109,34 @@ func TestLedgerBackupRestore(t *testing.T) {
 			t.Errorf("job %s missing after restore: %v", id, err)
 		}
 	}
+	db.Close()
+	// The restored node cannot be made to accept the late order again (its
+	// nonce was used after the backup), but takes new ones.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2, err := node.New(t.Context(), node.Options{Home: fresh, Config: cfg, APIListener: ln2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := client.New("http://"+n2.APIAddr(), "")
+	_, err = c2.Submit(t.Context(), lateOrder)
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != "restored" {
+		t.Errorf("the late order replayed after the restore: %v, want 409 restored", err)
+	}
+	newer, _ := client.BuildOrder(k, client.OrderSpec{Image: "x:1", GPU: "A100:1", MaxPrice: "3/h"}, time.Now())
+	if r, err := c2.Submit(t.Context(), newer); err != nil || r.Result != "ack" {
+		t.Errorf("a new order after the restore: %v %+v", err, r)
+	}
+	n2.Close(context.Background())
 	// A tampered backup is refused by its manifest checksum.
 	b, _ := os.ReadFile(incr)
 	b[len(b)/2] ^= 1
 	os.WriteFile(incr, b, 0o600)
-	if _, errs, code = runAurora(t, "ledger", "restore", "--home", fresh, incr); code == 0 {
-		t.Fatalf("tampered backup restored: %s", errs)
+	if _, errs, code = runAurora(t, "ledger", "restore", "--home", fresh, incr); code == 0 || !strings.Contains(errs, "sha256") && !strings.Contains(errs, "checksum") {
+		t.Fatalf("tampered backup: code %d %s, want a checksum refusal", code, errs)
 	}
 }
 

@@ -232,3 +232,9 @@ func ms(s float64) string {
 	}
 	return fmt.Sprintf("%.2f ms", s*1e3)
 }
+
+// Quantile is the q quantile of a histogram family merged across nodes
+// (NaN when nothing was observed), as PromQL's histogram_quantile.
+func Quantile(q float64, nodes []map[string]*dto.MetricFamily, name string) float64 {
+	return quantile(q, nodes, name)
+}

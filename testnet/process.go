@@ -423,6 +423,9 @@ func InitSets(cfg node.Config) []string {
 		"p2p.mdns=" + strconv.FormatBool(cfg.P2P.MDNS),
 		"provenance.epoch=" + cfg.Provenance.Epoch.Std().String(),
 		"backup.interval=" + cfg.Backup.Interval.Std().String(),
+		"store.reserve_bytes=" + strconv.FormatInt(cfg.Store.ReserveBytes, 10),
+		"store.reserve_percent=" + strconv.FormatFloat(cfg.Store.ReservePercent, 'g', -1, 64),
+		"store.check_interval=" + cfg.Store.CheckInterval.Std().String(),
 	}
 	if len(cfg.P2P.Bootstrap) > 0 {
 		sets = append(sets, "p2p.bootstrap="+strings.Join(cfg.P2P.Bootstrap, ","))

@@ -316,7 +316,9 @@ func TestStaleReputation(t *testing.T) {
 	meshtest.WaitFor(t, meshtest.Wait, "the stale report to be rejected", func() bool { return validated(t, a, "reputation", "reject") >= 1 })
 	waitScoreBelowZero(t, a, evil)
 
-	// B's current report is accepted by A and handed over.
+	// B's current report is accepted by A and handed over: they are
+	// partners (a stranger's report would be ignored, TestSybils).
+	meshtest.Activate(t, fed, a, b)
 	fresh := &treaty.ReputationReport{V: treaty.Version, Reporter: b.DID(), Federation: fed, Epoch: epoch, At: now.Unix(),
 		Providers: []treaty.ProviderStat{{Name: "sim", Launched: 10, Failed: 1, LaunchP95MS: 900}}, Peers: []treaty.PeerStat{}}
 	if err := b.PublishReputation(t.Context(), fresh); err != nil {

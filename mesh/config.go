@@ -168,8 +168,9 @@ type Config struct {
 	// OnAnchor judges received anchors. Default: well-formed anchors are
 	// accepted.
 	OnAnchor AnchorHandler
-	// OnReputation receives verified reputation reports. Default: dropped
-	// after validation.
+	// OnReputation receives verified reputation reports by treaty
+	// partners (parties to an active treaty with us; strangers' reports
+	// are ignored and not relayed). Default: dropped after validation.
 	OnReputation ReputationHandler
 	// OnTreaty, if set, is called after a treaty or a revocation changed
 	// the book (gossip, sync or API), with the treaty's new state. It is

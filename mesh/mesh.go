@@ -378,7 +378,24 @@ func (m *Mesh) Peers() []PeerInfo {
 	return out
 }
 
-// OrderFilled counts a forwarded order known filled
-// (aurora_treaty_orders_filled_total): the node calls it when a peer's
-// job reaches running.
+// ObserveFill counts an order that treaty peer from forwarded to us whose
+// job reached running here (aurora_treaty_orders_filled_total): the node
+// calls it once per such job. An order of our own (from is this node) is
+// not a forwarded one and is not counted. Safe for concurrent use.
+func (m *Mesh) ObserveFill(from treaty.DID) {
+	if from == m.me {
+		return
+	}
+	m.metrics.filled.Inc()
+}
+
+// OrderFilled is ObserveFill without the peer.
+//
+// Deprecated: use ObserveFill.
 func (m *Mesh) OrderFilled() { m.metrics.filled.Inc() }
+
+// IsPartner reports whether d is a party to an active treaty with this
+// node: the peers that are exempt from the stranger limits and whose
+// reputation reports count (a Reputation's Trust). It is an O(1) read of
+// the book's snapshot.
+func (m *Mesh) IsPartner(d treaty.DID) bool { return m.isPartnerDID(d) }

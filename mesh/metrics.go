@@ -58,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"lane_result"}),
 		filled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "aurora_treaty_orders_filled_total",
-			Help: "Forwarded orders known filled (a provider lease reached running on the peer).",
+			Help: "Orders forwarded to this node by treaty peers whose job reached running here (Mesh.ObserveFill).",
 		}),
 		peers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "aurora_peers_connected",

@@ -47,6 +47,7 @@ func offlineMesh(t testing.TB, key *treaty.PrivateKey, mutate func(*Config)) *Me
 	m := &Mesh{cfg: cfg, log: slog.New(slog.DiscardHandler), me: key.DID(), id: id, metrics: met,
 		repSeen: map[treaty.DID]int64{}, stats: map[treaty.DID]*peerStats{}, kick: make(chan struct{}, 1)}
 	m.book = newBook(&m.cfg, m.log)
+	m.book.refused = func(reason string) { met.refused.WithLabelValues(kindNames[kindTreaty], reason).Inc() }
 	m.anchors = newAnchorStore(cfg.Datastore, m.log)
 	return m
 }
@@ -143,8 +144,10 @@ func TestValidationResults(t *testing.T) {
 			func(m *Mesh) { addKnown(t, m, known) }, pubsub.ValidationAccept},
 		{"revocation: by a non-party", kindTreaty, peerK, revocation(stranger, treaty.LinkTo(treaty.CIDOf(mustEncode(t, known)))),
 			func(m *Mesh) { addKnown(t, m, known) }, pubsub.ValidationReject},
-		{"reputation: current", kindReputation, peerK, report(peerK, 0, "fed"), nil, pubsub.ValidationAccept},
-		{"reputation: relayed", kindReputation, stranger, report(peerK, -1, "fed"), nil, pubsub.ValidationAccept},
+		{"reputation: current", kindReputation, peerK, report(peerK, 0, "fed"), func(m *Mesh) { partnerWith(t, m, me, peerK) }, pubsub.ValidationAccept},
+		{"reputation: relayed", kindReputation, stranger, report(peerK, -1, "fed"), func(m *Mesh) { partnerWith(t, m, me, peerK) }, pubsub.ValidationAccept},
+		{"reputation: by a stranger", kindReputation, stranger, report(stranger, 0, "fed"), func(m *Mesh) { partnerWith(t, m, me, peerK) }, pubsub.ValidationIgnore},
+		{"reputation: by a partner's partner", kindReputation, peerK, report(third, 0, "fed"), func(m *Mesh) { partnerWith(t, m, me, peerK) }, pubsub.ValidationIgnore},
 		{"reputation: stale from its reporter", kindReputation, peerK, report(peerK, -10, "fed"), nil, pubsub.ValidationReject},
 		{"reputation: stale relayed", kindReputation, stranger, report(peerK, -10, "fed"), nil, pubsub.ValidationIgnore},
 		{"reputation: future from its reporter", kindReputation, peerK, report(peerK, 5, "fed"), nil, pubsub.ValidationReject},
@@ -234,7 +237,31 @@ func TestMergeSignatures(t *testing.T) {
 	}
 }
 
-func addKnown(t *testing.T, m *Mesh, tr *treaty.Treaty) {
+// partnerWith adds to m's book an active bilateral treaty between me and
+// peer, signed by both: peer becomes a partner.
+func partnerWith(t testing.TB, m *Mesh, me, peer *treaty.PrivateKey) *treaty.Treaty {
+	t.Helper()
+	tr, err := treaty.FromTemplate(treaty.Proposal{Template: treaty.TemplateBilateral, Federation: m.cfg.Federation, Proposer: me.DID(), Peer: peer.DID(), Now: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*treaty.PrivateKey{me, peer} {
+		if err := treaty.SignTreaty(tr, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addKnown(t, m, tr)
+	pid, err := PeerIDOf(peer.DID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.isPartner(pid) {
+		t.Fatal("partnerWith: the treaty is not active")
+	}
+	return tr
+}
+
+func addKnown(t testing.TB, m *Mesh, tr *treaty.Treaty) {
 	t.Helper()
 	c, err := m.book.checkTreaty(tr, nil)
 	if err != nil {

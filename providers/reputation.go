@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -46,6 +48,27 @@ type ReputationConfig struct {
 	// BlendWeight is the most observations one entry of a peer's report
 	// counts as at trust 1 (Blend). Default 8.
 	BlendWeight float64
+	// Epoch is the period over which reports' influence is bounded: in one
+	// Epoch of clock time, one reporter at trust 1 moves one entry's score
+	// by at most MaxReportMove, and all reporters together by at most
+	// MaxEpochMove (docs/OPERATIONS.md, "Trust model"). Default 1 minute,
+	// the mesh's reputation epoch.
+	Epoch time.Duration
+	// MaxReportMove is the most permille one reporter at trust 1 moves one
+	// entry's score in one Epoch (scaled by its trust). Default 25.
+	MaxReportMove int64
+	// MaxEpochMove is the most permille all reporters together move one
+	// entry's score in one Epoch. Default 100.
+	MaxEpochMove int64
+	// Trust, when set, is the authority on reporters: Blend uses the lower
+	// of the trust its caller passes and Trust(reporter), so a reporter it
+	// gives 0 (anyone without an active treaty with this node) is ignored.
+	// Default nil: the caller's trust alone.
+	Trust func(reporter treaty.DID) float64
+	// Registerer receives the reputation's metrics (reports and entries
+	// accepted or ignored by reason, observations by outcome). Default nil:
+	// not registered.
+	Registerer prometheus.Registerer
 	// MaxEntries bounds how many providers plus peers Blend may add (peer
 	// reports are hostile input). Local observations are always recorded.
 	// Default 4096.
@@ -92,6 +115,19 @@ func (c *ReputationConfig) validate() error {
 	if !(c.PriorWeight > 0) || !(c.BlendWeight > 0) {
 		return errors.New("providers: reputation prior and blend weights must be positive")
 	}
+	if c.Epoch == 0 {
+		c.Epoch = time.Minute
+	}
+	if c.MaxReportMove == 0 {
+		c.MaxReportMove = 25
+	}
+	if c.MaxEpochMove == 0 {
+		c.MaxEpochMove = 100
+	}
+	if c.Epoch < 0 || c.MaxReportMove < 0 || c.MaxEpochMove < 0 || c.MaxReportMove > treaty.PermilleMax || c.MaxEpochMove > treaty.PermilleMax {
+		return fmt.Errorf("providers: reputation epoch %s, max report move %d, max epoch move %d: want a positive epoch and moves in [0, %d]",
+			c.Epoch, c.MaxReportMove, c.MaxEpochMove, treaty.PermilleMax)
+	}
 	if c.MaxEntries == 0 {
 		c.MaxEntries = 4096
 	}
@@ -121,11 +157,22 @@ type Reputation struct {
 	snap  atomic.Pointer[ReputationSnapshot]
 	dirty atomic.Bool
 
-	mu      sync.Mutex // protects following
-	provIdx map[string]int32
-	peerIdx map[treaty.DID]int32
-	prov    []repState
-	peer    []repState
+	m *repMetrics
+
+	mu      sync.Mutex       // protects following
+	provIdx map[string]int32 // local providers, by name
+	// remoteIdx are other operators' providers, known from their reports;
+	// their slots are in prov too.
+	remoteIdx map[ProviderID]int32
+	peerIdx   map[treaty.DID]int32
+	prov      []repState
+	peer      []repState
+	// moves is what reports moved each entry in the current Epoch
+	// (moveEpoch), bounding their influence; lastReport is each
+	// reporter's latest report epoch blended.
+	moves      map[moveKey]*moveBudget
+	moveEpoch  int64
+	lastReport map[treaty.DID]int64
 }
 
 // repState is one provider's or peer's mutable record.
@@ -150,12 +197,20 @@ func NewReputation(cfg ReputationConfig) (*Reputation, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	r := &Reputation{
-		cfg:     cfg,
-		provIdx: map[string]int32{},
-		peerIdx: map[treaty.DID]int32{},
+	m, err := newRepMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
 	}
-	r.snap.Store(&ReputationSnapshot{prior: cfg.Prior, priorLat: cfg.PriorLatency, at: cfg.Clock.Now(), provIdx: r.provIdx, peerIdx: r.peerIdx})
+	r := &Reputation{
+		cfg:        cfg,
+		m:          m,
+		provIdx:    map[string]int32{},
+		remoteIdx:  map[ProviderID]int32{},
+		peerIdx:    map[treaty.DID]int32{},
+		moves:      map[moveKey]*moveBudget{},
+		lastReport: map[treaty.DID]int64{},
+	}
+	r.snap.Store(&ReputationSnapshot{prior: cfg.Prior, priorLat: cfg.PriorLatency, at: cfg.Clock.Now(), provIdx: r.provIdx, remoteIdx: r.remoteIdx, peerIdx: r.peerIdx})
 	return r, nil
 }
 
@@ -200,6 +255,11 @@ func (r *Reputation) Observe(name string, ok bool, latency time.Duration) {
 	}
 	r.mu.Unlock()
 	r.dirty.Store(true)
+	outcome := "ok"
+	if !ok {
+		outcome = "failed"
+	}
+	r.m.observations.WithLabelValues("provider", outcome).Inc()
 }
 
 // ObserveLatency records the launch-to-running latency of a launch already
@@ -223,23 +283,16 @@ func (r *Reputation) latencyLocked(s *repState, latency time.Duration, now int64
 	s.hist.add(latency)
 }
 
-// ObservePeer records one order forwarded to peer did: filled or not, and the
-// round trip (send → Ack) when known (rtt < 0 = unknown).
+// ObservePeer records one order forwarded to peer did: filled (the peer
+// signed an Ack) or not (a Denial, a refusal or no answer: all count as a
+// failure), and the round trip (send → answer) when known (rtt < 0 =
+// unknown). ObservePeerOutcome tells these apart.
 func (r *Reputation) ObservePeer(did treaty.DID, filled bool, rtt time.Duration) {
-	now := r.now()
-	r.mu.Lock()
-	s := &r.peer[r.peerSlotLocked(did)]
-	s.ok.add(b2f(filled), 1, r.decay(&s.ok, now, 1), now)
-	s.n++
-	s.launched++
-	if !filled {
-		s.failed++
+	o := peerNotFilled
+	if filled {
+		o = PeerAcked
 	}
-	if rtt >= 0 {
-		s.lat.add(rtt.Seconds(), 1, r.decay(&s.lat, now, 1), now)
-	}
-	r.mu.Unlock()
-	r.dirty.Store(true)
+	r.ObservePeerOutcome(did, o, rtt)
 }
 
 // Score returns provider name's score in permille (Prior if never observed).
@@ -248,57 +301,6 @@ func (r *Reputation) Score(name string) int64 { return r.Snapshot().Score(name) 
 // PeerScore returns peer did's fill score in permille (Prior if never
 // observed).
 func (r *Reputation) PeerScore(did treaty.DID) int64 { return r.Snapshot().PeerScore(did) }
-
-// Blend mixes a peer's report into the averages, each entry weighted by
-// trust (0..1, clamped) and by its sample size, capped at BlendWeight
-// observations. The caller has verified the report's signature and that the
-// reporter is a treaty party; Blend only skips entries about the reporter
-// itself. Blended evidence moves scores but never the local epoch counts, so
-// reports do not echo each other.
-func (r *Reputation) Blend(rep *treaty.ReputationReport, trust float64) {
-	if rep == nil || !(trust > 0) {
-		return
-	}
-	trust = min(trust, 1)
-	now := r.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, p := range rep.Providers {
-		if p.Launched <= 0 || p.Failed < 0 || p.Failed > p.Launched {
-			continue
-		}
-		i, ok := r.provIdx[p.Name]
-		if !ok {
-			if len(r.prov)+len(r.peer) >= r.cfg.MaxEntries {
-				continue
-			}
-			i = r.provSlotLocked(p.Name)
-		}
-		s := &r.prov[i]
-		w := trust * min(float64(p.Launched), r.cfg.BlendWeight)
-		s.ok.add(float64(p.Launched-p.Failed)/float64(p.Launched), w, r.decay(&s.ok, now, w), now)
-		if good := p.Launched - p.Failed; good > 0 && p.LaunchP95MS > 0 {
-			w := trust * min(float64(good), r.cfg.BlendWeight)
-			s.lat.add(float64(p.LaunchP95MS)/1000, w, r.decay(&s.lat, now, w), now)
-		}
-	}
-	for _, p := range rep.Peers {
-		if p.DID == rep.Reporter || p.Forwarded <= 0 || p.Filled < 0 || p.Filled > p.Forwarded {
-			continue
-		}
-		i, ok := r.peerIdx[p.DID]
-		if !ok {
-			if len(r.prov)+len(r.peer) >= r.cfg.MaxEntries {
-				continue
-			}
-			i = r.peerSlotLocked(p.DID)
-		}
-		s := &r.peer[i]
-		w := trust * min(float64(p.Forwarded), r.cfg.BlendWeight)
-		s.ok.add(float64(p.Filled)/float64(p.Forwarded), w, r.decay(&s.ok, now, w), now)
-	}
-	r.dirty.Store(true)
-}
 
 // Report builds the local report for epoch from the launches and forwards
 // observed since the previous Report, and starts a new epoch. Entries are
@@ -386,13 +388,14 @@ func (r *Reputation) rebuild() *ReputationSnapshot {
 	defer r.mu.Unlock()
 	r.dirty.Store(false)
 	s := &ReputationSnapshot{
-		prior:    r.cfg.Prior,
-		priorLat: r.cfg.PriorLatency,
-		at:       now,
-		provIdx:  r.provIdx,
-		peerIdx:  r.peerIdx,
-		prov:     make([]ReputationEntry, len(r.prov)),
-		peer:     make([]ReputationEntry, len(r.peer)),
+		prior:     r.cfg.Prior,
+		priorLat:  r.cfg.PriorLatency,
+		at:        now,
+		provIdx:   r.provIdx,
+		remoteIdx: r.remoteIdx,
+		peerIdx:   r.peerIdx,
+		prov:      make([]ReputationEntry, len(r.prov)),
+		peer:      make([]ReputationEntry, len(r.peer)),
 	}
 	for i := range r.prov {
 		s.prov[i] = r.entry(&r.prov[i], nowNS, true)
@@ -504,13 +507,25 @@ type ReputationEntry struct {
 // O(1), lock-free and safe for concurrent use; a nil snapshot answers with
 // the default prior.
 type ReputationSnapshot struct {
-	prior    int64
-	priorLat time.Duration
-	at       time.Time
-	provIdx  map[string]int32
-	peerIdx  map[treaty.DID]int32
-	prov     []ReputationEntry
-	peer     []ReputationEntry
+	prior     int64
+	priorLat  time.Duration
+	at        time.Time
+	provIdx   map[string]int32
+	remoteIdx map[ProviderID]int32
+	peerIdx   map[treaty.DID]int32
+	prov      []ReputationEntry
+	peer      []ReputationEntry
+}
+
+// RemoteProvider returns the entry of another operator's provider, as its
+// reports describe it, if any report was blended.
+func (s *ReputationSnapshot) RemoteProvider(id ProviderID) (ReputationEntry, bool) {
+	if s != nil {
+		if i, ok := s.remoteIdx[id]; ok && int(i) < len(s.prov) {
+			return s.prov[i], true
+		}
+	}
+	return ReputationEntry{Score: s.Prior(), Latency: s.priorLatency()}, false
 }
 
 // Provider returns provider name's entry, if it was ever observed or tracked.

@@ -238,11 +238,12 @@ func TestReputationBlend(t *testing.T) {
 		Providers: []treaty.ProviderStat{{Name: "p", Launched: 50, Failed: 50, LaunchP95MS: 9000}},
 		Peers:     []treaty.PeerStat{{DID: other, Forwarded: 20, Filled: 0}, {DID: reporter, Forwarded: 20, Filled: 20}},
 	}
+	remote := ProviderID{Operator: reporter, Name: "p"}
 	tests := []struct {
 		name      string
 		rep       *treaty.ReputationReport
 		trust     float64
-		wantLower bool // provider p drops below the prior
+		wantLower bool // the reporter's provider p drops below the prior
 		wantPeer  bool // peer other drops below the prior
 		selfMoved bool
 	}{
@@ -261,8 +262,12 @@ func TestReputationBlend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, _ := newRep(t, ReputationConfig{})
 			r.Blend(tt.rep, tt.trust)
-			if got := r.Score("p") < 800; got != tt.wantLower {
-				t.Errorf("Score(p) = %d, lowered %v, want %v", r.Score("p"), got, tt.wantLower)
+			if got := r.RemoteScore(remote) < 800; got != tt.wantLower {
+				t.Errorf("RemoteScore(%s) = %d, lowered %v, want %v", remote, r.RemoteScore(remote), got, tt.wantLower)
+			}
+			// A report names the reporter's own providers: our "p" is another.
+			if got := r.Score("p"); got != 800 {
+				t.Errorf("a report moved the local provider p to %d", got)
 			}
 			if got := r.PeerScore(other) < 800; got != tt.wantPeer {
 				t.Errorf("PeerScore(other) = %d, lowered %v, want %v", r.PeerScore(other), got, tt.wantPeer)
@@ -282,14 +287,14 @@ func TestReputationBlend(t *testing.T) {
 	full, _ := newRep(t, ReputationConfig{})
 	half.Blend(allFailed, 0.5)
 	full.Blend(allFailed, 1)
-	if !(full.Score("p") < half.Score("p") && half.Score("p") < 800) {
-		t.Errorf("full trust %d, half trust %d: want full < half < 800", full.Score("p"), half.Score("p"))
+	if !(full.RemoteScore(remote) < half.RemoteScore(remote) && half.RemoteScore(remote) < 800) {
+		t.Errorf("full trust %d, half trust %d: want full < half < 800", full.RemoteScore(remote), half.RemoteScore(remote))
 	}
 	// Blend cannot grow the table past MaxEntries.
 	small, _ := newRep(t, ReputationConfig{MaxEntries: 1})
 	small.Observe("mine", true, 0)
 	small.Blend(allFailed, 1)
-	if _, ok := small.Snapshot().Provider("p"); ok {
+	if _, ok := small.Snapshot().RemoteProvider(remote); ok {
 		t.Errorf("Blend added an entry beyond MaxEntries")
 	}
 }

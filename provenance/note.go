@@ -525,6 +525,13 @@ func parseSigLines(b []byte) ([]NoteSignature, error) {
 	if !utf8.Valid(b) {
 		return nil, noteErr("cosignatures", "invalid UTF-8")
 	}
+	// The same characters a note may hold (parseNote): a merged note must
+	// parse again.
+	for i, r := range string(b) {
+		if r < 0x20 && r != '\n' || r == 0x7f {
+			return nil, noteErr("cosignatures", "control character at byte %d", i)
+		}
+	}
 	lines := strings.Split(string(b[:len(b)-1]), "\n")
 	if len(lines) > MaxNoteSignatures {
 		return nil, noteErr("cosignatures", "%d lines, limit %d", len(lines), MaxNoteSignatures)

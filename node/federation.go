@@ -373,11 +373,9 @@ func (f *federation) flushAnchors(ctx context.Context) {
 
 // onReputation blends a peer's report: partners' reports weigh more.
 func (f *federation) onReputation(from treaty.DID, r *treaty.ReputationReport) {
-	trust := 0.25
-	for _, p := range f.partners() {
-		if p == from {
-			trust = 1
-		}
+	trust := 0.0 // a stranger's report moves nothing
+	if f.mesh.IsPartner(from) {
+		trust = 1
 	}
 	f.rep.Blend(r, trust)
 }

@@ -171,7 +171,15 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.provs = append(n.provs, opts.ExtraProviders...)
-	rep, err := providers.NewReputation(providers.ReputationConfig{})
+	// Peers' reports count only from treaty partners (the mesh knows them;
+	// Trust is first asked once gossip flows, after the mesh is built).
+	rep, err := providers.NewReputation(providers.ReputationConfig{Registerer: n.metrics.Registry,
+		Trust: func(d treaty.DID) float64 {
+			if n.fed != nil && n.fed.mesh.IsPartner(d) {
+				return 1
+			}
+			return 0
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +250,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.fed != nil {
 		ccfg.Peers, ccfg.Forward, ccfg.Lanes = n.fed.mesh, n.fed.mesh, meshLanes{n.fed.mesh}
 		ccfg.Blocks = n.fed.putJobBlocks
+		// A forwarded job that runs here is a fill of its lane.
+		ccfg.OnSettled = func(j *order.Job) {
+			if j.From != "" && j.Status() == treaty.StatusRunning {
+				n.fed.mesh.ObserveFill(j.From)
+			}
+		}
 	}
 	if ccfg.RestoredAt, err = n.ledger.RestoredAt(ctx); err != nil {
 		return nil, err
@@ -290,7 +304,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// HTTP API.
 	handler := NewAPIHandler(APIHandlerConfig{
 		Core: n.core, Ledger: n.ledger, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Prover: &logProver{log: n.plog, epochs: n.epochs}, Backup: n.db.Backup, Extra: n.federationRoutes, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.Backup, Extra: n.apiRoutes, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {
@@ -301,7 +315,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.server = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
-	go func() { n.served <- n.server.Serve(n.ln) }()
+	go func() { n.served <- n.server.Serve(jsonErrorListener{n.ln}) }()
 	if n.fed != nil {
 		loopCtx, stopLoop := context.WithCancel(context.Background())
 		loopDone := make(chan struct{})

@@ -74,7 +74,7 @@ type Reputation interface {
 	Score(provider string) int64
 	PeerScore(peer treaty.DID) int64
 	Observe(provider string, ok bool, latency time.Duration)
-	ObservePeer(peer treaty.DID, filled bool, rtt time.Duration)
+	ObservePeerOutcome(peer treaty.DID, o providers.PeerOutcome, rtt time.Duration)
 }
 
 // Forwarder talks to treaty peers (the mesh).

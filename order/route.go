@@ -135,7 +135,16 @@ func (c *Core) forward(ctx context.Context, cand providers.Candidate, obytes []b
 		c.m.Forwards.WithLabelValues(ForwardUnknown).Inc()
 	}
 	if rep := c.cfg.Reputation; rep != nil {
-		rep.ObservePeer(cand.Peer, res.out == outAck, res.rtt)
+		o := providers.PeerTimeout
+		switch {
+		case res.out == outAck:
+			o = providers.PeerAcked
+		case res.out == outRefused && err == nil:
+			o = providers.PeerDenied
+		case res.out == outRefused:
+			o = providers.PeerRefused
+		}
+		rep.ObservePeerOutcome(cand.Peer, o, res.rtt)
 	}
 	return res
 }

@@ -61,6 +61,22 @@ func TestFederationForwards(t *testing.T) {
 	if err != nil || j.Status != treaty.StatusRunning {
 		t.Fatalf("job on node1: %v %+v", err, j)
 	}
+	// node1 counts the fill of node0's lane.
+	fams, err := tn.Nodes[1].Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filled := 0.0
+	for _, f := range fams {
+		if f.GetName() == "aurora_treaty_orders_filled_total" {
+			for _, m := range f.GetMetric() {
+				filled += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if filled < 1 {
+		t.Errorf("aurora_treaty_orders_filled_total on node1 is %g after a forwarded job ran there", filled)
+	}
 	// One trace spans both nodes: node1's span for the forwarded order has
 	// node0's forward span as its parent.
 	var origin, forwarded sdktrace.ReadOnlySpan

@@ -87,6 +87,10 @@ type P2PConfig struct {
 	PSKFile string `toml:"psk_file"`
 	// Members, when not empty, is the connection-gater allow-list of peer DIDs.
 	Members []string `toml:"members"`
+	// Auditors are peer IDs (an auditor's kubo, say) that bitswap serves
+	// the trail to read-only without a treaty. Everyone else must be a
+	// party to an active treaty with this node.
+	Auditors []string `toml:"auditors"`
 }
 
 // LawConfig is the law applied to orders no treaty covers: the node's own
@@ -195,7 +199,7 @@ func DefaultConfig() Config {
 		API:        APIConfig{Listen: "127.0.0.1:7070", MaxBodyBytes: 256 << 10, Tenants: []string{}},
 		P2P: P2PConfig{
 			Listen:    []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
-			Bootstrap: []string{}, MDNS: true, Members: []string{},
+			Bootstrap: []string{}, MDNS: true, Members: []string{}, Auditors: []string{},
 		},
 		Law:        LawConfig{Regions: []string{}},
 		Policy:     PolicyConfig{DeadlineMS: 50},

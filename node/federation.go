@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +111,15 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 	}
 	// IPFS on the same libp2p host: the node's blocks (epoch roots, job
 	// records) served over bitswap to federation members only.
-	if f.ipfs, err = ipfs.New(ctx, ipfs.Config{Host: f.mesh.Host(), Datastore: n.db.Namespace("ipfs"), Allow: f.member(members), MaxDAGBlocks: cfg.Provenance.MaxFetchBlocks,
+	auditors := map[peer.ID]bool{}
+	for i, a := range cfg.P2P.Auditors {
+		id, err := peer.Decode(a)
+		if err != nil {
+			return nil, &ConfigError{Key: fmt.Sprintf("p2p.auditors[%d]", i), Reason: "not a peer ID: " + err.Error()}
+		}
+		auditors[id] = true
+	}
+	if f.ipfs, err = ipfs.New(ctx, ipfs.Config{Host: f.mesh.Host(), Datastore: n.db.Namespace("ipfs"), Allow: f.member(auditors), MaxDAGBlocks: cfg.Provenance.MaxFetchBlocks,
 		Logger: n.log.With("component", "ipfs")}); err != nil {
 		f.mesh.Close()
 		return nil, err
@@ -120,23 +127,19 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 	return f, nil
 }
 
-// member decides who bitswap serves: the configured members, or else every
-// party to a treaty in our book (the federation as we know it).
-func (f *federation) member(configured []treaty.DID) func(peer.ID) bool {
+// member decides who bitswap serves: the trail carries order contents, so
+// only parties to an active treaty with this node (all parties signed,
+// within validity, not revoked or superseded: an O(1) read of the mesh's
+// view, which a revocation or expiry updates at once), and the read-only
+// auditors named in p2p.auditors. A proposal, a stranger or a revoked
+// partner gets nothing.
+func (f *federation) member(auditors map[peer.ID]bool) func(peer.ID) bool {
 	return func(id peer.ID) bool {
+		if auditors[id] {
+			return true
+		}
 		did, err := mesh.DIDOf(id)
-		if err != nil {
-			return false
-		}
-		if len(configured) > 0 {
-			return slices.Contains(configured, did)
-		}
-		for _, ti := range f.mesh.List() {
-			if ti.Treaty.IsParty(did) && ti.State != treaty.StateInvalid {
-				return true
-			}
-		}
-		return false
+		return err == nil && f.mesh.IsPartner(did)
 	}
 }
 

@@ -1,0 +1,130 @@
+package testnet
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/aurora-federation/aurora/node"
+	"github.com/aurora-federation/aurora/node/client"
+	"github.com/aurora-federation/aurora/provenance/ipfs"
+	"github.com/aurora-federation/aurora/treaty"
+)
+
+// outsider is a plain IPFS node (a boxo client standing in for kubo) on its
+// own libp2p host, connected to target.
+func outsider(t *testing.T, priv crypto.PrivKey, target *Node) *ipfs.Node {
+	t.Helper()
+	h, err := libp2p.New(libp2p.Identity(priv), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	n, err := ipfs.New(t.Context(), ipfs.Config{Host: h, Datastore: dssync.MutexWrap(datastore.NewMapDatastore()), Allow: func(peer.ID) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	dial(t, h, target)
+	return n
+}
+
+func dial(t *testing.T, h host.Host, target *Node) {
+	t.Helper()
+	m := target.Mesh().Host()
+	if err := h.Connect(t.Context(), peer.AddrInfo{ID: m.ID(), Addrs: m.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTrailServedToMembersOnly: bitswap serves a node's epoch blocks (which
+// carry order contents) to parties of an active treaty and to the auditors
+// named in p2p.auditors, never to a stranger; revoking the treaty ends the
+// partner's access at once.
+func TestTrailServedToMembersOnly(t *testing.T) {
+	auditorKey, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditorID, _ := peer.IDFromPrivateKey(auditorKey)
+	tn, err := Start(t.Context(), Config{Nodes: 2, Dir: t.TempDir(), SimFailure: 0.0001, Epoch: 300 * time.Millisecond,
+		Configure: func(i int, c *node.Config) {
+			if i == 0 {
+				c.P2P.Auditors = []string{auditorID.String()}
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	if err := tn.ExchangeTreaties(ctx, treaty.TemplateBilateral, nil); err != nil {
+		t.Fatal(err)
+	}
+	n0 := tn.Nodes[0]
+	o, _ := client.BuildOrder(tn.Client, client.OrderSpec{Image: "x:1", GPU: "A100:1", MaxPrice: "3/h", Regions: n0.Regions}, time.Now())
+	if _, err := n0.API.Submit(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	var root cid.Cid
+	for root == cid.Undef && ctx.Err() == nil {
+		if st, err := n0.Epochs().Latest(ctx); err == nil && st.Pinned && st.Root != "" {
+			root, _ = cid.Decode(st.Root)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	get := func(n *ipfs.Node) error {
+		gctx, gcancel := context.WithTimeout(ctx, 3*time.Second)
+		defer gcancel()
+		_, err := n.GetEpochRoot(gctx, root)
+		return err
+	}
+	// A stranger that proposed a treaty to node0 (signed only by itself,
+	// stored as proposed) still gets nothing.
+	strangerKey, _, _ := crypto.GenerateEd25519Key(nil)
+	raw, _ := strangerKey.Raw()
+	sk, err := treaty.NewKeyFromSeed(raw[:32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop, err := treaty.FromTemplate(treaty.Proposal{Template: treaty.TemplateBilateral, Federation: "testnet", Proposer: sk.DID(), Peer: n0.Identity().DID, Now: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := treaty.SignTreaty(prop, sk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n0.Mesh().Submit(ctx, prop); err != nil {
+		t.Fatalf("the stranger's proposal was not stored: %v", err)
+	}
+	if err := get(outsider(t, strangerKey, n0)); err == nil {
+		t.Error("a stranger with a proposal-only treaty fetched the node's epoch root")
+	}
+	if err := get(outsider(t, auditorKey, n0)); err != nil {
+		t.Errorf("the auditor could not fetch the epoch root: %v", err)
+	}
+	partner := tn.Nodes[1].Identity().DID
+	if !n0.Mesh().IsPartner(partner) {
+		t.Fatal("node1 is not node0's partner after the treaty exchange")
+	}
+	// Revoke: the partner is no member any more.
+	for _, ti := range n0.Mesh().List() {
+		if ti.State == treaty.StateActive {
+			if err := n0.Mesh().Revoke(ctx, ti.CID, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n0.Mesh().IsPartner(partner) {
+		t.Error("node1 is still a partner (and a bitswap member) after the revocation")
+	}
+}

@@ -27,6 +27,15 @@ test:
 	$(GO) test -short -count=1 -timeout 10m $(OTHER_PKGS)
 	$(MAKE) test-ops
 
+# What make test skips under -short, run in full by .ci/run (no race
+# detector): the kill -9 at every epoch phase, the badger SIGKILL test, the
+# bitswap fetch after the origin left, 200,000-leaf epochs, the 10-node
+# federation, the 100,000-order simulations, the long-history testnet.
+LONG_PKGS = ./node/store/ ./mesh/ ./providers/simulate/ ./providers/akash/ ./providers/salad/ ./policy/ ./policy/std/ \
+	./policy/examples/gpulimit/ ./provenance/ ./provenance/... ./testnet/ ./cmd/aurora/
+test-long:
+	$(GO) test -count=1 -timeout 45m $(LONG_PKGS)
+
 test-ops:
 	cd ops && $(GO) test -count=1 -timeout 5m ./...
 

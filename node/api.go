@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aurora-federation/aurora/order"
@@ -60,10 +62,13 @@ type APIHandlerConfig struct {
 	// returns the highest version written (store.DB.Backup).
 	Backup func(ctx context.Context, w io.Writer, since uint64) (uint64, error)
 	// Extra registers more routes (treaties, peers) on the mux.
-	Extra  func(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc)
-	Ready  *atomic.Bool
-	Clock  func() time.Time
-	Logger *slog.Logger
+	Extra func(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc)
+	// ProofRetryAfter is the Retry-After of a 503 proof_unavailable (the
+	// job's epoch has not closed): the epoch interval. Default 1 s.
+	ProofRetryAfter time.Duration
+	Ready           *atomic.Bool
+	Clock           func() time.Time
+	Logger          *slog.Logger
 }
 
 type api struct {
@@ -80,6 +85,9 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ProofRetryAfter <= 0 {
+		cfg.ProofRetryAfter = time.Second
 	}
 	a := &api{cfg: cfg}
 	mux := http.NewServeMux()
@@ -107,9 +115,63 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 		cfg.Extra(mux, a.auth)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no endpoint %s %s", r.Method, truncate(r.URL.Path, 256)))
 	})
-	return mux
+	return front(mux)
+}
+
+// front answers with the documented JSON error what the ServeMux would
+// answer with a redirect and an HTML body: a path not in canonical form
+// ("..", ".", "//", a missing trailing slash) is 400 bad_path. No route of
+// the API redirects, so every redirect is the mux's.
+func front(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(&noRedirect{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// noRedirect turns a redirect into a 400 bad_path and drops its body.
+type noRedirect struct {
+	http.ResponseWriter
+	r          *http.Request
+	redirected bool
+}
+
+func (w *noRedirect) WriteHeader(code int) {
+	if code >= 300 && code < 400 && w.Header().Get("Location") != "" && !w.redirected {
+		w.redirected = true
+		loc := w.Header().Get("Location")
+		w.Header().Del("Location")
+		writeError(w.ResponseWriter, http.StatusBadRequest, "bad_path", "path",
+			fmt.Sprintf("path %q is not in canonical form (the canonical form is %q)", truncate(w.r.URL.EscapedPath(), 256), truncate(loc, 256)))
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *noRedirect) Write(b []byte) (int, error) {
+	if w.redirected {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes,
+// deadlines) through the wrapper.
+func (w *noRedirect) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes through (streamed backups).
+func (w *noRedirect) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // ErrorBody is every error response: {"error": {"code", "message", "field"}}.
@@ -168,17 +230,55 @@ type OrderResponse struct {
 
 // readBody reads a bounded request body, mapping the limit to 413.
 func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	return readBody(w, r, a.cfg.MaxBodyBytes)
+}
+
+// readBody reads a body of at most limit bytes. A declared Content-Length
+// over the limit is 413 at once, before reading; a body that grows past it
+// is 413 too. A read that fails (a client that stops sending, a reset) is
+// 400 bad_body, without the socket addresses Go's error carries.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "body", fmt.Sprintf("Content-Length %d exceeds the limit of %d bytes", r.ContentLength, limit))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("body exceeds %d bytes", a.cfg.MaxBodyBytes))
-		} else {
-			writeError(w, http.StatusBadRequest, "bad_body", "", "reading body: "+err.Error())
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "body", fmt.Sprintf("body exceeds %d bytes", limit))
+		case errors.As(err, &ne) && ne.Timeout():
+			writeError(w, http.StatusBadRequest, "bad_body", "body", "reading body: timed out before the declared length arrived")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			writeError(w, http.StatusBadRequest, "bad_body", "body", "reading body: shorter than its declared length")
+		default:
+			writeError(w, http.StatusBadRequest, "bad_body", "body", "reading body: connection error")
 		}
 		return nil, false
 	}
 	return body, true
+}
+
+// mediaType parses a Content-Type exactly: "" (absent) or one media type
+// with valid parameters; anything unparsable is refused (415), never read
+// as the default.
+func mediaType(h string) (string, bool) {
+	if strings.TrimSpace(h) == "" {
+		return "", true
+	}
+	ct, params, err := mime.ParseMediaType(h)
+	if err != nil {
+		return "", false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return "", false
+		}
+	}
+	return ct, true
 }
 
 func (a *api) postOrder(w http.ResponseWriter, r *http.Request) {
@@ -187,20 +287,24 @@ func (a *api) postOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var o treaty.Order
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct, ok := mediaType(r.Header.Get("Content-Type"))
 	var err error
-	switch ct {
-	case ctDagCBOR, "application/cbor":
+	switch {
+	case ok && (ct == ctDagCBOR || ct == "application/cbor"):
 		err = treaty.Decode(body, &o)
-	case ctJSON, ctDagJSON, "":
+	case ok && (ct == ctJSON || ct == ctDagJSON || ct == ""):
 		err = treaty.DecodeJSON(body, &o)
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "", fmt.Sprintf("content type %q: send %s or %s", ct, ctDagJSON, ctDagCBOR))
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "content-type", fmt.Sprintf("content type %q: send %s or %s", truncate(r.Header.Get("Content-Type"), 128), ctDagJSON, ctDagCBOR))
 		return
 	}
 	if err != nil {
 		a.cfg.Metrics.Order.Orders.WithLabelValues(order.ResultRejected).Inc()
-		a.writeReject(w, order.Reject(http.StatusBadRequest, "bad_record", err))
+		re := order.Reject(http.StatusBadRequest, "bad_record", err)
+		if re.Field == "" {
+			re.Field = "body" // not a record at all: the body is at fault
+		}
+		a.writeReject(w, re)
 		return
 	}
 	reply, err := a.cfg.Core.Submit(r.Context(), &o)
@@ -271,6 +375,16 @@ func (a *api) getJob(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) job(w http.ResponseWriter, r *http.Request) (*order.Job, bool) {
 	id := r.PathValue("id")
+	// A job ID is the order's CID, in its canonical text form: parsed
+	// before any lookup, so no other spelling (or a path) reaches the store.
+	if c, err := cid.Decode(id); err != nil || c.String() != id {
+		msg := "not a CID in canonical form (CIDv1, base32, as the POST answer's job)"
+		if err != nil {
+			msg = "not a CID: " + err.Error()
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "id", msg)
+		return nil, false
+	}
 	j, err := a.cfg.Ledger.Job(r.Context(), id)
 	if errors.Is(err, order.ErrJobNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", "id", fmt.Sprintf("no job %q", id))
@@ -338,6 +452,9 @@ func (a *api) getProof(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := a.cfg.Prover.ProofBundle(r.Context(), j.Leaves[len(j.Leaves)-1])
 	if err != nil {
+		// The job's last leaf is not yet in an attested epoch (closed,
+		// cosigned, pinned): ask again after an epoch.
+		w.Header().Set("Retry-After", strconv.Itoa(int((a.cfg.ProofRetryAfter+time.Second-1)/time.Second)))
 		writeError(w, http.StatusServiceUnavailable, "proof_unavailable", "", err.Error())
 		return
 	}

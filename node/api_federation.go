@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -93,7 +93,12 @@ func (n *Node) federationRoutes(mux *http.ServeMux, auth func(http.HandlerFunc) 
 		case len(req.Treaty) > 0 && req.Template == "" && req.Peer == "":
 			var t treaty.Treaty
 			if err := treaty.DecodeJSON(req.Treaty, &t); err != nil {
-				writeError(w, http.StatusBadRequest, "bad_record", "treaty", err.Error())
+				field := "treaty"
+				var ve *treaty.ValidationError
+				if errors.As(err, &ve) && ve.Field != "" {
+					field = "treaty." + ve.Field
+				}
+				writeError(w, http.StatusBadRequest, "bad_record", field, err.Error())
 				return
 			}
 			id, err = m.Submit(r.Context(), &t)
@@ -115,7 +120,7 @@ func (n *Node) federationRoutes(mux *http.ServeMux, auth func(http.HandlerFunc) 
 			}
 			id, err = m.Propose(r.Context(), t)
 		default:
-			writeError(w, http.StatusBadRequest, "bad_request", "", `send {"template","peer","set"} to propose, or {"treaty"} to submit a signed treaty`)
+			writeError(w, http.StatusBadRequest, "bad_request", "body", `send {"template","peer","set"} to propose, or {"treaty"} to submit a signed treaty`)
 			return
 		}
 		if err != nil {
@@ -194,23 +199,91 @@ func pathCID(w http.ResponseWriter, r *http.Request) (treaty.Link, bool) {
 	return treaty.LinkTo(c), true
 }
 
-// decodeStrict decodes a bounded JSON body, rejecting unknown fields and
-// trailing data.
+// decodeStrict decodes a bounded JSON body, rejecting duplicate keys,
+// unknown fields and trailing data, each a 400 naming the field.
 func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("body exceeds %d bytes", limit))
+	if ct, ok := mediaType(r.Header.Get("Content-Type")); !ok || (ct != "" && ct != ctJSON) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "content-type", fmt.Sprintf("content type %q: send %s", truncate(r.Header.Get("Content-Type"), 128), ctJSON))
+		return false
+	}
+	body, ok := readBody(w, r, limit)
+	if !ok {
+		return false
+	}
+	if path, err := duplicateKey(body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "body", "body: "+err.Error())
+		return false
+	} else if path != "" {
+		writeError(w, http.StatusBadRequest, "bad_request", path, fmt.Sprintf("body: duplicate key %q", path))
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "", "body: "+err.Error())
+		field := "body"
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			field = te.Field
+		case strings.HasPrefix(err.Error(), "json: unknown field \""):
+			field = strings.TrimSuffix(strings.TrimPrefix(err.Error(), "json: unknown field \""), "\"")
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", field, "body: "+err.Error())
 		return false
 	}
 	if dec.More() {
-		writeError(w, http.StatusBadRequest, "bad_request", "", "body: trailing data")
+		writeError(w, http.StatusBadRequest, "bad_request", "body", "body: trailing data")
 		return false
 	}
 	return true
+}
+
+// duplicateKey returns the path ("set.region") of the first key that
+// appears twice in one JSON object of body, or "" if none does; err
+// reports JSON that does not parse.
+func duplicateKey(body []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var walk func(path string) (string, error)
+	walk = func(path string) (string, error) {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		d, ok := tok.(json.Delim)
+		if !ok {
+			return "", nil
+		}
+		switch d {
+		case '{':
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return "", err
+				}
+				k, _ := kt.(string)
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if seen[k] {
+					return p, nil
+				}
+				seen[k] = true
+				if dup, err := walk(p); dup != "" || err != nil {
+					return dup, err
+				}
+			}
+		case '[':
+			for i := 0; dec.More(); i++ {
+				if dup, err := walk(fmt.Sprintf("%s[%d]", path, i)); dup != "" || err != nil {
+					return dup, err
+				}
+			}
+		}
+		_, err = dec.Token() // the closing delimiter
+		return "", err
+	}
+	return walk("")
 }

@@ -307,8 +307,8 @@ func TestOperatorAuth(t *testing.T) {
 		t.Fatalf("operator token: %v", err)
 	}
 	var ae *client.APIError
-	if _, err := op.Job(t.Context(), "nope"); !errors.As(err, &ae) || ae.Status != 404 {
-		t.Fatalf("unknown job: %v", err)
+	if _, err := op.Job(t.Context(), "nope"); !errors.As(err, &ae) || ae.Status != 400 || ae.Field != "id" {
+		t.Fatalf("job ID that is not a CID: %v, want 400 naming id", err)
 	}
 }
 

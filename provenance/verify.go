@@ -38,6 +38,10 @@ type VerifyOptions struct {
 	// partial (Report.Complete).
 	WitnessKeys  []*CosignatureVerifier
 	MinWitnesses int
+	// Quorum, if set, replaces MinWitnesses: it judges the valid
+	// cosignatures by WitnessKeys (a C2SP tlog-policy quorum with groups,
+	// see provenance/trust).
+	Quorum Quorum
 	// TSAVerifier verifies RFC 3161 tokens against trusted roots; nil skips
 	// the TSA check (the verdict says so, and the report is only partial).
 	// Tokens count only from distinct TSAs: distinct signer keys, which the
@@ -55,6 +59,16 @@ type VerifyOptions struct {
 	// Now bounds cosignature timestamps (at most MaxClockSkew ahead); zero
 	// skips the bound.
 	Now time.Time
+}
+
+// Quorum decides whether a set of valid cosignatures satisfies a witness
+// policy.
+type Quorum interface {
+	// Met reports whether the cosignatures (one per witness key, all
+	// verified) satisfy the quorum.
+	Met(cosigned []Cosignature) bool
+	// String describes the rule ("2 of X-witnesses").
+	String() string
 }
 
 // Verdict is the outcome of one check.
@@ -235,7 +249,7 @@ func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
 		opts.MinWitnesses = 1
 	}
 	switch {
-	case len(opts.WitnessKeys) == 0 && opts.MinWitnesses <= 0:
+	case len(opts.WitnessKeys) == 0 && opts.MinWitnesses <= 0 && opts.Quorum == nil:
 		r.skip(LinkWitnesses, "no witness policy given")
 	case !cpOK:
 		fail(LinkWitnesses, errors.New("no verified checkpoint"))
@@ -301,6 +315,14 @@ func checkWitnesses(r *Report, cp Checkpoint, opts VerifyOptions) error {
 	names := make([]string, len(cos))
 	for i, c := range cos {
 		names[i] = c.Witness + "@" + c.Time.Format(time.RFC3339)
+	}
+	if opts.Quorum != nil {
+		if !opts.Quorum.Met(cos) {
+			return fmt.Errorf("%d trusted cosignatures (%s) do not meet the quorum %s", len(cos), strings.Join(names, ", "), opts.Quorum)
+		}
+		r.add(LinkWitnesses, nil, fmt.Sprintf("%d of %d trusted witnesses cosigned, quorum %s met: %s",
+			len(cos), len(opts.WitnessKeys), opts.Quorum, strings.Join(names, ", ")))
+		return nil
 	}
 	if len(cos) < opts.MinWitnesses {
 		return fmt.Errorf("%d trusted cosignatures, policy requires %d", len(cos), opts.MinWitnesses)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
@@ -128,6 +129,12 @@ func Decode(data []byte, r Record) error {
 		return &ValidationError{Kind: r.Kind(), Rule: fmt.Sprintf("record is %d bytes, limit %d", len(data), MaxRecordSize)}
 	}
 	if err := decMode.Unmarshal(data, r); err != nil {
+		var unknown *cbor.UnknownFieldError
+		if errors.As(err, &unknown) {
+			if e := unknownField(r.Kind(), data, r); e != nil {
+				return e
+			}
+		}
 		return decodeError(r.Kind(), err)
 	}
 	canon, err := Encode(r)
@@ -150,6 +157,99 @@ func decodeError(kind string, err error) error {
 		return &ValidationError{Kind: kind, Field: typ.StructFieldName, Rule: fmt.Sprintf("cannot decode CBOR %s into %s", typ.CBORType, typ.GoType)}
 	}
 	return fmt.Errorf("treaty: decode %s: %w", kind, err)
+}
+
+// unknownField finds the first map key in data that r's type does not
+// declare and names it: Field is the key's path ("workload.cpx"), Rule names
+// the map and the key. The CBOR decoder's own error gives only a position.
+func unknownField(kind string, data []byte, r Record) *ValidationError {
+	var v any
+	if decMode.Unmarshal(data, &v) != nil {
+		return nil
+	}
+	mapPath, key, ok := findUnknown("", reflect.TypeOf(r), v)
+	if !ok {
+		return nil
+	}
+	field := key
+	where := kind
+	if mapPath != "" {
+		field = mapPath + "." + key
+		where = kind + "." + mapPath
+	}
+	return &ValidationError{Kind: kind, Field: field, Rule: fmt.Sprintf("unknown field %q in %s", key, where)}
+}
+
+// findUnknown walks v (generic CBOR) along Go type t and returns the path of
+// the map holding the first key t does not declare, and that key.
+func findUnknown(path string, t reflect.Type, v any) (string, string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[any]any)
+		if !ok {
+			return "", "", false
+		}
+		fields := map[string]reflect.StructField{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("cbor"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			fields[name] = f
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			s, ok := k.(string)
+			if !ok {
+				return path, fmt.Sprint(k), true
+			}
+			keys = append(keys, s)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if _, ok := fields[k]; !ok {
+				return path, k, true
+			}
+		}
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if mp, key, ok := findUnknown(p, fields[k].Type, m[k]); ok {
+				return mp, key, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		l, ok := v.([]any)
+		if !ok {
+			return "", "", false
+		}
+		for i, e := range l {
+			if mp, key, ok := findUnknown(fmt.Sprintf("%s[%d]", path, i), t.Elem(), e); ok {
+				return mp, key, true
+			}
+		}
+	case reflect.Map:
+		m, ok := v.(map[any]any)
+		if !ok {
+			return "", "", false
+		}
+		for k, e := range m {
+			p := fmt.Sprint(k)
+			if path != "" {
+				p = path + "." + p
+			}
+			if mp, key, ok := findUnknown(p, t.Elem(), e); ok {
+				return mp, key, true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // nonCanonical explains why input differs from its canonical re-encoding:

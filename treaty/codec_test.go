@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -232,6 +233,18 @@ func TestDecodeStrict(t *testing.T) {
 		withExtra[k] = v
 	}
 	withExtra["admin"] = true
+	// cpu renamed cpx, inside the workload map.
+	renamed := map[string]any{}
+	for k, v := range generic {
+		renamed[k] = v
+	}
+	wl := map[any]any{}
+	for k, v := range generic["workload"].(map[any]any) {
+		wl[k] = v
+	}
+	wl["cpx"] = wl["cpu"]
+	delete(wl, "cpu")
+	renamed["workload"] = wl
 	missing := map[string]any{}
 	for k, v := range generic {
 		if k != "expires" {
@@ -242,9 +255,11 @@ func TestDecodeStrict(t *testing.T) {
 		name      string
 		in        []byte
 		wantField string
+		wantRule  string
 		wantErr   error
 	}{
-		{name: "unknown field", in: reencode(withExtra)},
+		{name: "unknown field", in: reencode(withExtra), wantField: "admin", wantRule: `unknown field "admin" in order`},
+		{name: "unknown nested field", in: reencode(renamed), wantField: "workload.cpx", wantRule: `unknown field "cpx" in order.workload`},
 		{name: "missing field", in: reencode(missing), wantField: "expires"},
 		{name: "trailing bytes", in: append(append([]byte{}, good...), 0x00)},
 		{name: "truncated", in: good[:len(good)-5]},
@@ -267,6 +282,9 @@ func TestDecodeStrict(t *testing.T) {
 				if !errors.As(err, &ve) || ve.Field != tt.wantField {
 					t.Fatalf("err = %v, want a ValidationError naming %q", err, tt.wantField)
 				}
+			}
+			if tt.wantRule != "" && !strings.Contains(err.Error(), tt.wantRule) {
+				t.Fatalf("err = %v, want it to say %s", err, tt.wantRule)
 			}
 		})
 	}

@@ -4,6 +4,7 @@
 //
 //	aurora-verify job.proof --origin aurora/<federation>/<peer ID> --log-key did:key:… \
 //	    --witness-key aurora-witness/<peer ID>+did:key:… --min-witnesses 1 --tsa-roots roots.pem
+//	aurora-verify job.proof --policy trust.policy   # logs, witnesses, quorum and TSA roots in one file
 //
 // It exits 0 only when every check passed and the witness and TSA checks
 // ran; with --partial-ok a verification that skipped them prints

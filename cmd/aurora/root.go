@@ -36,6 +36,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newTSACmd(),
 		newSimCmd(),
 		newPolicyCmd(),
+		newFederationCmd(),
+		newMonitorCmd(),
 	)
 	return root
 }

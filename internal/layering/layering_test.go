@@ -26,6 +26,12 @@ var rules = []rule{
 	{pkg: "clock", graph: []string{mod + "/"}, direct: []string{"net/http", "os"}},
 	{pkg: "policy", graph: append([]string{mod + "/provenance", mod + "/providers", mod + "/order"}, upper...), direct: []string{"net/http"}},
 	{pkg: "provenance", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs", mod + "/provenance/tsa"}, upper...), direct: []string{"net/http", "os"}},
+	// The C2SP pieces: tiles, trust policies and the monitor are pure; only
+	// c2sphttp speaks HTTP, and none of them reaches the node or the mesh.
+	{pkg: "provenance/tiles", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs", mod + "/provenance/tsa", mod + "/provenance/c2sphttp"}, upper...), direct: []string{"net/http", "os"}},
+	{pkg: "provenance/trust", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs", mod + "/provenance/tsa", mod + "/provenance/c2sphttp"}, upper...), direct: []string{"net/http", "os"}},
+	{pkg: "provenance/monitor", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs", mod + "/provenance/tsa", mod + "/provenance/c2sphttp"}, upper...), direct: []string{"net/http", "os"}},
+	{pkg: "provenance/c2sphttp", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs"}, upper...), direct: []string{"os"}},
 	{pkg: "order", graph: append([]string{mod + "/policy", mod + "/provenance"}, upper...), direct: []string{"net/http", "os"}},
 	{pkg: "providers", graph: append([]string{mod + "/order", mod + "/provenance", mod + "/policy"}, upper...), direct: []string{"net/http"}}, // credentials come from env and files
 	{pkg: "providers/simulate", graph: upper},

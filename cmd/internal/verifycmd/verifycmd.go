@@ -4,10 +4,12 @@
 package verifycmd
 
 import (
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/aurora-federation/aurora/provenance"
+	"github.com/aurora-federation/aurora/provenance/trust"
 	"github.com/aurora-federation/aurora/provenance/tsa"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -30,10 +33,10 @@ const (
 // standalone `aurora-verify` binary share it.
 func New(use string) *cobra.Command {
 	var (
-		logKey, origin, tsaRoots, newer, consistency string
-		witnessKeys                                  []string
-		minWitnesses, minTokens                      int
-		partialOK                                    bool
+		logKey, origin, tsaRoots, newer, consistency, policyFile string
+		witnessKeys                                              []string
+		minWitnesses, minTokens                                  int
+		partialOK                                                bool
 	)
 	cmd := &cobra.Command{
 		Use:   use,
@@ -60,8 +63,36 @@ or TSA check was skipped, unless --partial-ok is given: then it prints
 				return err
 			}
 			opts := provenance.VerifyOptions{Origin: origin, MinWitnesses: minWitnesses, MinTokens: minTokens, Now: time.Now()}
-			if opts.LogKey, err = parseLogKey(origin, logKey); err != nil {
-				return err
+			var rootsPEM []byte
+			if policyFile != "" {
+				if len(witnessKeys) > 0 || cmd.Flags().Changed("min-witnesses") {
+					return errors.New("proof verify: --policy names the witnesses and the quorum: drop --witness-key and --min-witnesses")
+				}
+				pol, pem, err := loadPolicy(policyFile)
+				if err != nil {
+					return err
+				}
+				if opts.Origin == "" {
+					opts.Origin = checkpointOrigin(b.Checkpoint)
+				}
+				l, ok := pol.Log(opts.Origin)
+				if !ok && logKey == "" {
+					return fmt.Errorf("proof verify: %s lists no log with origin %q", policyFile, opts.Origin)
+				}
+				opts.LogKey = l.Verifier
+				opts.WitnessKeys, opts.Quorum = pol.WitnessKeys(), pol.Quorum()
+				if pol.TSA.MinTokens > 0 && !cmd.Flags().Changed("min-tokens") {
+					opts.MinTokens = pol.TSA.MinTokens
+				}
+				rootsPEM = pem
+			} else if logKey == "" || origin == "" {
+				return errors.New("proof verify: give --policy FILE, or --origin and --log-key")
+			}
+			origin = opts.Origin
+			if logKey != "" {
+				if opts.LogKey, err = parseLogKey(opts.Origin, logKey); err != nil {
+					return err
+				}
 			}
 			for _, wk := range witnessKeys {
 				v, err := provenance.ParseWitnessKey(wk)
@@ -75,7 +106,10 @@ or TSA check was skipped, unless --partial-ok is given: then it prints
 				if err != nil {
 					return err
 				}
-				if opts.TSAVerifier, err = tsaVerifier(pem); err != nil {
+				rootsPEM = append(append(rootsPEM, '\n'), pem...)
+			}
+			if len(rootsPEM) > 0 {
+				if opts.TSAVerifier, err = tsaVerifier(rootsPEM); err != nil {
 					return err
 				}
 			}
@@ -122,8 +156,9 @@ or TSA check was skipped, unless --partial-ok is given: then it prints
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&logKey, "log-key", "", "the log operator's DID (did:key:…) or the log's C2SP verifier key (required)")
-	f.StringVar(&origin, "origin", "", "the log's origin, aurora/<federation>/<peer ID> (required)")
+	f.StringVar(&policyFile, "policy", "", "trust-policy file: logs, witnesses, quorum and TSA roots (replaces the other trust flags)")
+	f.StringVar(&logKey, "log-key", "", "the log operator's DID (did:key:…) or the log's C2SP verifier key (required without --policy)")
+	f.StringVar(&origin, "origin", "", "the log's origin, aurora/<federation>/<peer ID> (required without --policy)")
 	f.StringArrayVar(&witnessKeys, "witness-key", nil, "a trusted witness: NAME+did:key:… or a C2SP verifier key NAME+HASH+BASE64 (repeatable)")
 	f.IntVar(&minWitnesses, "min-witnesses", 0, "how many trusted witnesses must have cosigned (default 1 when --witness-key is given)")
 	f.StringVar(&tsaRoots, "tsa-roots", "", "PEM file of trusted TSA root certificates (without it the TSA check is skipped)")
@@ -131,8 +166,6 @@ or TSA check was skipped, unless --partial-ok is given: then it prints
 	f.BoolVar(&partialOK, "partial-ok", false, "accept a verification that skipped the witness or TSA check (prints \"partially verified\" and exits 0)")
 	f.StringVar(&newer, "newer", "", "a newer signed checkpoint of the same log")
 	f.StringVar(&consistency, "consistency", "", "file with the consistency proof to --newer, one base64 hash per line")
-	_ = cmd.MarkFlagRequired("log-key")
-	_ = cmd.MarkFlagRequired("origin")
 	return cmd
 }
 
@@ -145,6 +178,43 @@ type PartialError struct {
 func (e *PartialError) Error() string {
 	return fmt.Sprintf("proof verify: not fully verified: %s skipped (give --witness-key/--min-witnesses and --tsa-roots, or --partial-ok to accept a partial verification)",
 		strings.Join(e.Skipped, " and "))
+}
+
+// loadPolicy reads and parses a trust policy and the PEM of its TSA roots
+// (tsa-roots files, relative to the policy's directory, and inline roots).
+func loadPolicy(path string) (*trust.Policy, []byte, error) {
+	data, err := readBounded(path, trust.MaxPolicySize)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol, err := trust.Parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var roots []byte
+	for _, f := range pol.TSA.RootFiles {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(filepath.Dir(path), f)
+		}
+		b, err := readBounded(f, maxRootsPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: tsa-roots: %w", path, err)
+		}
+		roots = append(append(roots, b...), '\n')
+	}
+	for _, c := range pol.TSA.Roots {
+		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return pol, roots, nil
+}
+
+// LoadPolicy is loadPolicy for the other commands (aurora monitor).
+func LoadPolicy(path string) (*trust.Policy, []byte, error) { return loadPolicy(path) }
+
+// checkpointOrigin is the first line of a note ("" if none).
+func checkpointOrigin(note []byte) string {
+	line, _, _ := strings.Cut(string(note), "\n")
+	return line
 }
 
 // parseLogKey accepts a DID (the node's key signs its log) or a C2SP

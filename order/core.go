@@ -270,7 +270,6 @@ type Core struct {
 
 	slots      atomic.Int64 // launch slots held
 	unresolved atomic.Int64 // pending forwards
-	closed     atomic.Bool
 
 	trackMu sync.Mutex // protects tracked
 	tracked map[cid.Cid]bool
@@ -290,7 +289,6 @@ func New(cfg Config) (*Core, error) {
 // later queue nothing. Jobs not settled stay in the ledger and resume at
 // the next start.
 func (c *Core) Close() {
-	c.closed.Store(true)
 	c.work.close()
 }
 
@@ -479,7 +477,7 @@ func (c *Core) decide(ctx context.Context, o *treaty.Order, ocid cid.Cid, obytes
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if r, err, done := c.answered(ctx, o, ocid, nk); done {
+	if r, err, done := c.answered(ctx, o, ocid); done {
 		return r, err
 	}
 	if r := c.cfg.RestoredAt; !r.IsZero() && o.Created <= r.Unix() && now.Before(r.Add(treaty.MaxOrderLifetime+treaty.MaxClockSkew)) {
@@ -567,7 +565,7 @@ func (c *Core) reputationFact(o *treaty.Order, plan *providers.Plan) int64 {
 
 // answered returns an order's earlier answer (done = true), or refuses a
 // different order that reuses a nonce.
-func (c *Core) answered(ctx context.Context, o *treaty.Order, ocid cid.Cid, nk string) (*Reply, error, bool) {
+func (c *Core) answered(ctx context.Context, o *treaty.Order, ocid cid.Cid) (*Reply, error, bool) {
 	a, ok, err := c.ledger.answerOf(ctx, ocid)
 	if err != nil {
 		return nil, err, true
@@ -576,15 +574,12 @@ func (c *Core) answered(ctx context.Context, o *treaty.Order, ocid cid.Cid, nk s
 		r, err := c.replyOf(ctx, ocid, a)
 		return r, err, true
 	}
-	b, err := c.cfg.Store().Get(ctx, nk)
+	prev, used, err := c.ledger.nonceOf(ctx, o.Client, o.Nonce)
 	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, nil, false
 	case err != nil:
 		return nil, err, true
-	}
-	if prev, err := cid.Cast(b); err == nil && prev.Equals(ocid) {
-		// The nonce is ours but the answer expired with it: answer anew.
+	case !used, prev.Equals(ocid):
+		// A fresh nonce, or ours whose answer expired with it: answer anew.
 		return nil, nil, false
 	}
 	return nil, &RejectError{Status: 409, Code: "replay", Field: "nonce", Err: fmt.Errorf("order: nonce already used by %s for another order", o.Client.Short())}, true

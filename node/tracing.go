@@ -13,9 +13,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// tracerName names the order path's spans.
-const tracerName = "github.com/aurora-federation/aurora/node"
-
 // newTracerProvider returns the node's own tracer provider (never the
 // global one: several nodes share a test process). Off unless
 // tracing.enabled: then spans go to an OTLP/HTTP exporter configured by the

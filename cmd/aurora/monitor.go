@@ -140,7 +140,8 @@ With --metrics ADDR it serves Prometheus metrics on ADDR/metrics.`,
 					case err == nil:
 						if stateDir != "" {
 							if cp, ok := f.Checkpoint(); ok {
-								if err := os.MkdirAll(stateDir, 0o755); err == nil {
+								err := os.MkdirAll(stateDir, 0o755)
+								if err == nil {
 									err = writeFileAtomic(statePath(stateDir, u.Origin), cp.Note)
 								}
 								if err != nil {

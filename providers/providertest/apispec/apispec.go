@@ -98,7 +98,7 @@ func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) err
 		}
 	case s.Type == "http" && strings.EqualFold(s.Scheme, "bearer"):
 		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || v == "" {
-			return errors.New("Authorization: Bearer missing")
+			return errors.New("missing Authorization: Bearer header")
 		}
 	default:
 		return fmt.Errorf("security scheme %s/%s not supported by apispec", s.Type, s.In)

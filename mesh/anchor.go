@@ -42,10 +42,39 @@ type anchorStore struct {
 	byID     map[cid.Cid]*anchorRec
 	// strangers counts the origins whose latest anchor is a stranger's.
 	strangers int
+	// judging holds, per origin, the largest tree size being judged right
+	// now (by a gossip validator or a sync round), so that the same anchor
+	// arriving both ways is verified — and handed to OnAnchor — once.
+	judging map[string]uint64
 }
 
 func newAnchorStore(ds datastore.Batching, log *slog.Logger) *anchorStore {
-	return &anchorStore{ds: ds, log: log, byOrigin: map[string]*anchorRec{}, byID: map[cid.Cid]*anchorRec{}}
+	return &anchorStore{ds: ds, log: log, byOrigin: map[string]*anchorRec{}, byID: map[cid.Cid]*anchorRec{}, judging: map[string]uint64{}}
+}
+
+// claim takes the judgment of origin's anchor at size: false when that
+// size or a larger one is already kept or being judged. The caller
+// releases the claim when its judgment ends, kept or not.
+func (s *anchorStore) claim(origin string, size uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.byOrigin[origin]; ok && r.size >= size {
+		return false
+	}
+	if j, ok := s.judging[origin]; ok && j >= size {
+		return false
+	}
+	s.judging[origin] = size
+	return true
+}
+
+// release ends a claim taken by claim.
+func (s *anchorStore) release(origin string, size uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.judging[origin] == size {
+		delete(s.judging, origin)
+	}
 }
 
 func anchorKey(origin string) datastore.Key {

@@ -374,16 +374,18 @@ func (m *Mesh) judgeAnchor(ctx context.Context, from peer.ID, data []byte) (*anc
 	if from == m.id {
 		return rec, nil
 	}
-	have, known := m.anchors.latest(a.Origin)
-	if known && have.size >= size {
-		return nil, fmt.Errorf("%w: have %s at size %d", ErrIgnore, a.Origin, have.size)
+	// One judgment per anchor: the same anchor arriving by gossip and by
+	// a sync round at once is verified once; the second is ignored.
+	if !m.anchors.claim(a.Origin, size) {
+		return nil, fmt.Errorf("%w: %s at size %d is kept or being judged already", ErrIgnore, a.Origin, size)
 	}
+	defer m.anchors.release(a.Origin, size)
 	// Anchors are public law, but a stranger's log takes one of only
 	// MaxStrangerAnchorOrigins places: fresh keys cannot crowd out
 	// partners' logs, nor make OnAnchor verify without end.
 	if owner, ok := m.originOwner(a.Origin); !ok || (owner != m.id && !m.isPartner(owner)) {
 		rec.stranger = true
-		if !known && m.anchors.strangerCount() >= MaxStrangerAnchorOrigins {
+		if _, known := m.anchors.latest(a.Origin); !known && m.anchors.strangerCount() >= MaxStrangerAnchorOrigins {
 			m.metrics.refused.WithLabelValues(kindNames[kindAnchor], RefusedAnchorOrigins).Inc()
 			return nil, fmt.Errorf("%w: keeping anchors of %d strangers' logs already", ErrIgnore, MaxStrangerAnchorOrigins)
 		}
@@ -396,6 +398,18 @@ func (m *Mesh) judgeAnchor(ctx context.Context, from peer.ID, data []byte) (*anc
 		if err := m.cfg.OnAnchor(ctx, did, &a); err != nil {
 			return nil, err
 		}
+	}
+	// Kept before the claim is released, so a later copy finds it.
+	changed, err := m.anchors.putChanged(ctx, rec)
+	switch {
+	case errors.Is(err, ErrIgnore):
+		return nil, err
+	case err != nil:
+		// Our storage failed, not the sender: not its fault.
+		m.log.Warn("store anchor", "origin", a.Origin, "err", err)
+		return nil, fmt.Errorf("%w: %w", ErrIgnore, err)
+	case !changed:
+		return nil, fmt.Errorf("%w: %s at size %d is kept already", ErrIgnore, a.Origin, size)
 	}
 	return rec, nil
 }
@@ -433,9 +447,7 @@ func (m *Mesh) readTopic(kind int, sub *pubsub.Subscription) {
 				m.cfg.OnReputation(v.Reporter, v)
 			}
 		case *anchorRec:
-			if err := m.anchors.put(m.ctx, v); err != nil {
-				m.log.Warn("store anchor", "origin", v.a.Origin, "err", err)
-			}
+			// Kept when judged (judgeAnchor), ours when published.
 		default:
 			m.log.Error("message without validator data", "topic", kindNames[kind])
 		}

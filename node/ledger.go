@@ -10,6 +10,7 @@ import (
 
 	"github.com/aurora-federation/aurora/node/store"
 	"github.com/aurora-federation/aurora/order"
+	"github.com/aurora-federation/aurora/provenance"
 )
 
 // ledgerStore is the order ledger's storage: the node's badger, under the
@@ -29,11 +30,7 @@ func (l ledgerStore) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (l ledgerStore) Apply(ctx context.Context, ops []order.Op) error {
-	ws := make([]store.Write, len(ops))
-	for i, op := range ops {
-		ws[i] = store.Write{Key: op.Key, Value: op.Value, TTL: op.TTL, Delete: op.Delete}
-	}
-	return l.ds.Apply(ctx, ws)
+	return l.ds.Apply(ctx, writesOf(ops))
 }
 
 func (l ledgerStore) Scan(ctx context.Context, prefix string, offset, limit int, fn func(string, []byte) bool) error {
@@ -51,6 +48,34 @@ func (l ledgerStore) Scan(ctx context.Context, prefix string, offset, limit int,
 		}
 	}
 	return nil
+}
+
+// ledgerLog commits the ledger's leaves and ops in one badger
+// transaction: the log's, with the ledger's writes added in their
+// namespace (order.LedgerConfig.Atomic).
+type ledgerLog struct {
+	log    *provenance.Log
+	ledger *store.Datastore
+}
+
+var _ order.AtomicLog = ledgerLog{}
+
+func (l ledgerLog) AppendApply(ctx context.Context, leaves [][]byte, ops func(first uint64) []order.Op) (uint64, error) {
+	return l.log.AppendWith(ctx, leaves, func(first uint64, w ds.Write) error {
+		txn, ok := w.(*store.Txn)
+		if !ok {
+			return fmt.Errorf("node: the provenance log writes through %T, not a store transaction", w)
+		}
+		return txn.ApplyIn(ctx, l.ledger, writesOf(ops(first)))
+	})
+}
+
+func writesOf(ops []order.Op) []store.Write {
+	ws := make([]store.Write, len(ops))
+	for i, op := range ops {
+		ws[i] = store.Write{Key: op.Key, Value: op.Value, TTL: op.TTL, Delete: op.Delete}
+	}
+	return ws
 }
 
 // LedgerOf returns the order ledger stored in db, without a provenance log:

@@ -149,7 +149,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.plog, err = provenance.OpenLog(ctx, n.db.Namespace("log"), provenance.LogConfig{Origin: origin, Key: n.key, Logger: n.log.With("component", "log")}); err != nil {
 		return nil, err
 	}
-	n.ledger = order.NewLedger(order.LedgerConfig{Store: ledgerStore{n.db.Namespace("ledger")}, Log: n.plog, Group: true})
+	ledgerNS := n.db.Namespace("ledger")
+	n.ledger = order.NewLedger(order.LedgerConfig{Store: ledgerStore{ledgerNS}, Log: n.plog, Atomic: ledgerLog{log: n.plog, ledger: ledgerNS}, Group: true})
 	n.onClose(func(context.Context) error { n.ledger.Close(); return nil })
 
 	// Policy.

@@ -33,6 +33,13 @@ const (
 // alone, it never fails another order's commit.
 var ErrLeafTooLarge = errors.New("order: job record leaf too large")
 
+// AtomicLog appends leaves to the provenance log and applies the ops that
+// ops returns, given the first leaf's index, in one atomic write: both or
+// neither. It calls ops exactly once, and returns the first leaf's index.
+type AtomicLog interface {
+	AppendApply(ctx context.Context, leaves [][]byte, ops func(first uint64) []Op) (uint64, error)
+}
+
 // Appender appends leaves to the provenance log and returns the index of
 // the first (provenance.Log).
 type Appender interface {
@@ -150,6 +157,12 @@ type LedgerConfig struct {
 	Store Store
 	// Log receives job leaves; nil keeps no provenance log (tests).
 	Log Appender
+	// Atomic, when set, replaces Log and Store.Apply for every commit that
+	// appends leaves: the leaves and the ledger's ops in one atomic write,
+	// so a crash never leaves a job's leaf without the job, nor the job
+	// without its leaf (the node's log and ledger share one badger). It
+	// also halves a group commit's latency.
+	Atomic AtomicLog
 	// Group commits concurrent writes together on a goroutine the Ledger
 	// owns (Close stops it). Off, every commit is applied inline: the
 	// simulator's deterministic mode.
@@ -288,11 +301,17 @@ func (l *Ledger) apply(ctx context.Context, batch []*write) error {
 			leaves = append(leaves, w.leaf)
 		}
 	}
-	if len(leaves) > 0 && l.cfg.Log != nil {
-		first, err := l.cfg.Log.Append(ctx, leaves...)
-		if err != nil {
-			return fmt.Errorf("order: append leaves: %w", err)
+	// Each job's Leaves grow by its new leaf's index; when an atomic
+	// commit fails they are cut back, as no leaf was appended. (Without
+	// Atomic, leaves appended before a failed store write are in the log,
+	// and the job keeps their indices.)
+	marks := make([]int, len(batch))
+	for i, w := range batch {
+		if w.job != nil {
+			marks[i] = len(w.job.Leaves)
 		}
+	}
+	index := func(first uint64) {
 		for _, w := range batch {
 			if w.leaf != nil {
 				w.job.Leaves = append(w.job.Leaves, first)
@@ -300,6 +319,44 @@ func (l *Ledger) apply(ctx context.Context, batch []*write) error {
 			}
 		}
 	}
+	var err error
+	switch {
+	case len(leaves) > 0 && l.cfg.Atomic != nil:
+		_, err = l.cfg.Atomic.AppendApply(ctx, leaves, func(first uint64) []Op {
+			index(first)
+			return opsOf(batch)
+		})
+		if err != nil {
+			for i, w := range batch {
+				if w.job != nil {
+					w.job.Leaves = w.job.Leaves[:marks[i]]
+				}
+			}
+			return fmt.Errorf("order: commit: %w", err)
+		}
+	default:
+		if len(leaves) > 0 && l.cfg.Log != nil {
+			first, aerr := l.cfg.Log.Append(ctx, leaves...)
+			if aerr != nil {
+				return fmt.Errorf("order: append leaves: %w", aerr)
+			}
+			index(first)
+		}
+		if err = l.cfg.Store.Apply(ctx, opsOf(batch)); err != nil {
+			return fmt.Errorf("order: commit: %w", err)
+		}
+	}
+	for _, w := range batch {
+		if w.job != nil {
+			w.job.stored = true
+		}
+	}
+	return nil
+}
+
+// opsOf returns the store writes of a batch: each write's ops, then each
+// job's entry (with its order and Ack the first time).
+func opsOf(batch []*write) []Op {
 	var ops []Op
 	for _, w := range batch {
 		ops = append(ops, w.ops...)
@@ -311,15 +368,7 @@ func (l *Ledger) apply(ctx context.Context, batch []*write) error {
 			ops = append(ops, Op{Key: jobKey(id), Value: marshal(j)})
 		}
 	}
-	if err := l.cfg.Store.Apply(ctx, ops); err != nil {
-		return fmt.Errorf("order: commit: %w", err)
-	}
-	for _, w := range batch {
-		if w.job != nil {
-			w.job.stored = true
-		}
-	}
-	return nil
+	return ops
 }
 
 // Job returns a job by ID. The ID must be the canonical text of a CID.
@@ -460,10 +509,11 @@ func answerOp(ocid cid.Cid, a answer, ttl time.Duration) Op {
 	return Op{Key: answerKey(ocid), Value: marshal(&a), TTL: ttl}
 }
 
-// NewTestCommitter returns a function that commits a job (without a leaf)
-// through l's group commit, for tests of Store implementations.
-func NewTestCommitter(l *Ledger) func(ctx context.Context, j *Job) error {
-	return func(ctx context.Context, j *Job) error { return l.commit(ctx, &write{job: j}) }
+// NewTestCommitter returns a function that commits a job with its leaf
+// (nil for none) through l's group commit, for tests of Store and
+// AtomicLog implementations.
+func NewTestCommitter(l *Ledger) func(ctx context.Context, j *Job, leaf []byte) error {
+	return func(ctx context.Context, j *Job, leaf []byte) error { return l.commit(ctx, &write{job: j, leaf: leaf}) }
 }
 
 // restoredKey records when the ledger was last restored from a backup.

@@ -1104,7 +1104,7 @@ func (e *Epochs) appendTSALeaves(ctx context.Context, latest uint64) error {
 		leaves = append(leaves, lf)
 		r.TSALogged = true
 	}
-	_, err := e.log.appendWith(ctx, leaves, func(w datastore.Write) error {
+	_, err := e.log.appendWith(ctx, leaves, func(_ uint64, w datastore.Write) error {
 		for _, r := range due {
 			if err := e.putRecord(ctx, w, r); err != nil {
 				return err

@@ -279,9 +279,23 @@ func (l *Log) Append(ctx context.Context, leaves ...[]byte) (uint64, error) {
 	return l.appendWith(ctx, leaves, nil)
 }
 
+// AppendWith is Append with the caller's writes in the same transaction:
+// extra gets the index the first leaf will have and the transaction's
+// writer (the log datastore's; a [datastore.TxnDatastore]'s transaction
+// when the log has one). If extra fails, nothing is written and the log
+// is unchanged. The node's order ledger commits its jobs this way, so a
+// crash never leaves a job's leaf without its job or the reverse. leaves
+// must not be empty.
+func (l *Log) AppendWith(ctx context.Context, leaves [][]byte, extra func(first uint64, w datastore.Write) error) (uint64, error) {
+	if len(leaves) == 0 {
+		return 0, errors.New("provenance: AppendWith: no leaves")
+	}
+	return l.appendWith(ctx, leaves, extra)
+}
+
 // appendWith is Append with extra writes in the same transaction (Epochs
 // marks the epochs whose tsa leaves it appends, atomically with them).
-func (l *Log) appendWith(ctx context.Context, leaves [][]byte, extra func(w datastore.Write) error) (uint64, error) {
+func (l *Log) appendWith(ctx context.Context, leaves [][]byte, extra func(first uint64, w datastore.Write) error) (uint64, error) {
 	if len(leaves) == 0 {
 		return l.Size(), nil
 	}
@@ -341,7 +355,7 @@ func (l *Log) appendWith(ctx context.Context, leaves [][]byte, extra func(w data
 			}
 		}
 		if extra != nil {
-			if err := extra(w); err != nil {
+			if err := extra(first, w); err != nil {
 				return err
 			}
 		}

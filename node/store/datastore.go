@@ -514,6 +514,16 @@ func (s *Datastore) Apply(ctx context.Context, ws []Write) error {
 	}
 	txn := s.db.bdb.NewTransaction(true)
 	defer txn.Discard()
+	if err := s.apply(txn, ws); err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("store: apply commit: %w", err)
+	}
+	return nil
+}
+
+func (s *Datastore) apply(txn *badger.Txn, ws []Write) error {
 	for _, w := range ws {
 		k := s.key(ds.RawKey(w.Key))
 		var err error
@@ -529,8 +539,18 @@ func (s *Datastore) Apply(ctx context.Context, ws []Write) error {
 			return fmt.Errorf("store: apply %q: %w", w.Key, err)
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		return fmt.Errorf("store: apply commit: %w", err)
-	}
 	return nil
+}
+
+// ApplyIn adds ws, keys of view ns, to the transaction t: writes to two
+// namespaces of one database that commit together or not at all. ns must
+// be a view of t's database.
+func (t *Txn) ApplyIn(ctx context.Context, ns *Datastore, ws []Write) error {
+	if err := t.s.check(ctx); err != nil {
+		return err
+	}
+	if ns.db != t.s.db {
+		return errors.New("store: ApplyIn: the view is of another database")
+	}
+	return ns.apply(t.txn, ws)
 }

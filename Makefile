@@ -7,11 +7,11 @@ PKGS       = ./...
 # Suites that run under the race detector in `make test` (the concurrent core),
 # and the rest (CLI end to end, in-process testnet) that run without it.
 RACE_PKGS  = ./treaty/... ./clock/... ./order/... ./node/... ./policy/... ./providers/... ./provenance/... ./mesh/...
-OTHER_PKGS = ./cmd/... ./testnet/... ./internal/...
+OTHER_PKGS = ./cmd/... ./testnet/... ./internal/... ./web/...
 FUZZTIME  ?= 10s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-all test-ops check demo bench fuzz fuzz-ci smoke-e2e sustained clean
+.PHONY: all build test test-all test-ops check demo bench fuzz fuzz-ci smoke-e2e sustained test-browser clean
 
 all: build
 
@@ -102,6 +102,13 @@ SOAK_RATE ?= 1000
 SOAK_EPOCH ?= 60s
 soak: build
 	$(GO) test -count=1 -timeout 40m -run TestSoak -v ./testnet/e2e/ -aurora-bin=$(abspath $(BIN)) -soak=$(SOAK) -soak-rate=$(SOAK_RATE) -soak-epoch=$(SOAK_EPOCH) | grep -E '^\s*(\||soak:)|^(--- |ok|FAIL)|soak_test'
+
+# The browser verifier (web/verify) in headless Chromium against a real
+# two-node federation: tampered bundles, agreement with the Go verifier, the
+# page's own timing. Fails (not skips) without /usr/bin/chromium, which
+# .ci/run installs.
+test-browser:
+	$(GO) test -count=1 -timeout 5m -v -run 'TestBrowser' ./testnet/browser/ -require-chromium
 
 smoke-e2e: build
 	$(GO) test -count=1 -timeout 10m -run TestSmokeE2E ./testnet/e2e/ -aurora-bin=$(abspath $(BIN))

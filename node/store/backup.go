@@ -25,9 +25,11 @@ const (
 	// backupBatchSize; badger's own tools stay well under 256 MiB too.
 	MaxBackupFrameSize = 256 << 20
 
-	// backupBatchSize bounds the batches the backup stream writes, to keep
-	// memory modest on small machines (badger's default is 100 MB).
-	backupBatchSize = 8 << 20
+	// backupBatchSize is where the backup stream ends a frame (at the next
+	// key): memory stays modest on small machines (badger's default is
+	// 100 MB), and a stream cut short loses at most about this much of what
+	// it sent when it is resumed.
+	backupBatchSize = 1 << 20
 
 	// restoreMaxPendingWrites bounds badger's loader (OPS §4.5, badger#714).
 	restoreMaxPendingWrites = 32
@@ -39,39 +41,14 @@ const (
 // incremental backup pass the returned version unchanged: badger's doc says
 // to add 1, which skips the first later version (OPS §4.2).
 //
-// The stream runs with a single reader goroutine, hence a single read
-// transaction, so the backup is one consistent snapshot even while the node
-// writes. Backup waits for a running backup, restore or value-log GC.
-// Cancelling ctx, or closing the DB, stops it.
+// The stream is read in one read transaction, so the backup is one
+// consistent snapshot even while the node writes, and it is in key order,
+// frames of whole keys, so that a stream cut short can be resumed (see
+// [DB.BackupFrom] and [ScanBackup]). Backup waits for a running backup,
+// restore or value-log GC. Cancelling ctx, a failing writer, or closing the
+// DB stops it.
 func (d *DB) Backup(ctx context.Context, w io.Writer, since uint64) (uint64, error) {
-	if d.closed.Load() {
-		return 0, ErrClosed
-	}
-	ctx, cancel := d.withLife(ctx)
-	defer cancel()
-	d.maintMu.Lock()
-	defer d.maintMu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	st := d.bdb.NewStream()
-	st.NumGo = 1
-	st.SinceTs = since
-	st.MaxSize = backupBatchSize
-	st.LogPrefix = "store.Backup"
-	// Stream.Backup runs without a context; a failing writer is how to
-	// stop it. Badger leaves its range producer blocked if more than a few
-	// key ranges are still queued when the stream stops early (stream.go
-	// produceRanges), so a cancelled backup of a large DB can leak one
-	// goroutine.
-	version, err := st.Backup(ctxWriter{ctx: ctx, w: w}, since)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return 0, fmt.Errorf("store: backup since %d: %w", since, ctxErr)
-		}
-		return 0, fmt.Errorf("store: backup since %d: %w", since, err)
-	}
-	return max(version, since), nil
+	return d.BackupFrom(ctx, w, since, BackupCursor{})
 }
 
 // BackupToFile writes a backup (see [DB.Backup]) to path atomically: into a
@@ -375,19 +352,6 @@ var badgerVersion = sync.OnceValue(func() string {
 	}
 	return ""
 })
-
-// ctxWriter fails writes once ctx is done.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
-}
 
 // ctxReader fails reads once ctx is done.
 type ctxReader struct {

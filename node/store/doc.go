@@ -39,10 +39,14 @@
 //
 // # Backups
 //
-// [DB.Backup] streams badger's backup format with a single reader so that a
-// backup is one consistent snapshot even while the node writes. An
-// incremental backup passes the version returned by the previous backup as
-// since, unchanged: badger's documented "+1" skips the first later version.
+// [DB.Backup] streams badger's backup format (restored by badger's Load)
+// from one read transaction, so that a backup is one consistent snapshot
+// even while the node writes. An incremental backup passes the version
+// returned by the previous backup as since, unchanged: badger's documented
+// "+1" skips the first later version. The stream is in key order, in frames
+// of whole keys, so a stream cut short is resumed rather than restarted:
+// [ScanBackup] reads the cursor off the whole frames kept, and
+// [DB.BackupFrom] streams the rest, including what changed meanwhile.
 // [DB.BackupToFile] writes the backup atomically with a [Manifest] next to it;
 // [DB.RestoreFile] verifies the manifest's SHA-256 before loading anything.
 // [Scheduler] runs a full backup and then incremental ones on an interval.

@@ -195,6 +195,9 @@ type DB struct {
 	cancelLife context.CancelFunc
 	closed     atomic.Bool
 
+	// backupFrame, when set, replaces backupBatchSize (tests).
+	backupFrame int
+
 	// maintMu serializes value-log GC, backups and restores: on two cores
 	// they should not compete (OPS §4.5), and Load must run alone.
 	maintMu sync.Mutex

@@ -172,6 +172,11 @@ type Config struct {
 	// partners (parties to an active treaty with us; strangers' reports
 	// are ignored and not relayed). Default: dropped after validation.
 	OnReputation ReputationHandler
+	// OnEquivocation is told of evidence of an equivocating log that the
+	// mesh verified and stored by itself: received from a peer (gossip,
+	// sync) or found in two anchors of one log at one size. Default: kept
+	// and relayed only.
+	OnEquivocation EquivocationHandler
 	// OnTreaty, if set, is called after a treaty or a revocation changed
 	// the book (gossip, sync or API), with the treaty's new state. It is
 	// called synchronously from the goroutine that made the change, never
@@ -202,6 +207,10 @@ type Config struct {
 	// ReputationMaxAge is how many epochs behind the current one a report
 	// may be and still be accepted. Default 2.
 	ReputationMaxAge int64
+	// SLAWindow is the sliding window over which each lane's fill ratio
+	// and forward RTT p95 are measured (at most the last MaxSLASamples
+	// observations of a lane). Default 5 minutes.
+	SLAWindow time.Duration
 }
 
 func (c *Config) validate() error {
@@ -269,8 +278,11 @@ func (c *Config) validate() error {
 	if c.ReputationMaxAge == 0 {
 		c.ReputationMaxAge = 2
 	}
+	if c.SLAWindow == 0 {
+		c.SLAWindow = 5 * time.Minute
+	}
 	for name, d := range map[string]time.Duration{"SyncInterval": c.SyncInterval, "ReconnectInterval": c.ReconnectInterval,
-		"StreamTimeout": c.StreamTimeout, "DialTimeout": c.DialTimeout} {
+		"StreamTimeout": c.StreamTimeout, "DialTimeout": c.DialTimeout, "SLAWindow": c.SLAWindow} {
 		if d < 0 {
 			return fmt.Errorf("mesh: config: %s is negative", name)
 		}
@@ -299,13 +311,13 @@ func checkName(s string) error {
 	return nil
 }
 
-// Topic names for a federation.
-func topicTreaty(fed string) string     { return "/aurora/" + fed + "/treaty/1" }
-func topicReputation(fed string) string { return "/aurora/" + fed + "/reputation/1" }
-func topicAnchor(fed string) string     { return "/aurora/" + fed + "/anchor/1" }
-
-// Topics returns the three gossipsub topics of a federation: treaty,
-// reputation and anchor.
-func Topics(federation string) [3]string {
-	return [3]string{topicTreaty(federation), topicReputation(federation), topicAnchor(federation)}
+// Topics returns the gossipsub topics of a federation, in this order:
+// treaty, reputation, anchor and evidence (/aurora/<federation>/<kind>/1).
+// The slice is the caller's.
+func Topics(federation string) []string {
+	out := make([]string, 0, numKinds)
+	for _, k := range kindNames {
+		out = append(out, "/aurora/"+federation+"/"+k+"/1")
+	}
+	return out
 }

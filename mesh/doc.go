@@ -12,10 +12,12 @@
 //
 // # Gossip
 //
-// Three gossipsub topics per federation carry public records:
+// Four gossipsub topics per federation carry public records:
 // /aurora/<federation>/treaty/1 (treaties and revocations),
-// /aurora/<federation>/reputation/1 (signed per-epoch reputation reports)
-// and /aurora/<federation>/anchor/1 (log checkpoints). Messages are unsigned
+// /aurora/<federation>/reputation/1 (signed per-epoch reputation reports),
+// /aurora/<federation>/anchor/1 (log checkpoints) and
+// /aurora/<federation>/evidence/1 (proof that a log equivocated, kept with
+// Equivocations and published with PublishEvidence). Messages are unsigned
 // at the pubsub layer and identified by a content hash; inline validators
 // verify the records' own signatures and reject sender faults (bad
 // signature, malformed) or ignore what they cannot judge (unknown, stale,
@@ -35,8 +37,16 @@
 // the peer's signed Ack or Denial (Forward, Config.OnOrder);
 // /aurora/witness/1.0.0 carries C2SP add-checkpoint requests
 // (RequestCosign, Config.OnWitness); /aurora/sync/1.0.0 is anti-entropy for
-// treaties and anchors, so a node that missed gossip converges within one
-// sync interval. Every stream carries unsigned-varint length-prefixed
+// treaties, anchors and evidence, so a node that missed gossip converges
+// within one sync interval.
+//
+// # Lane SLAs
+//
+// The mesh measures each lane of its own active treaties against the
+// treaty's SLA from what it observes: its forwards' answers and round
+// trips (Forward) and what became of the peers' orders it acked
+// (ObserveSettled), over a sliding window (Config.SLAWindow), exported as
+// the aurora_treaty_sla_* gauges. Every stream carries unsigned-varint length-prefixed
 // dag-cbor frames with named size limits and runs under a deadline.
 //
 // docs/TREATY_PROTOCOL.md specifies the wire protocol for other

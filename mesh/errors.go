@@ -55,7 +55,7 @@ func (e *ForwardError) ErrorCode() string { return e.Code }
 // commit and leaves the outcome unknown.
 var refusalCodes = map[string]bool{
 	CodeNoLane: true, CodeBadFrame: true, "bad_record": true, "bad_signature": true, "unknown_tenant": true,
-	"replay": true, "launch_queue_full": true, "not_ready": true,
+	"replay": true, "launch_queue_full": true, "not_ready": true, "storage_full": true,
 }
 
 // Refused reports whether the peer's code says it did not and will not

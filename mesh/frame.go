@@ -106,8 +106,9 @@ const (
 	syncOpList  = "list"
 	syncOpFetch = "fetch"
 
-	collTreaty = "treaty"
-	collAnchor = "anchor"
+	collTreaty   = "treaty"
+	collAnchor   = "anchor"
+	collEvidence = "evidence"
 )
 
 // syncRequest asks for the ids of a collection (list) or for records by id
@@ -131,11 +132,12 @@ type syncResponse struct {
 
 // envelope is a keyed union of one record's dag-cbor bytes: the treaty
 // topic's message (treaty or revocation) and a sync record (any of the
-// three).
+// four).
 type envelope struct {
 	Treaty     []byte `cbor:"treaty,omitempty"`
 	Revocation []byte `cbor:"revocation,omitempty"`
 	Anchor     []byte `cbor:"anchor,omitempty"`
+	Evidence   []byte `cbor:"evidence,omitempty"`
 }
 
 func encodeFrame(v any) ([]byte, error) {
@@ -279,8 +281,8 @@ func decodeSyncRequest(payload []byte) (*syncRequest, error) {
 	if err := checkVersion(name, r.V); err != nil {
 		return nil, err
 	}
-	if r.Collection != collTreaty && r.Collection != collAnchor {
-		return nil, &FrameError{Frame: name, Field: "collection", Rule: fmt.Sprintf("%.64q is not %q or %q", r.Collection, collTreaty, collAnchor)}
+	if r.Collection != collTreaty && r.Collection != collAnchor && r.Collection != collEvidence {
+		return nil, &FrameError{Frame: name, Field: "collection", Rule: fmt.Sprintf("%.64q is not %q, %q or %q", r.Collection, collTreaty, collAnchor, collEvidence)}
 	}
 	switch r.Op {
 	case syncOpList:
@@ -340,7 +342,7 @@ func decodeSyncResponse(payload []byte, op string) (*syncResponse, error) {
 }
 
 // decodeEnvelope decodes a keyed union with exactly one member, which must
-// be one of allowed ("treaty", "revocation", "anchor").
+// be one of allowed ("treaty", "revocation", "anchor", "evidence").
 func decodeEnvelope(payload []byte, allowed ...string) (*envelope, string, error) {
 	const name = "envelope"
 	if len(payload) > MaxGossipMessage {
@@ -360,12 +362,15 @@ func decodeEnvelope(payload []byte, allowed ...string) (*envelope, string, error
 	if e.Anchor != nil {
 		kinds = append(kinds, collAnchor)
 	}
+	if e.Evidence != nil {
+		kinds = append(kinds, collEvidence)
+	}
 	if len(kinds) != 1 {
 		return nil, "", &FrameError{Frame: name, Rule: fmt.Sprintf("%d members set, want exactly one", len(kinds))}
 	}
 	// A member set to empty bytes is not a record, and it would vanish on
 	// re-encoding (omitempty): what we relay must be what we judged.
-	if len(e.Treaty)+len(e.Revocation)+len(e.Anchor) == 0 {
+	if len(e.Treaty)+len(e.Revocation)+len(e.Anchor)+len(e.Evidence) == 0 {
 		return nil, "", &FrameError{Frame: name, Field: kinds[0], Rule: "empty"}
 	}
 	for _, a := range allowed {

@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -43,13 +42,14 @@ func seeds(t testing.TB) map[string][][]byte {
 			enc(&syncRequest{V: 1, Op: "list", Collection: "treaty", IDs: []treaty.Link{}}),
 			enc(&syncRequest{V: 1, Op: "fetch", Collection: "anchor", IDs: []treaty.Link{link}}),
 			enc(&syncRequest{V: 1, Op: "drop", Collection: "treaty", IDs: []treaty.Link{}}),
+			enc(&syncRequest{V: 1, Op: "list", Collection: "evidence", IDs: []treaty.Link{}}),
 		},
 		"FuzzSyncResponse": {
 			enc(&syncResponse{V: 1, IDs: []treaty.Link{link}, Records: [][]byte{}}),
 			enc(&syncResponse{V: 1, IDs: []treaty.Link{}, Records: [][]byte{[]byte("r")}}),
 			enc(&syncResponse{V: 1, IDs: []treaty.Link{}, Records: [][]byte{}, Code: "bad_frame", Message: "m"}),
 		},
-		"FuzzEnvelope": {enc(&envelope{Treaty: []byte{1}}), enc(&envelope{Revocation: []byte{1}, Anchor: []byte{2}}), {0xa0}},
+		"FuzzEnvelope": {enc(&envelope{Treaty: []byte{1}}), enc(&envelope{Revocation: []byte{1}, Anchor: []byte{2}}), {0xa0}, enc(&envelope{Evidence: []byte{3}})},
 		"FuzzReadFrame": {
 			{1, 'x'}, {0x80, 0x01}, {0x81, 0x00, 'x'}, bytes.Repeat([]byte{0xff}, 10), {0}, {5, 'a'},
 		},
@@ -58,6 +58,7 @@ func seeds(t testing.TB) map[string][][]byte {
 			append([]byte{0}, enc(&envelope{Treaty: []byte{0xa0}})...),
 			append([]byte{1}, 0xa0),
 			append([]byte{2}, mustEncode(t, &treaty.Anchor{V: 1, Origin: "o", Checkpoint: "o\n1\nAAAA\n", TSA: [][]byte{}})...),
+			append([]byte{3}, marshalEvidence(t, sameSize(t, testKey(t, 2), "fed", 7, "honest", "forged"))...),
 		},
 	}
 }
@@ -120,7 +121,7 @@ func FuzzSyncResponse(f *testing.F) {
 
 func FuzzEnvelope(f *testing.F) {
 	fuzzDecoder(f, func(b []byte) (*envelope, error) {
-		e, _, err := decodeEnvelope(b, collTreaty, "revocation", collAnchor)
+		e, _, err := decodeEnvelope(b, collTreaty, "revocation", collAnchor, collEvidence)
 		return e, err
 	})
 }
@@ -155,8 +156,9 @@ func FuzzCheckpointSize(f *testing.F) {
 	})
 }
 
-// FuzzJudge feeds arbitrary messages to the three validators: they must not
-// panic, and only accept what carries validator data.
+// FuzzJudge feeds arbitrary messages to the topics' validators (the first
+// byte picks the topic): they must not panic, and only accept what carries
+// validator data.
 func FuzzJudge(f *testing.F) {
 	me := testKey(f, 0)
 	from := pid(f, testKey(f, 1))
@@ -165,9 +167,9 @@ func FuzzJudge(f *testing.F) {
 			return
 		}
 		m := offlineMesh(t, me, func(c *Config) { c.Clock = func() time.Time { return time.Unix(1_800_000_000, 0) } })
-		validators := [3]func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult{m.validateTreatyMsg, m.validateReputationMsg, m.validateAnchorMsg}
+		specs := m.topicSpecs()
 		msg := &pubsub.Message{Message: &pb.Message{Data: data[1:]}}
-		res := validators[int(data[0])%3](context.Background(), from, msg)
+		res := specs[int(data[0])%len(specs)].validate(context.Background(), from, msg)
 		if (res == pubsub.ValidationAccept) != (msg.ValidatorData != nil) {
 			t.Fatalf("result %v with validator data %v", res, msg.ValidatorData)
 		}

@@ -18,14 +18,41 @@ import (
 	"github.com/aurora-federation/aurora/treaty"
 )
 
-// Topic kinds (indexes into Mesh.topics, and metric labels).
+// Topic kinds: indexes into kindNames, topicSpecs and Mesh.topics.
 const (
 	kindTreaty = iota
 	kindReputation
 	kindAnchor
+	kindEvidence
+	numKinds
 )
 
-var kindNames = [3]string{"treaty", "reputation", "anchor"}
+// kindNames name the topics (/aurora/<federation>/<name>/1) and label
+// their metrics.
+var kindNames = [numKinds]string{"treaty", "reputation", "anchor", "evidence"}
+
+// topicSpec is how one topic's messages are judged.
+type topicSpec struct {
+	validate pubsub.ValidatorEx
+	// heavy validators verify signatures against logs and may write: they
+	// run off pubsub's validation workers, bounded in time and number.
+	heavy bool
+}
+
+func (m *Mesh) topicSpecs() [numKinds]topicSpec {
+	return [numKinds]topicSpec{
+		kindTreaty:     {validate: m.validateTreatyMsg},
+		kindReputation: {validate: m.validateReputationMsg},
+		kindAnchor:     {validate: m.validateAnchorMsg, heavy: true},
+		kindEvidence:   {validate: m.validateEvidenceMsg, heavy: true},
+	}
+}
+
+// joined is a topic the mesh joined and its subscription.
+type joined struct {
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+}
 
 // Pubsub queue sizes. The defaults (32) silently drop a quarter of the
 // deliveries of a 100-message burst at 30 nodes (notes/MESH.md §4.2).
@@ -118,27 +145,25 @@ func (m *Mesh) startPubsub() error {
 		return fmt.Errorf("mesh: gossipsub: %w", err)
 	}
 	m.ps = ps
-	validators := [3]pubsub.ValidatorEx{m.validateTreatyMsg, m.validateReputationMsg, m.validateAnchorMsg}
-	for i, name := range topics {
+	for i, spec := range m.topicSpecs() {
+		name := topics[i]
 		opts := []pubsub.ValidatorOpt{pubsub.WithValidatorInline(true)}
-		if i == kindAnchor {
-			// OnAnchor verifies notes and may write: run it off the
-			// validation workers, bounded.
+		if spec.heavy {
 			opts = []pubsub.ValidatorOpt{pubsub.WithValidatorTimeout(m.cfg.StreamTimeout), pubsub.WithValidatorConcurrency(16)}
 		}
-		if err := ps.RegisterTopicValidator(name, validators[i], opts...); err != nil {
+		if err := ps.RegisterTopicValidator(name, spec.validate, opts...); err != nil {
 			return fmt.Errorf("mesh: validator for %s: %w", name, err)
 		}
 		t, err := ps.Join(name)
 		if err != nil {
 			return fmt.Errorf("mesh: join %s: %w", name, err)
 		}
-		m.topics[i] = t
+		m.topics[i].topic = t
 		sub, err := t.Subscribe(pubsub.WithBufferSize(subscriptionQueue))
 		if err != nil {
 			return fmt.Errorf("mesh: subscribe %s: %w", name, err)
 		}
-		m.subs[i] = sub
+		m.topics[i].sub = sub
 		m.goLoop(func() { m.readTopic(i, sub) })
 	}
 	return nil
@@ -374,6 +399,11 @@ func (m *Mesh) judgeAnchor(ctx context.Context, from peer.ID, data []byte) (*anc
 	if from == m.id {
 		return rec, nil
 	}
+	// The same size with another checkpoint: two signed roots of one tree
+	// size, or a bad note.
+	if kept, ok := m.anchors.latest(a.Origin); ok && kept.size == size && checkpointBody(kept.a.Checkpoint) != checkpointBody(a.Checkpoint) {
+		return nil, m.anchorConflict(ctx, from, kept, rec)
+	}
 	// One judgment per anchor: the same anchor arriving by gossip and by
 	// a sync round at once is verified once; the second is ignored.
 	if !m.anchors.claim(a.Origin, size) {
@@ -448,6 +478,10 @@ func (m *Mesh) readTopic(kind int, sub *pubsub.Subscription) {
 			}
 		case *anchorRec:
 			// Kept when judged (judgeAnchor), ours when published.
+		case *Equivocation:
+			if !local {
+				m.equivocated(v)
+			}
 		default:
 			m.log.Error("message without validator data", "topic", kindNames[kind])
 		}
@@ -507,7 +541,11 @@ func (m *Mesh) publish(ctx context.Context, kind int, data []byte) error {
 	if m.isClosed() {
 		return ErrClosed
 	}
-	if err := m.topics[kind].Publish(ctx, data); err != nil {
+	t := m.topics[kind].topic
+	if t == nil {
+		return fmt.Errorf("mesh: publish %s: topic not joined", kindNames[kind])
+	}
+	if err := t.Publish(ctx, data); err != nil {
 		return fmt.Errorf("mesh: publish %s: %w", kindNames[kind], err)
 	}
 	return nil

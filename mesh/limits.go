@@ -65,6 +65,7 @@ const (
 	RefusedNotMember      = "not_member"      // a reputation report by a non-partner
 	RefusedProposals      = "proposals"       // a proposal over MaxProposalsPerSigner or MaxProposals
 	RefusedAnchorOrigins  = "anchor_origins"  // a stranger's log over MaxStrangerAnchorOrigins
+	RefusedEvidenceLogs   = "evidence_logs"   // evidence about a stranger's log over MaxStrangerEvidence
 )
 
 // streamBudget is strangers' share of one protocol.

@@ -231,12 +231,13 @@ func TestStrangerAnchorOrigins(t *testing.T) {
 	}
 }
 
-func TestObserveFill(t *testing.T) {
+func TestObserveSettledFills(t *testing.T) {
 	me, peerK := testKey(t, 0), testKey(t, 1)
 	m := offlineMesh(t, me, nil)
-	m.ObserveFill(peerK.DID())
-	m.ObserveFill(peerK.DID())
-	m.ObserveFill(me.DID()) // our own order: not a forwarded one
+	m.ObserveSettled(peerK.DID(), treaty.Link{}, true)
+	m.ObserveSettled(peerK.DID(), treaty.Link{}, true)
+	m.ObserveSettled(peerK.DID(), treaty.Link{}, false) // failed: no fill
+	m.ObserveSettled(me.DID(), treaty.Link{}, true)     // our own order: not a forwarded one
 	if got := testutil.ToFloat64(m.metrics.filled); got != 2 {
 		t.Errorf("aurora_treaty_orders_filled_total = %v, want 2", got)
 	}

@@ -36,10 +36,13 @@ type Mesh struct {
 	host    host.Host
 	dht     *dht.IpfsDHT
 	ps      *pubsub.PubSub
-	topics  [3]*pubsub.Topic
-	subs    [3]*pubsub.Subscription
+	topics  [numKinds]joined
 	book    *book
 	anchors *anchorStore
+	// evidence keeps verified equivocation evidence.
+	evidence *evidenceStore
+	// sla measures our lanes' fill ratio and RTT against their treaty's SLA.
+	sla     *slaMeter
 	metrics *metrics
 	mdns    interface{ Close() error }
 	events  event.Subscription
@@ -131,11 +134,21 @@ func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 	m.book = newBook(&m.cfg, m.log)
 	m.book.refused = func(reason string) { met.refused.WithLabelValues(kindNames[kindTreaty], reason).Inc() }
 	m.anchors = newAnchorStore(cfg.Datastore, m.log)
+	m.evidence = newEvidenceStore(cfg.Datastore, m.log)
+	m.sla = newSLAMeter(m.book, m.cfg.Clock, m.cfg.SLAWindow)
+	if err := met.add(m.sla); err != nil {
+		met.unregister()
+		return nil, err
+	}
 	if err := m.book.load(ctx); err != nil {
 		met.unregister()
 		return nil, err
 	}
 	if err := m.anchors.load(ctx); err != nil {
+		met.unregister()
+		return nil, err
+	}
+	if err := m.evidence.load(ctx); err != nil {
 		met.unregister()
 		return nil, err
 	}
@@ -245,15 +258,15 @@ func (m *Mesh) Close() error {
 		if m.mdns != nil {
 			errs = append(errs, m.mdns.Close())
 		}
-		for _, s := range m.subs {
-			if s != nil {
-				s.Cancel()
+		for _, j := range m.topics {
+			if j.sub != nil {
+				j.sub.Cancel()
 			}
 		}
-		for _, t := range m.topics {
-			if t != nil {
+		for _, j := range m.topics {
+			if j.topic != nil {
 				// Fails once pubsub has stopped with the context: harmless.
-				_ = t.Close()
+				_ = j.topic.Close()
 			}
 		}
 		if m.events != nil {
@@ -377,22 +390,6 @@ func (m *Mesh) Peers() []PeerInfo {
 	})
 	return out
 }
-
-// ObserveFill counts an order that treaty peer from forwarded to us whose
-// job reached running here (aurora_treaty_orders_filled_total): the node
-// calls it once per such job. An order of our own (from is this node) is
-// not a forwarded one and is not counted. Safe for concurrent use.
-func (m *Mesh) ObserveFill(from treaty.DID) {
-	if from == m.me {
-		return
-	}
-	m.metrics.filled.Inc()
-}
-
-// OrderFilled is ObserveFill without the peer.
-//
-// Deprecated: use ObserveFill.
-func (m *Mesh) OrderFilled() { m.metrics.filled.Inc() }
 
 // IsPartner reports whether d is a party to an active treaty with this
 // node: the peers that are exempt from the stranger limits and whose

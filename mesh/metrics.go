@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -58,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"lane_result"}),
 		filled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "aurora_treaty_orders_filled_total",
-			Help: "Orders forwarded to this node by treaty peers whose job reached running here (Mesh.ObserveFill).",
+			Help: "Orders forwarded to this node by treaty peers whose job reached running here (Mesh.ObserveSettled).",
 		}),
 		peers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "aurora_peers_connected",
@@ -90,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aurora_mesh_refused_total",
-			Help: "What peers without an active treaty (strangers) were refused, by kind (a protocol ID, or treaty, reputation, anchor gossip) and reason (peer_budget, stranger_budget, rate, not_member, proposals, anchor_origins).",
+			Help: "What peers without an active treaty (strangers) were refused, by kind (a protocol ID, or treaty, reputation, anchor gossip) and reason (peer_budget, stranger_budget, rate, not_member, proposals, anchor_origins, evidence_logs).",
 		}, []string{"kind", "reason"}),
 	}
 	m.collectors = []prometheus.Collector{m.rtt, m.orders, m.filled, m.peers, m.dropped, m.validated, m.repairs, m.streams, m.bookSize, m.forwardTry, m.refused}
@@ -116,6 +117,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// add registers one more collector, unregistered with the others.
+func (m *metrics) add(c prometheus.Collector) error {
+	if m.reg != nil {
+		if err := m.reg.Register(c); err != nil {
+			return fmt.Errorf("mesh: metrics: %w", err)
+		}
+	}
+	m.collectors = append(m.collectors, c)
+	return nil
 }
 
 func (m *metrics) unregister() {

@@ -236,9 +236,11 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 		if ack, price := probeReply(reply); ack {
 			m.metrics.orders.WithLabelValues(LaneSentAck).Inc()
 			m.learn(to, price, rtt, true)
+			m.observeForward(ctx, treatyCID, to, slaFilled, rtt)
 		} else {
 			m.metrics.orders.WithLabelValues(LaneSentDenial).Inc()
 			m.learn(to, 0, rtt, false)
+			m.observeForward(ctx, treatyCID, to, slaDenied, rtt)
 		}
 		m.metrics.rtt.Observe(rtt.Seconds())
 		return reply, nil
@@ -246,9 +248,17 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 		fe.Peer = to
 		m.metrics.orders.WithLabelValues(LaneSentError).Inc()
 		m.metrics.rtt.Observe(rtt.Seconds())
+		m.observeForward(ctx, treatyCID, to, slaFailed, rtt)
 		return nil, fe
 	default:
 		m.metrics.orders.WithLabelValues(LaneSentError).Inc()
+		// No answer: the peer did not fill it; the time waited counts
+		// when the order was sent.
+		waited := time.Duration(-1)
+		if sent {
+			waited = rtt
+		}
+		m.observeForward(ctx, treatyCID, to, slaFailed, waited)
 		var fr *FrameError
 		if errors.As(err, &fr) || ctx.Err() != nil {
 			return nil, err

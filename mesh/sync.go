@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -68,25 +69,16 @@ func (m *Mesh) handleSync(s network.Stream) {
 
 func (m *Mesh) answerSync(req *syncRequest) *syncResponse {
 	resp := &syncResponse{V: frameVersion, IDs: []treaty.Link{}, Records: [][]byte{}}
+	coll := m.collection(req.Collection)
 	if req.Op == syncOpList {
-		if req.Collection == collTreaty {
-			resp.IDs = m.book.syncIDs()
-		} else {
-			resp.IDs = m.anchors.ids()
-		}
+		resp.IDs = coll.ids()
 		if len(resp.IDs) > MaxSyncIDs {
 			resp.IDs = resp.IDs[:MaxSyncIDs]
 		}
 		return resp
 	}
 	for _, id := range req.IDs {
-		var env *envelope
-		var ok bool
-		if req.Collection == collTreaty {
-			env, ok = m.book.record(id.Cid)
-		} else {
-			env, ok = m.anchors.record(id.Cid)
-		}
+		env, ok := coll.record(id.Cid)
 		if !ok {
 			continue
 		}
@@ -148,14 +140,44 @@ func (m *Mesh) syncPeer(pid peer.ID, last map[peer.ID]time.Time) {
 	}
 }
 
+// syncColl is a collection sync serves and pulls.
+type syncColl interface {
+	ids() []treaty.Link
+	record(id cid.Cid) (*envelope, bool)
+	has(id cid.Cid) bool
+}
+
+var (
+	_ syncColl = treatyColl{}
+	_ syncColl = (*anchorStore)(nil)
+	_ syncColl = (*evidenceStore)(nil)
+)
+
+// treatyColl is the book as the treaty collection.
+type treatyColl struct{ *book }
+
+func (c treatyColl) ids() []treaty.Link { return c.syncIDs() }
+
+// collection returns a sync collection by name (decodeSyncRequest admits
+// only the three).
+func (m *Mesh) collection(name string) syncColl {
+	switch name {
+	case collTreaty:
+		return treatyColl{m.book}
+	case collAnchor:
+		return m.anchors
+	}
+	return m.evidence
+}
+
 // syncFaultError is a record from a sync peer that fails validation.
 type syncFaultError struct{ err error }
 
 func (e *syncFaultError) Error() string { return "mesh: sync: bad record: " + e.err.Error() }
 func (e *syncFaultError) Unwrap() error { return e.err }
 
-// syncWith pulls from a connected peer every treaty, revocation and anchor
-// we miss.
+// syncWith pulls from a connected peer every treaty, revocation, anchor
+// and piece of evidence we miss.
 func (m *Mesh) syncWith(ctx context.Context, pid peer.ID) error {
 	from, err := DIDOf(pid)
 	if err != nil {
@@ -187,7 +209,7 @@ func (m *Mesh) syncWith(ctx context.Context, pid peer.ID) error {
 		}
 		return resp, nil
 	}
-	for _, coll := range []string{collTreaty, collAnchor} {
+	for _, coll := range []string{collTreaty, collAnchor, collEvidence} {
 		list, err := exchange(&syncRequest{V: frameVersion, Op: syncOpList, Collection: coll, IDs: []treaty.Link{}})
 		if err != nil {
 			s.Reset()
@@ -195,11 +217,7 @@ func (m *Mesh) syncWith(ctx context.Context, pid peer.ID) error {
 		}
 		var missing []treaty.Link
 		for _, id := range list.IDs {
-			known := m.anchors.has(id.Cid)
-			if coll == collTreaty {
-				known = m.book.has(id.Cid)
-			}
-			if !known {
+			if !m.collection(coll).has(id.Cid) {
 				missing = append(missing, id)
 			}
 		}
@@ -247,6 +265,22 @@ func (m *Mesh) ingest(ctx context.Context, pid peer.ID, from treaty.DID, coll st
 		case *verifiedRevocation:
 			m.applyRevocation(ctx, v, true)
 		}
+		return nil
+	}
+	if coll == collEvidence {
+		env, _, err := decodeEnvelope(rec, collEvidence)
+		if err != nil {
+			return err
+		}
+		e, err := m.judgeEvidence(ctx, pid, env.Evidence, SourceGossip)
+		if errors.Is(err, ErrIgnore) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		m.metrics.repairs.Inc()
+		m.equivocated(e)
 		return nil
 	}
 	env, _, err := decodeEnvelope(rec, collAnchor)

@@ -49,6 +49,10 @@ func offlineMesh(t testing.TB, key *treaty.PrivateKey, mutate func(*Config)) *Me
 	m.book = newBook(&m.cfg, m.log)
 	m.book.refused = func(reason string) { met.refused.WithLabelValues(kindNames[kindTreaty], reason).Inc() }
 	m.anchors = newAnchorStore(cfg.Datastore, m.log)
+	m.evidence = newEvidenceStore(cfg.Datastore, m.log)
+	m.sla = newSLAMeter(m.book, m.cfg.Clock, m.cfg.SLAWindow)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	t.Cleanup(m.cancel)
 	return m
 }
 

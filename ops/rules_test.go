@@ -39,6 +39,8 @@ var wantAlerts = []string{
 	"AuroraForwardsUnresolved",
 	"AuroraLaunchQueueFull",
 	"AuroraEpochPinBacklog",
+	"AuroraTreatySLAFillLow",
+	"AuroraTreatySLARTTHigh",
 }
 
 // ruleFile mirrors the rule file; For is a pointer to tell "for: 0m" from a missing `for`.

@@ -22,8 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/aurora-federation/aurora/mesh"
+	"github.com/aurora-federation/aurora/provenance"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -237,6 +239,33 @@ func Activate(tb testing.TB, fed string, a, b *Node) treaty.Link {
 		return err1 == nil && err2 == nil && ia.State == treaty.StateActive && ib.State == treaty.StateActive
 	})
 	return final
+}
+
+// Origin returns the log origin of key's node in federation fed:
+// aurora/<fed>/<peer ID>.
+func Origin(tb testing.TB, fed string, key *treaty.PrivateKey) string {
+	tb.Helper()
+	id, err := mesh.PeerIDOf(key.DID())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return "aurora/" + fed + "/" + id.String()
+}
+
+// SignedCheckpoint returns a C2SP checkpoint note of origin at size with
+// root, signed by key as that log (no tree need exist: two of these at one
+// size with different roots are an equivocation).
+func SignedCheckpoint(tb testing.TB, key *treaty.PrivateKey, origin string, size uint64, root [32]byte) []byte {
+	tb.Helper()
+	signer, err := provenance.NewLogSigner(origin, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := note.Sign(&note.Note{Text: string(provenance.Checkpoint{Origin: origin, Size: size, Root: root}.Body())}, signer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
 
 // CodeError is an order refusal with a code, like the node's RejectError.

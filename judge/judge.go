@@ -4,20 +4,28 @@
 // fedpolicy/1 facts and the law and quotas into the same params, so a
 // decision made by one is the decision the other makes (policy/std's
 // differential test proves the native build and std.wasm agree).
+//
+// An order forwarded on a treaty lane is judged by the module the treaty
+// names (policy.module; "" is the embedded standard law) with the treaty's
+// params and limits. WASM obtains a module it has not loaded from its
+// sources by CID, checks the bytes against the CID before compiling, and
+// keeps it loaded; a module it cannot obtain denies the order with the
+// reason policy_unavailable. No judge ever decides with another module
+// than the one named: Native, which runs only the standard law, denies an
+// order whose treaty names another module.
 package judge
 
 import (
 	"context"
-	"runtime"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/ipfs/go-cid"
-
 	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/policy"
+	"github.com/aurora-federation/aurora/policy/sdk"
 	"github.com/aurora-federation/aurora/policy/std"
 )
 
@@ -56,102 +64,72 @@ func paramsKey(in *order.JudgeInput) string {
 	return b.String()
 }
 
-// maxCached bounds each judge's cache of laws (laws come from treaties).
+// maxCached bounds each judge's caches of laws and params (laws come from
+// treaties).
 const maxCached = 4096
-
-// WASM judges with a module on the policy engine. Safe for concurrent use.
-type WASM struct {
-	engine *policy.Engine
-	module cid.Cid
-	// sem bounds concurrent evaluations to GOMAXPROCS: more only queue
-	// inside the engine, and a goroutine descheduled mid-call can miss a
-	// wall-clock deadline that its module would have met.
-	sem chan struct{}
-
-	mu     sync.Mutex // protects params
-	params map[string][]byte
-}
-
-var _ order.Judge = (*WASM)(nil)
-
-// NewWASM returns a judge running module (loaded on engine).
-func NewWASM(engine *policy.Engine, module cid.Cid) *WASM {
-	return &WASM{engine: engine, module: module, params: map[string][]byte{}, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}
-}
-
-func (j *WASM) paramsFor(in *order.JudgeInput) []byte {
-	key := paramsKey(in)
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if p, ok := j.params[key]; ok {
-		return p
-	}
-	sp := Params(in)
-	p := sp.Encode()
-	if len(j.params) > maxCached {
-		clear(j.params)
-	}
-	j.params[key] = p
-	return p
-}
-
-// Judge evaluates the module; an error fails closed (indeterminate).
-func (j *WASM) Judge(ctx context.Context, in *order.JudgeInput) (order.Verdict, error) {
-	facts := [1]policy.Facts{Facts(in)}
-	var out [1]policy.Decision
-	params := j.paramsFor(in)
-	select {
-	case j.sem <- struct{}{}:
-	case <-ctx.Done():
-		return order.Verdict{Word: 0xFFFFFFFF, Reasons: []string{"indeterminate: " + ctx.Err().Error()}, Module: j.module.String()}, ctx.Err()
-	}
-	err := j.engine.Eval(ctx, j.module, params, facts[:], out[:])
-	if err != nil && policy.IsTimeout(err) {
-		// A module killed at its deadline on a starved machine is not a
-		// verdict: decisions are deterministic, so one retry on a fresh
-		// instance cannot change the word, and a real runaway is killed
-		// again and denied.
-		err = j.engine.Eval(ctx, j.module, params, facts[:], out[:])
-	}
-	<-j.sem
-	v := order.Verdict{Word: out[0].Word, Reasons: out[0].Reasons, Module: j.module.String()}
-	if err != nil && v.Word == 0 {
-		v.Word = 0xFFFFFFFF // fail closed
-		v.Reasons = []string{"indeterminate: " + err.Error()}
-	}
-	return v, err
-}
 
 // Native judges with the standard law compiled into the binary: the
 // simulator's judge. Law, when set, replaces the input's law (a fixed
-// federation-wide law for a what-if run). Safe for concurrent use.
+// federation-wide law for a what-if run) and any treaty's policy. An order
+// whose treaty names a module other than the standard law is denied
+// (policy_unavailable): Native cannot run it. Safe for concurrent use.
 type Native struct {
 	Law *order.JudgeInput // only Law and Limits are read
 
-	mu   sync.Mutex // protects laws
-	laws map[string]*std.Law
+	mu    sync.Mutex // protects following
+	laws  map[string]*std.Law
+	stdID string // the embedded standard law's module CID, computed once
 }
 
 var _ order.Judge = (*Native)(nil)
 
+// names reports whether module (a treaty's policy.module) names the
+// standard law.
+func (n *Native) names(module string) bool {
+	if module == "" {
+		return true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stdID == "" {
+		n.stdID = policy.ModuleCID(std.Wasm()).String()
+	}
+	return module == n.stdID
+}
+
 // Judge evaluates the standard law natively. Reasons name the set bits.
 func (n *Native) Judge(_ context.Context, in *order.JudgeInput) (order.Verdict, error) {
-	if n.Law != nil {
-		c := *in
-		c.Law, c.Limits = n.Law.Law, n.Law.Limits
-		in = &c
-	}
 	key := paramsKey(in)
+	params := func() (policy.StdParams, error) { return Params(in), nil }
+	switch {
+	case n.Law != nil:
+		c := *in
+		c.Law, c.Limits, c.Treaty = n.Law.Law, n.Law.Limits, nil
+		in = &c
+		key = paramsKey(in)
+	case in.Treaty != nil && !n.names(in.Treaty.Policy.Module):
+		m := in.Treaty.Policy.Module
+		err := &UnavailableError{Module: m, Err: errors.New("the native judge runs only the standard law")}
+		return order.Verdict{Word: sdk.Indeterminate, Reasons: []string{err.Reason()}, Module: m}, err
+	case in.Treaty != nil && (len(in.Treaty.Policy.Params) > 0 || in.Treaty.Policy.Module != ""):
+		// The treaty's own params (policy.TreatyParams).
+		raw := in.Treaty.Policy.Params
+		key = "p/" + string(raw)
+		params = func() (policy.StdParams, error) { return policy.DecodeStdParams(raw) }
+	}
 	n.mu.Lock()
 	if n.laws == nil || len(n.laws) > maxCached {
 		n.laws = map[string]*std.Law{}
 	}
 	l := n.laws[key]
 	if l == nil {
-		var err error
-		if l, err = std.New(Params(in)); err != nil {
+		p, err := params()
+		if err == nil {
+			l, err = std.New(p)
+		}
+		if err != nil {
 			n.mu.Unlock()
-			return order.Verdict{Word: 0xFFFFFFFF, Reasons: []string{"indeterminate: " + err.Error()}, Module: "std-native"}, err
+			return order.Verdict{Word: sdk.Indeterminate, Reasons: []string{"indeterminate: " + err.Error()}, Module: "std-native"}, err
 		}
 		n.laws[key] = l
 	}

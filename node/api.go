@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -16,8 +18,10 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aurora-federation/aurora/node/store"
 	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -57,9 +61,18 @@ type APIHandlerConfig struct {
 	MaxBodyBytes int64
 	Prover       Prover
 	Providers    func() []ProviderInfo
-	// Backup streams a consistent ledger backup of versions > since and
-	// returns the highest version written (store.DB.Backup).
-	Backup func(ctx context.Context, w io.Writer, since uint64) (uint64, error)
+	// Backup streams a consistent ledger backup of versions > since, or the
+	// rest of an interrupted one after the cursor, and returns the backup's
+	// version (store.DB.BackupFrom).
+	Backup func(ctx context.Context, w io.Writer, since uint64, c store.BackupCursor) (uint64, error)
+	// BackupIdleTimeout is the backup stream's own write deadline, in place
+	// of the server's WriteTimeout: renewed for every chunk of
+	// backupChunk bytes, it is how long the client may take to accept one.
+	// Default 1 min (backup.stream_idle_timeout).
+	BackupIdleTimeout time.Duration
+	// BackupProgressEvery is how often, in bytes, a backup stream logs its
+	// progress. Default 256 MiB.
+	BackupProgressEvery int64
 	// Extra registers more routes (treaties, peers) on the mux.
 	Extra func(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc)
 	// ProofRetryAfter is the Retry-After of a 503 proof_unavailable (the
@@ -87,6 +100,12 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 	}
 	if cfg.ProofRetryAfter <= 0 {
 		cfg.ProofRetryAfter = time.Second
+	}
+	if cfg.BackupIdleTimeout <= 0 {
+		cfg.BackupIdleTimeout = time.Minute
+	}
+	if cfg.BackupProgressEvery <= 0 {
+		cfg.BackupProgressEvery = 256 << 20
 	}
 	a := &api{cfg: cfg}
 	mux := http.NewServeMux()
@@ -486,34 +505,200 @@ func (a *api) listProviders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"providers": ps})
 }
 
-// BackupVersionTrailer carries the backup's highest version, known only once
-// the stream is written.
-const BackupVersionTrailer = "Aurora-Backup-Version"
+// Trailers of a backup stream, known only once it is written; a stream
+// without them was cut short.
+const (
+	// BackupVersionTrailer carries the backup's version: the manifest's,
+	// and the next incremental backup's since. For a resumed stream it is
+	// the version of the kept part and the rest together.
+	BackupVersionTrailer = "Aurora-Backup-Version"
+	// BackupBytesTrailer carries the bytes this stream sent.
+	BackupBytesTrailer = "Aurora-Backup-Bytes"
+)
+
+// backupChunk is the most the backup stream writes under one renewal of
+// its write deadline.
+const backupChunk = 64 << 10
 
 // backup streams a transaction-consistent ledger backup (POST
-// /v1/ledger/backup?since=V). The version is sent as a trailer; a backup
-// whose trailer is missing was cut short.
+// /v1/ledger/backup?since=V[&after_key=K&after_version=W]): the versions
+// greater than since or, given the cursor of the part of an interrupted
+// stream the client kept (store.ScanBackup), the rest of it. The stream is
+// bounded by its own deadline, not the server's timeouts: each chunk must
+// be taken within BackupIdleTimeout, however long the whole takes. The
+// version and byte count are sent as trailers.
 func (a *api) backup(w http.ResponseWriter, r *http.Request) {
-	since := uint64(0)
-	for k, v := range r.URL.Query() {
-		if k != "since" || len(v) != 1 {
-			writeError(w, http.StatusBadRequest, "bad_query", k, "only ?since=VERSION is accepted")
-			return
-		}
-		n, err := strconv.ParseUint(v[0], 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_query", "since", "since: want a version number")
-			return
-		}
-		since = n
+	since, cur, ok := parseBackupQuery(w, r)
+	if !ok {
+		return
+	}
+	// The server's WriteTimeout would cut the stream: until the first
+	// chunk (the backup may wait for a scheduled one or value-log GC)
+	// there is no write deadline, then each chunk renews its own. A client
+	// that goes away still ends the stream, through the context.
+	rc := http.NewResponseController(w)
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "", "backup: the connection takes no deadline: "+err.Error())
+		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Trailer", BackupVersionTrailer)
-	w.WriteHeader(http.StatusOK)
-	v, err := a.cfg.Backup(r.Context(), w, since)
+	w.Header().Set("Trailer", BackupVersionTrailer+", "+BackupBytesTrailer)
+	log := a.cfg.Logger.With("since", since, "resumed", !cur.IsZero())
+	start := a.cfg.Clock()
+	bw := &backupWriter{w: w, rc: rc, idle: a.cfg.BackupIdleTimeout, every: a.cfg.BackupProgressEvery}
+	if a.cfg.Metrics != nil {
+		bw.bytes = a.cfg.Metrics.BackupStreamBytes
+	}
+	bw.progress = func(n int64) {
+		el := a.cfg.Clock().Sub(start)
+		log.InfoContext(r.Context(), "backup progress", "bytes", n, "elapsed", el.Round(time.Millisecond).String(), "mb_per_s", mbPerSecond(n, el))
+	}
+	v, err := a.cfg.Backup(r.Context(), bw, since, cur)
+	result := "ok"
+	defer func() {
+		if a.cfg.Metrics != nil {
+			a.cfg.Metrics.BackupStreams.WithLabelValues(result).Inc()
+		}
+	}()
+	el := a.cfg.Clock().Sub(start)
 	if err != nil {
-		a.cfg.Logger.ErrorContext(r.Context(), "backup failed", "err", err)
+		result = "failed"
+		log.ErrorContext(r.Context(), "backup stream failed", "bytes", bw.n, "elapsed", el.Round(time.Millisecond).String(), "err", err)
+		if bw.n == 0 {
+			writeError(w, http.StatusInternalServerError, "backup_failed", "", err.Error())
+		}
 		return // no trailer: the client sees an incomplete backup
 	}
+	// The rest of the body and the trailers go out after the handler
+	// returns, under this deadline.
+	_ = rc.SetWriteDeadline(time.Now().Add(a.cfg.BackupIdleTimeout))
+	if bw.n == 0 {
+		w.WriteHeader(http.StatusOK) // before the trailers' values: else they go out as headers
+	}
 	w.Header().Set(BackupVersionTrailer, strconv.FormatUint(v, 10))
+	w.Header().Set(BackupBytesTrailer, strconv.FormatInt(bw.n, 10))
+	log.InfoContext(r.Context(), "backup streamed", "version", v, "bytes", bw.n, "elapsed", el.Round(time.Millisecond).String(), "mb_per_s", mbPerSecond(bw.n, el))
+}
+
+// parseBackupQuery reads ?since=V and the optional cursor
+// &after_key=K&after_version=W (K the last key kept, unpadded base64url;
+// W the kept part's highest version), answering a 400 naming the
+// parameter at fault.
+func parseBackupQuery(w http.ResponseWriter, r *http.Request) (since uint64, cur store.BackupCursor, ok bool) {
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", "body", "a backup request has no body")
+		return 0, cur, false
+	}
+	q := r.URL.Query()
+	for k, v := range q {
+		switch k {
+		case "since", "after_key", "after_version":
+		default:
+			writeError(w, http.StatusBadRequest, "bad_query", queryField(k), "only ?since=VERSION, with &after_key=KEY&after_version=VERSION to resume, is accepted")
+			return 0, cur, false
+		}
+		if len(v) != 1 {
+			writeError(w, http.StatusBadRequest, "bad_query", k, k+": given more than once")
+			return 0, cur, false
+		}
+	}
+	version := func(name string) (uint64, bool) {
+		s := q.Get(name)
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || strconv.FormatUint(n, 10) != s {
+			writeError(w, http.StatusBadRequest, "bad_query", name, fmt.Sprintf("%s: %q is not a version (a decimal number, 0 to 2^64-1)", name, truncate(s, 64)))
+			return 0, false
+		}
+		return n, true
+	}
+	if q.Has("since") {
+		if since, ok = version("since"); !ok {
+			return 0, cur, false
+		}
+	}
+	switch {
+	case q.Has("after_key") != q.Has("after_version"):
+		missing := "after_version"
+		if !q.Has("after_key") {
+			missing = "after_key"
+		}
+		writeError(w, http.StatusBadRequest, "bad_query", missing, "after_key and after_version resume a backup together: "+missing+" is missing")
+		return 0, cur, false
+	case !q.Has("after_key"):
+		return since, cur, true
+	}
+	k := q.Get("after_key")
+	if len(k) > base64.RawURLEncoding.EncodedLen(store.MaxBackupCursorKey) {
+		writeError(w, http.StatusBadRequest, "bad_query", "after_key", fmt.Sprintf("after_key: longer than %d bytes", store.MaxBackupCursorKey))
+		return 0, cur, false
+	}
+	key, err := base64.RawURLEncoding.Strict().DecodeString(k)
+	if err != nil || len(key) == 0 {
+		writeError(w, http.StatusBadRequest, "bad_query", "after_key", "after_key: want the last key kept, unpadded base64url, not empty")
+		return 0, cur, false
+	}
+	v, ok := version("after_version")
+	if !ok {
+		return 0, cur, false
+	}
+	if v < since {
+		writeError(w, http.StatusBadRequest, "bad_query", "after_version", fmt.Sprintf("after_version: %d is below since %d (the kept part holds only versions above since)", v, since))
+		return 0, cur, false
+	}
+	return since, store.BackupCursor{Key: key, Version: v}, true
+}
+
+// queryField names an unknown query parameter in a 400: itself, or
+// "query" when it has no name.
+func queryField(k string) string {
+	if k == "" {
+		return "query"
+	}
+	return truncate(k, 64)
+}
+
+// backupWriter writes the backup stream in chunks, renewing the
+// connection's write deadline before each, and counts what it sent.
+type backupWriter struct {
+	w        io.Writer
+	rc       *http.ResponseController
+	idle     time.Duration
+	n        int64
+	bytes    prometheus.Counter // nil: not counted
+	every    int64              // progress is called every so many bytes
+	progress func(n int64)
+}
+
+func (b *backupWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), backupChunk)]
+		// A network deadline is wall-clock time, not the injected clock.
+		if err := b.rc.SetWriteDeadline(time.Now().Add(b.idle)); err != nil {
+			return written, err
+		}
+		n, err := b.w.Write(chunk)
+		written += n
+		before := b.n
+		b.n += int64(n)
+		if b.bytes != nil {
+			b.bytes.Add(float64(n))
+		}
+		if b.progress != nil && b.n/b.every > before/b.every {
+			b.progress(b.n)
+		}
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// mbPerSecond is a rate in MB (10^6 bytes) per second, rounded to 0.1.
+func mbPerSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return math.Round(float64(n)/1e6/d.Seconds()*10) / 10
 }

@@ -45,6 +45,10 @@ type TrustView struct {
 	// verifies its timestamps against; TSAMin the distinct TSAs required.
 	TSARoots []string `json:"tsa_roots"`
 	TSAMin   int      `json:"tsa_min"`
+	// ExternalWitnesses are the witnesses outside the federation this node
+	// asks to cosign (provenance.external_witnesses); their cosignatures
+	// count like the partners'.
+	ExternalWitnesses []TrustExternalWitness `json:"external_witnesses"`
 }
 
 // TrustWitness is a witness's key name and C2SP verifier key
@@ -88,6 +92,8 @@ type EpochView struct {
 func (n *Node) apiRoutes(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc) {
 	n.federationRoutes(mux, auth)
 	n.provenanceRoutes(mux)
+	verifyPageRoutes(mux)
+	n.equivocationRoutes(mux)
 }
 
 // provenanceRoutes serves the log as C2SP tlog-tiles, the witness as C2SP
@@ -99,7 +105,7 @@ func (n *Node) provenanceRoutes(mux *http.ServeMux) {
 		mux.Handle(TilesPrefix+"/", http.StripPrefix(TilesPrefix, tilesH))
 	}
 	if n.fed != nil {
-		mux.Handle(WitnessPrefix+"/", http.StripPrefix(WitnessPrefix, c2sphttp.NewWitnessHandler(n.fed.witness, n.log.With("component", "witness-http"))))
+		mux.Handle(WitnessPrefix+"/", http.StripPrefix(WitnessPrefix, c2sphttp.NewWitnessHandler(witnessFunc(n.fed.addCheckpoint), n.log.With("component", "witness-http"))))
 	}
 	mux.HandleFunc("GET /v1/trust", func(w http.ResponseWriter, r *http.Request) {
 		v, err := n.trustView()
@@ -110,10 +116,11 @@ func (n *Node) provenanceRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, v)
 	})
 	mux.HandleFunc("GET /v1/epochs", n.listEpochs)
+	mux.HandleFunc("GET /v1/log/consistency", n.consistencyProof)
 }
 
 func (n *Node) trustView() (TrustView, error) {
-	v := TrustView{Origin: n.plog.Origin(), Tiles: TilesPrefix, Partners: []TrustPartner{}, TSARoots: []string{}, TSAMin: 2}
+	v := TrustView{Origin: n.plog.Origin(), Tiles: TilesPrefix, Partners: []TrustPartner{}, TSARoots: []string{}, TSAMin: 2, ExternalWitnesses: n.extWit.trust()}
 	var err error
 	if v.LogKey, err = provenance.LogVerifierKey(v.Origin, n.id.DID); err != nil {
 		return v, err

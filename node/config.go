@@ -104,13 +104,31 @@ type LawConfig struct {
 	GPUHoursPerDay        int64    `toml:"gpu_hours_per_day"`
 }
 
-// PolicyConfig tunes the WASM policy engine.
+// PolicyConfig tunes the WASM policy engine and where modules come from.
 type PolicyConfig struct {
-	// Module is the CID or path of the default law's module; "" = the
-	// embedded standard law.
+	// Module is the default law's module (orders of the node's own
+	// clients): "" or "std" = the embedded standard law, a module CID (in
+	// Dir), or a file path.
 	Module string `toml:"module"`
+	// Params is a file of the default module's params (canonical CBOR,
+	// e.g. from `aurora policy params`); "" = the standard law's params
+	// from [law].
+	Params string `toml:"params"`
 	// DeadlineMS per evaluation. Default 50.
 	DeadlineMS int64 `toml:"deadline_ms"`
+	// Dir holds the node's own modules, each named <CID>.wasm (`aurora
+	// policy add`); they are published to treaty partners over bitswap.
+	// Default <home>/policies.
+	Dir string `toml:"dir"`
+	// MaxModules bounds the modules kept compiled besides the standard
+	// law. Default 16.
+	MaxModules int `toml:"max_modules"`
+	// MaxFetchBytes bounds a module fetched by CID. Default and maximum
+	// 4 MiB - 64 KiB (what one bitswap message carries).
+	MaxFetchBytes int `toml:"max_fetch_bytes"`
+	// FetchTimeout bounds fetching a module a treaty names from the
+	// policy dir, the blockstore and treaty partners. Default 10s.
+	FetchTimeout Duration `toml:"fetch_timeout"`
 }
 
 // ProvenanceConfig is the log's epoch and its timestamp authorities.
@@ -126,6 +144,11 @@ type ProvenanceConfig struct {
 	// cross-anchoring (one epoch: its root, record tree, records and the
 	// blocks they link). Default 1048576.
 	MaxFetchBlocks int `toml:"max_fetch_blocks"`
+	// ExternalWitnesses ([[provenance.external_witnesses]]) are C2SP
+	// tlog-witnesses outside the federation that every witness round also
+	// asks, over HTTP, to cosign the checkpoint (see witnesses.go). At most
+	// MaxExternalWitnesses; none by default. Set in the file only.
+	ExternalWitnesses []ExternalWitnessConfig `toml:"external_witnesses,omitempty"`
 }
 
 // LaunchConfig bounds launching on local providers.
@@ -162,6 +185,11 @@ type BackupConfig struct {
 	Interval Duration `toml:"interval"`
 	// Dir receives backups. Default <home>/backups.
 	Dir string `toml:"dir"`
+	// StreamIdleTimeout bounds a backup streamed over the API (POST
+	// /v1/ledger/backup) in place of the API's write timeout: the client
+	// must take each 64 KiB within it, however long the whole backup
+	// takes. Default (and 0) 1m; 1s to 1h.
+	StreamIdleTimeout Duration `toml:"stream_idle_timeout"`
 }
 
 // TracingConfig turns on OpenTelemetry OTLP export (standard OTEL_* env
@@ -202,9 +230,9 @@ func DefaultConfig() Config {
 			Bootstrap: []string{}, MDNS: true, Members: []string{}, Auditors: []string{},
 		},
 		Law:        LawConfig{Regions: []string{}},
-		Policy:     PolicyConfig{DeadlineMS: 50},
+		Policy:     PolicyConfig{DeadlineMS: 50, MaxModules: 16, MaxFetchBytes: maxFetchBytes, FetchTimeout: Duration(10 * time.Second)},
 		Provenance: ProvenanceConfig{Epoch: Duration(60 * time.Second), TSA: []string{}, MaxFetchBlocks: 1 << 20},
-		Backup:     BackupConfig{Interval: Duration(15 * time.Minute)},
+		Backup:     BackupConfig{Interval: Duration(15 * time.Minute), StreamIdleTimeout: Duration(time.Minute)},
 		Store:      StoreConfig{ReserveBytes: 1 << 30, ReservePercent: 5, CheckInterval: Duration(time.Second)},
 		Launch:     LaunchConfig{Workers: 64, Queue: 16384, PollMax: Duration(5 * time.Second), MaxWait: Duration(15 * time.Minute)},
 		Log:        LogConfig{Level: "info"},
@@ -353,6 +381,9 @@ func walkKeys(v reflect.Value, prefix string, fn func(key string, f reflect.Valu
 		if tag == "" || tag == "providers" {
 			continue
 		}
+		if sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.Struct {
+			continue // arrays of tables ([[provenance.external_witnesses]]) are set in the file only
+		}
 		key := tag
 		if prefix != "" {
 			key = prefix + "." + tag
@@ -427,8 +458,20 @@ func (c *Config) Validate() error {
 	if c.Policy.DeadlineMS <= 0 || c.Policy.DeadlineMS > 1000 {
 		return &ConfigError{Key: "policy.deadline_ms", Reason: "want 1 to 1000"}
 	}
+	if err := c.Policy.validate(); err != nil {
+		return err
+	}
 	if c.Provenance.MaxFetchBlocks < 16 || c.Provenance.MaxFetchBlocks > 1<<24 {
 		return &ConfigError{Key: "provenance.max_fetch_blocks", Reason: fmt.Sprintf("%d: want 16 to 16777216", c.Provenance.MaxFetchBlocks)}
+	}
+	if c.Backup.StreamIdleTimeout == 0 {
+		c.Backup.StreamIdleTimeout = Duration(time.Minute)
+	}
+	if d := c.Backup.StreamIdleTimeout.Std(); d < time.Second || d > time.Hour {
+		return &ConfigError{Key: "backup.stream_idle_timeout", Reason: fmt.Sprintf("%s: want 1s to 1h", d)}
+	}
+	if err := validateExternalWitnesses(c.Provenance.ExternalWitnesses); err != nil {
+		return err
 	}
 	if c.Provenance.Epoch.Std() < 100*time.Millisecond {
 		return &ConfigError{Key: "provenance.epoch", Reason: "want at least 100ms"}

@@ -33,6 +33,8 @@ type federation struct {
 	log     *slog.Logger
 
 	ipfs *ipfs.Node
+	// eq keeps, gossips, counts and serves equivocation evidence.
+	eq *equivocations
 
 	mu      sync.Mutex // protects anchors
 	anchors [][]byte   // verified peer checkpoints to append as anchor leaves
@@ -82,10 +84,15 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 		psk = b
 	}
 	var err error
+	// The node counts aurora_equivocations_total, by source: the witness
+	// registers no metric of its own.
 	if f.witness, err = provenance.NewWitness(provenance.WitnessConfig{
 		Key: n.key, Name: witnessName(n.id.PeerID), Store: n.db.Namespace("witness"), Logs: f.logVerifier,
-		Logger: n.log.With("component", "witness"), Registerer: n.metrics.Registry,
+		Logger: n.log.With("component", "witness"),
 	}); err != nil {
+		return nil, err
+	}
+	if f.eq, err = newEquivocations(n.metrics.Registry, rep, n.id.DID, n.log.With("component", "equivocations")); err != nil {
 		return nil, err
 	}
 	if f.mesh, err = mesh.Build(ctx, mesh.Config{
@@ -95,20 +102,24 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 		OnOrder: f.onOrder,
 		OnQuery: f.onQuery,
 		OnWitness: func(ctx context.Context, _ treaty.DID, body []byte) ([]byte, error) {
-			return f.witness.AddCheckpoint(ctx, body)
+			return f.addCheckpoint(ctx, body)
 		},
-		OnAnchor:     f.onAnchor,
-		OnReputation: f.onReputation,
-		PeerScore:    f.peerScore,
-		SyncInterval: syncInterval(cfg),
-		OnTreaty: func(mesh.TreatyInfo) {
+		OnAnchor:       f.onAnchor,
+		OnReputation:   f.onReputation,
+		OnEquivocation: f.eq.learned,
+		PeerScore:      f.peerScore,
+		Clock:          mesh.Clock(n.opts.Clock),
+		SyncInterval:   syncInterval(cfg),
+		OnTreaty: func(ti mesh.TreatyInfo) {
 			if f.ipfs != nil {
 				f.ipfs.MembershipChanged()
 			}
+			n.policy.treatyChanged(ti) // fetch the module a new lane into us names
 		},
 	}); err != nil {
 		return nil, err
 	}
+	f.eq.mesh = f.mesh
 	// IPFS on the same libp2p host: the node's blocks (epoch roots, job
 	// records) served over bitswap to federation members only.
 	auditors := map[peer.ID]bool{}
@@ -292,6 +303,9 @@ func (f *federation) onAnchor(ctx context.Context, from treaty.DID, a *treaty.An
 	}
 	cp, err := provenance.OpenAnchor(a, v)
 	if err != nil {
+		return err
+	}
+	if err := f.checkAnchor(ctx, from, did, cp); err != nil {
 		return err
 	}
 	root := ""

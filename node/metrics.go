@@ -17,6 +17,10 @@ type Metrics struct {
 	Order         *order.Metrics         // the order path: orders, launches, fills, forwards
 	BackupLast    prometheus.Gauge       // aurora_backup_last_success_timestamp_seconds
 	AnchorFetches *prometheus.CounterVec // aurora_anchor_fetches_total{result}
+	// BackupStreamBytes and BackupStreams count backups streamed over the
+	// API: aurora_backup_stream_bytes_total, aurora_backup_streams_total{result}.
+	BackupStreamBytes prometheus.Counter
+	BackupStreams     *prometheus.CounterVec
 }
 
 // NewMetrics creates the node's registry and collectors.
@@ -33,6 +37,15 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{"ok", "failed", "dropped", "mismatch"} {
 		m.AnchorFetches.WithLabelValues(r)
 	}
-	reg.MustRegister(m.BackupLast, m.AnchorFetches, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.BackupStreamBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aurora_backup_stream_bytes_total", Help: "Bytes of ledger backups streamed over the API (POST /v1/ledger/backup).",
+	})
+	m.BackupStreams = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aurora_backup_streams_total", Help: "Ledger backups streamed over the API, by result (ok: complete with its trailers; failed).",
+	}, []string{"result"})
+	for _, r := range []string{"ok", "failed"} {
+		m.BackupStreams.WithLabelValues(r)
+	}
+	reg.MustRegister(m.BackupLast, m.AnchorFetches, m.BackupStreamBytes, m.BackupStreams, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -72,7 +72,9 @@ type Node struct {
 	plog    *provenance.Log
 	epochs  *provenance.Epochs
 	fed     *federation
+	extWit  *externalWitnesses // provenance.external_witnesses; nil if none
 	ledger  *order.Ledger
+	policy  *policies // the engine, the judge and where modules come from
 	judge   order.Judge
 	router  *providers.Router
 	provs   []providers.Provider
@@ -158,12 +160,11 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if cacheDir == "" {
 		cacheDir = filepath.Join(opts.Home, CacheDir)
 	}
-	judge, closeJudge, err := newPolicyJudge(ctx, cfg, cacheDir, n.log.With("component", "policy"), n.metrics.Registry)
-	if err != nil {
+	if n.policy, err = newPolicies(ctx, cfg, opts.Home, cacheDir, n.id.DID, funcClock(opts.Clock), n.log.With("component", "policy"), n.metrics.Registry); err != nil {
 		return nil, err
 	}
-	n.judge = judge
-	n.onClose(closeJudge)
+	n.judge = n.policy.judge
+	n.onClose(n.policy.close)
 
 	// Providers and router.
 	if n.provs, err = BuildProviders(cfg.Providers, n.log); err != nil {
@@ -194,6 +195,10 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, err
 		}
 		n.onClose(func(context.Context) error { return n.fed.close() })
+		// Modules travel by CID: ours are served to partners, theirs fetched.
+		if err := n.policy.attach(ctx, n.fed.ipfs, n.fed.mesh.List()); err != nil {
+			return nil, err
+		}
 	}
 
 	// Provenance epochs: checkpoint, witness round, timestamps, pin, gossip.
@@ -206,6 +211,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		ecfg.Announce = n.fed.mesh.PublishAnchor
 		ecfg.Pin = n.fed.ipfs.PinEpochInfo
 	}
+	// External witnesses (provenance.external_witnesses) join every witness
+	// round over HTTP, with or without a mesh.
+	if n.extWit, err = newExternalWitnesses(cfg.Provenance.ExternalWitnesses, n.metrics.Registry, funcClock(opts.Clock), n.log.With("component", "external-witnesses")); err != nil {
+		return nil, err
+	}
+	n.extWit.extend(&ecfg)
 	if err := configureTSAs(&ecfg, cfg.Provenance, n.log.With("component", "tsa")); err != nil {
 		return nil, err
 	}
@@ -249,12 +260,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.fed != nil {
 		ccfg.Peers, ccfg.Forward, ccfg.Lanes = n.fed.mesh, n.fed.mesh, meshLanes{n.fed.mesh}
 		ccfg.Blocks = n.fed.putJobBlocks
-		// A forwarded job that runs here is a fill of its lane.
-		ccfg.OnSettled = func(j *order.Job) {
-			if j.From != "" && j.Status() == treaty.StatusRunning {
-				n.fed.mesh.ObserveFill(j.From)
-			}
-		}
+		// A forwarded job that runs here, or fails, is an observation of
+		// its lane's fill (node/sla.go).
+		ccfg.OnSettled = n.fed.settled
 	}
 	if ccfg.RestoredAt, err = n.ledger.RestoredAt(ctx); err != nil {
 		return nil, err
@@ -303,7 +311,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// HTTP API.
 	handler := NewAPIHandler(APIHandlerConfig{
 		Core: n.core, Ledger: n.ledger, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.Backup, Extra: n.apiRoutes, Providers: n.providerInfo, Ready: n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.BackupFrom, BackupIdleTimeout: cfg.Backup.StreamIdleTimeout.Std(), Extra: n.apiRoutes, Providers: n.providerInfo, Ready: n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {

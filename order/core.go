@@ -28,7 +28,12 @@ const TracerName = "github.com/aurora-federation/aurora/order"
 type Verdict struct {
 	Word    uint32   // 0 allow, else deny reason bits (0xFFFFFFFF indeterminate)
 	Reasons []string // reason names of the set bits
-	Module  string   // CID of the module that decided
+	Module  string   // CID of the module that decided ("" for a host-side check)
+	// Entry, if set, is the decision's log entry (a policy.LogEntry's
+	// dag-cbor: module and params CIDs, the input record, the word): the
+	// core stores it with the order's answer (Ledger.Decision), so that
+	// anyone holding the module and params can re-run the decision.
+	Entry []byte
 }
 
 // Allowed reports an allow.
@@ -46,6 +51,11 @@ type JudgeInput struct {
 	Reputation  int64 // best candidate provider's reputation, permille
 	PricePerHr  int64 // best cached candidate's price, micro-USD/h (0 = unknown)
 	LaneApplies bool
+	// Treaty and Lane are what a forwarded order runs under (nil for the
+	// node's own clients): the treaty's policy section names the module,
+	// params and limits that judge it.
+	Treaty *treaty.Treaty
+	Lane   treaty.Lane
 }
 
 // Judge decides orders. The node's implementation runs the WASM policy.
@@ -349,6 +359,9 @@ type opts struct {
 	forward     bool       // may forward to treaty peers
 	from        treaty.DID // the forwarding peer
 	laneApplies bool
+	treaty      *treaty.Treaty // the lane's treaty (forwarded orders)
+	lane        treaty.Lane
+	decision    []byte // the verdict's log entry, stored with the answer
 }
 
 // Submit takes an order from one of the node's own clients.
@@ -365,6 +378,9 @@ func (c *Core) Submit(ctx context.Context, o *treaty.Order) (*Reply, error) {
 
 func (c *Core) submit(ctx context.Context, o *treaty.Order, now time.Time) (*Reply, error) {
 	if err := CheckOrder(o, now); err != nil {
+		return nil, err
+	}
+	if err := c.checkSecrets(o); err != nil {
 		return nil, err
 	}
 	if len(c.cfg.Tenants) > 0 && !slices.Contains(c.cfg.Tenants, o.Client) {
@@ -390,6 +406,9 @@ func (c *Core) SubmitForwarded(ctx context.Context, from treaty.DID, treatyCID t
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkSecrets(o); err != nil {
+		return nil, err
+	}
 	li, err := c.lane(ctx, treatyCID, from)
 	if err != nil {
 		return nil, err
@@ -397,7 +416,8 @@ func (c *Core) SubmitForwarded(ctx context.Context, from treaty.DID, treatyCID t
 	ocid := treaty.CIDOf(orderBytes)
 	law := providers.LawFromTreaty(li.Treaty)
 	limits := Limits{MaxInflight: li.Lane.MaxInflight, OrdersPerMin: li.Lane.OrdersPerMin, GPUHoursPerDay: li.Lane.GPUHoursPerDay}
-	return c.decide(ctx, o, ocid, orderBytes, now, opts{quotaKey: LaneKey(li.Canonical, from), law: law, limits: limits, from: from, laneApplies: true})
+	return c.decide(ctx, o, ocid, orderBytes, now, opts{quotaKey: LaneKey(li.Canonical, from), law: law, limits: limits, from: from, laneApplies: true,
+		treaty: li.Treaty, lane: li.Lane})
 }
 
 // LaneKey is the quota key of the lane from → us under a treaty's
@@ -494,7 +514,7 @@ func (c *Core) decide(ctx context.Context, o *treaty.Order, ocid cid.Cid, obytes
 	if op.forward && c.cfg.Peers != nil && c.cfg.Forward != nil && c.unresolved.Load() < int64(c.cfg.MaxUnresolved) {
 		peers = c.cfg.Peers.PeersFor(o)
 	}
-	in := &JudgeInput{Order: o, Now: now, NonceFresh: true, Limits: op.limits, Law: op.law, LaneApplies: op.laneApplies}
+	in := &JudgeInput{Order: o, Now: now, NonceFresh: true, Limits: op.limits, Law: op.law, LaneApplies: op.laneApplies, Treaty: op.treaty, Lane: op.lane}
 	var plan providers.Plan
 	if c.cfg.Router.PlanCached(ctx, &plan, o, op.law, peers) == nil && len(plan.Candidates) > 0 {
 		in.PricePerHr = int64(plan.Candidates[0].Offer.PricePerHour)
@@ -513,6 +533,7 @@ func (c *Core) decide(ctx context.Context, o *treaty.Order, ocid cid.Cid, obytes
 			verdict.Word, verdict.Reasons = 0xFFFFFFFF, []string{"indeterminate: " + jerr.Error()}
 		}
 	}
+	op.decision = verdict.Entry
 	if !verdict.Allowed() {
 		qlease.Unlock()
 		return c.deny(ctx, o, ocid, verdict, now, op, false)
@@ -631,6 +652,9 @@ func (c *Core) deny(ctx context.Context, o *treaty.Order, ocid cid.Cid, v Verdic
 		return nil, err
 	}
 	ops := []Op{nonceOp(o, ocid, now), answerOp(ocid, answer{Kind: answerDenial, Reply: b, From: op.from}, nonceTTL(o.Expires, now))}
+	if len(op.decision) > 0 {
+		ops = append(ops, decisionOp(ocid, op.decision, nonceTTL(o.Expires, now)))
+	}
 	if intended {
 		ops = append(ops, Op{Key: pendingKey(ocid), Delete: true})
 	}

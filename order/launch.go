@@ -183,9 +183,14 @@ func (c *Core) run(ctx context.Context, s *step) {
 	}
 }
 
-func (c *Core) spec(s *step) providers.LaunchSpec {
-	return providers.LaunchSpec{JobID: s.job.Record.Job, IdempotencyKey: s.job.Key, Workload: s.order.Workload,
+// spec is the launch spec of s's order, its sealed secrets opened (see
+// openSecrets): the one place their values exist in clear.
+func (c *Core) spec(s *step) (providers.LaunchSpec, error) {
+	spec := providers.LaunchSpec{JobID: s.job.Record.Job, IdempotencyKey: s.job.Key, Workload: s.order.Workload,
 		MaxPricePerHour: providers.Money(s.order.Constraints.MaxPricePerHour)}
+	var err error
+	spec.SecretEnv, err = c.openSecrets(s.order)
+	return spec, err
 }
 
 func (c *Core) onAttempt(s *step) func(providers.Attempt) {
@@ -224,7 +229,12 @@ func (c *Core) launch(ctx context.Context, s *step) {
 		c.settle(ctx, s, fmt.Errorf("order: the order expired at %s before a lease ran", time.Unix(s.order.Expires, 0).UTC().Format(time.RFC3339)))
 		return
 	}
-	l, cand, err := c.cfg.Router.Launch(ctx, providers.Plan{Candidates: s.plan}, c.spec(s), c.onAttempt(s))
+	spec, err := c.spec(s)
+	if err != nil {
+		c.settle(ctx, s, err)
+		return
+	}
+	l, cand, err := c.cfg.Router.Launch(ctx, providers.Plan{Candidates: s.plan}, spec, c.onAttempt(s))
 	if ctx.Err() != nil {
 		return // shutting down: the job stays accepted and resumes at the next start
 	}

@@ -138,6 +138,9 @@ const (
 	prefixAnswers = "/answers/"
 	prefixPending = "/pending/"
 	prefixNonces  = "/nonces/"
+	// prefixDecisions holds each judged order's decision log entry, kept
+	// as long as its answer.
+	prefixDecisions = "/decisions/"
 )
 
 func jobKey(id string) string        { return prefixJobs + id }
@@ -145,6 +148,8 @@ func orderKey(id string) string      { return prefixOrders + id }
 func ackKey(id string) string        { return prefixAcks + id }
 func answerKey(ocid cid.Cid) string  { return prefixAnswers + ocid.String() }
 func pendingKey(ocid cid.Cid) string { return prefixPending + ocid.String() }
+
+func decisionKey(ocid cid.Cid) string { return prefixDecisions + ocid.String() }
 
 // nonceKey is "/nonces/<base64url(client)>/<hex(nonce)>": neither encoding
 // has '/', so distinct pairs never share a key.
@@ -507,6 +512,19 @@ func nonceTTL(expires int64, now time.Time) time.Duration {
 
 func answerOp(ocid cid.Cid, a answer, ttl time.Duration) Op {
 	return Op{Key: answerKey(ocid), Value: marshal(&a), TTL: ttl}
+}
+
+func decisionOp(ocid cid.Cid, entry []byte, ttl time.Duration) Op {
+	return Op{Key: decisionKey(ocid), Value: entry, TTL: ttl}
+}
+
+// Decision returns the log entry of the policy decision on order ocid (a
+// policy.LogEntry's dag-cbor, as the judge gave it), stored with the
+// order's answer and kept as long as it; ErrNotFound when the order was
+// not judged here, or its judge logs no entries. The caller owns the
+// slice.
+func (l *Ledger) Decision(ctx context.Context, ocid cid.Cid) ([]byte, error) {
+	return l.cfg.Store.Get(ctx, decisionKey(ocid))
 }
 
 // NewTestCommitter returns a function that commits a job with its leaf

@@ -269,6 +269,9 @@ func (c *Core) commitAck(ctx context.Context, o *treaty.Order, ocid cid.Cid, oby
 		}
 	}
 	ops := []Op{nonceOp(o, ocid, now), answerOp(ocid, answer{Kind: answerAck, From: op.from}, 0)}
+	if len(op.decision) > 0 {
+		ops = append(ops, decisionOp(ocid, op.decision, 0))
+	}
 	if intended {
 		ops = append(ops, Op{Key: pendingKey(ocid), Delete: true})
 	}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -30,6 +31,10 @@ const (
 	// TinyGo-sized modules.
 	DefaultMemoryPages = 128
 	DefaultInitTimeout = 5 * time.Second
+	// DefaultMaxModules is how many modules besides the embedded standard
+	// law stay loaded: a Go-built module costs ~2 MB of bytes and ~10 MB of
+	// compiled code per memory limit it runs under.
+	DefaultMaxModules = 16
 	// MaxMemoryPages is the largest limit accepted (64 MiB), as in treaties.
 	MaxMemoryPages = 1024
 	// MaxDeadline is the longest per-call deadline accepted.
@@ -59,6 +64,11 @@ type Config struct {
 	// InitTimeout bounds instantiating a module (its _initialize) and
 	// configuring it; 0 means DefaultInitTimeout (5 s).
 	InitTimeout time.Duration
+	// MaxModules bounds the modules kept loaded (compiled, with their
+	// instance pools), the embedded standard law not counted: loading one
+	// more unloads the least recently used first. 0 means
+	// DefaultMaxModules.
+	MaxModules int
 	// Registerer receives the engine's metrics; nil registers none.
 	Registerer prometheus.Registerer
 }
@@ -82,6 +92,9 @@ func (c *Config) validate() error {
 	if c.InitTimeout == 0 {
 		c.InitTimeout = DefaultInitTimeout
 	}
+	if c.MaxModules == 0 {
+		c.MaxModules = DefaultMaxModules
+	}
 	switch {
 	case c.MaxModuleBytes < 0:
 		return errors.New("policy: config: MaxModuleBytes is negative")
@@ -93,6 +106,8 @@ func (c *Config) validate() error {
 		return errors.New("policy: config: PoolSize is negative")
 	case c.InitTimeout < 0:
 		return errors.New("policy: config: InitTimeout is negative")
+	case c.MaxModules < 0:
+		return errors.New("policy: config: MaxModules is negative")
 	}
 	return nil
 }
@@ -109,17 +124,21 @@ type Limits struct {
 }
 
 // Engine evaluates orders with fedpolicy/1 WASM modules on wazero. Modules
-// are compiled once and kept by CID; instances are pooled per (module,
-// params, limits) and every call runs under a deadline with termination
-// checks compiled in, so a looping guest is killed and cannot stall the Go
-// runtime. An instance that trapped, timed out or misbehaved is discarded,
-// never reused. Engine is safe for concurrent use.
+// are compiled once and kept by CID, at most Config.MaxModules besides the
+// standard law (the least recently used is unloaded to make room);
+// instances are pooled per (module, params, limits) and every call runs
+// under a deadline with termination checks compiled in, so a looping guest
+// is killed and cannot stall the Go runtime. An instance that trapped, timed
+// out or misbehaved is discarded, never reused. Engine is safe for
+// concurrent use.
 type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	cache   wazero.CompilationCache
 	metrics *metrics
 	wd      *watchdog
+	stdID   cid.Cid      // the embedded standard law's CID: never counted against MaxModules
+	seq     atomic.Int64 // use counter: a module's used is the value at its last evaluation
 
 	// closeMu is held for reading by every evaluation and for writing by
 	// Close, which therefore waits for evaluations in flight.
@@ -131,6 +150,7 @@ type Engine struct {
 	modules  map[cid.Cid]*module
 	prepared map[cid.Cid]map[string]*Prepared // default limits, by params bytes
 	limited  map[prepKey]*Prepared            // explicit limits
+	loading  map[cid.Cid]chan struct{}        // loads in progress, closed when done
 	stdCID   cid.Cid
 }
 
@@ -149,10 +169,12 @@ type module struct {
 	minPages     uint32
 	hasConfigure bool
 	hasInit      bool
+	used         atomic.Int64 // Engine.seq at the last evaluation (or the load)
 
 	mu       sync.Mutex // protects following; held while compiling, so compiles are serial
 	compiled map[uint32]wazero.CompiledModule
 	spare    *instance // Load's probe instance, until the first Prepare takes it
+	gone     bool      // unloaded: compiles nothing more
 }
 
 // New returns an Engine. Close it to release compiled code and instances.
@@ -167,6 +189,8 @@ func New(cfg Config) (*Engine, error) {
 		modules:  map[cid.Cid]*module{},
 		prepared: map[cid.Cid]map[string]*Prepared{},
 		limited:  map[prepKey]*Prepared{},
+		loading:  map[cid.Cid]chan struct{}{},
+		stdID:    ModuleCID(std.Wasm()),
 	}
 	if cfg.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -311,6 +335,9 @@ func (e *Engine) LoadStd(ctx context.Context) (cid.Cid, error) {
 	return id, nil
 }
 
+// StdModule returns the embedded standard law's CID, loaded or not.
+func (e *Engine) StdModule() cid.Cid { return e.stdID }
+
 // Manifest returns a loaded module's manifest.
 func (e *Engine) Manifest(module cid.Cid) (sdk.Manifest, error) {
 	m, err := e.module(module)
@@ -335,12 +362,41 @@ func (e *Engine) module(id cid.Cid) (*module, error) {
 	return m, nil
 }
 
+// load loads a module once: concurrent loads of one CID wait for the first
+// (wazero must not compile the same bytes twice at once: its compilation
+// cache is not safe for that).
 func (e *Engine) load(ctx context.Context, id cid.Cid, wasm []byte) error {
-	if _, err := e.module(id); err == nil {
-		return nil
-	} else if errors.Is(err, ErrClosed) {
+	for {
+		if _, err := e.module(id); err == nil {
+			return nil
+		} else if errors.Is(err, ErrClosed) {
+			return err
+		}
+		e.mu.Lock()
+		wait, busy := e.loading[id]
+		if !busy {
+			wait = make(chan struct{})
+			e.loading[id] = wait
+		}
+		e.mu.Unlock()
+		if busy {
+			select {
+			case <-wait:
+				continue // loaded, or failed: look again
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err := e.loadOnce(ctx, id, wasm)
+		e.mu.Lock()
+		delete(e.loading, id)
+		e.mu.Unlock()
+		close(wait)
 		return err
 	}
+}
+
+func (e *Engine) loadOnce(ctx context.Context, id cid.Cid, wasm []byte) error {
 	m, err := inspect(id, wasm)
 	if err != nil {
 		return err
@@ -359,6 +415,10 @@ func (e *Engine) load(ctx context.Context, id cid.Cid, wasm []byte) error {
 		return err
 	}
 	m.spare = in
+	m.used.Store(e.seq.Add(1))
+	// Making room unloads modules, which waits for evaluations in flight.
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.modules == nil {
@@ -367,12 +427,97 @@ func (e *Engine) load(ctx context.Context, id cid.Cid, wasm []byte) error {
 	}
 	if _, ok := e.modules[id]; ok {
 		in.close(ctx) // loaded concurrently
-	} else {
-		e.modules[id] = m
-		e.log.LogAttrs(ctx, slog.LevelInfo, "policy module loaded", slog.String("module", id.String()),
-			slog.String("name", m.manifest.Name), slog.String("version", m.manifest.Version), slog.Int("bytes", len(wasm)))
+		return nil
+	}
+	if id != e.stdID {
+		e.makeRoomLocked(ctx)
+	}
+	e.modules[id] = m
+	e.metrics.loaded(len(e.modules))
+	e.log.LogAttrs(ctx, slog.LevelInfo, "policy module loaded", slog.String("module", id.String()),
+		slog.String("name", m.manifest.Name), slog.String("version", m.manifest.Version), slog.Int("bytes", len(wasm)))
+	return nil
+}
+
+// makeRoomLocked unloads least recently used modules (never the standard
+// law) until one more fits under MaxModules. Called with closeMu and mu
+// held for writing.
+func (e *Engine) makeRoomLocked(ctx context.Context) {
+	for {
+		var victim *module
+		n := 0
+		for id, m := range e.modules {
+			if id == e.stdID {
+				continue
+			}
+			n++
+			if victim == nil || m.used.Load() < victim.used.Load() {
+				victim = m
+			}
+		}
+		if n < e.cfg.MaxModules || victim == nil {
+			return
+		}
+		e.unloadLocked(ctx, victim)
+		e.metrics.evicted()
+		e.log.LogAttrs(ctx, slog.LevelInfo, "policy module unloaded to make room", slog.String("module", victim.cid.String()),
+			slog.Int("max_modules", e.cfg.MaxModules))
+	}
+}
+
+// Unload forgets a loaded module: it waits for evaluations in flight, then
+// closes the module's instances and compiled code and drops its
+// preparations. Later evaluations of it fail with ErrUnknownModule until
+// it is loaded again. Unloading a module that is not loaded is a no-op.
+func (e *Engine) Unload(ctx context.Context, id cid.Cid) error {
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.modules == nil {
+		return ErrClosed
+	}
+	if m, ok := e.modules[id]; ok {
+		e.unloadLocked(ctx, m)
 	}
 	return nil
+}
+
+// Loaded reports whether a module is loaded.
+func (e *Engine) Loaded(id cid.Cid) bool {
+	_, err := e.module(id)
+	return err == nil
+}
+
+// unloadLocked closes m and removes it; closeMu and mu are held for
+// writing, so no evaluation is in flight and every instance is idle.
+func (e *Engine) unloadLocked(ctx context.Context, m *module) {
+	m.mu.Lock()
+	m.gone = true
+	compiled, spare := m.compiled, m.spare
+	m.compiled, m.spare = nil, nil
+	m.mu.Unlock()
+	for _, p := range e.prepared[m.cid] {
+		p.pool.close(ctx)
+	}
+	delete(e.prepared, m.cid)
+	for k, p := range e.limited {
+		if k.module == m.cid {
+			p.pool.close(ctx)
+			delete(e.limited, k)
+		}
+	}
+	if spare != nil {
+		spare.close(ctx)
+	}
+	for _, cm := range compiled {
+		_ = cm.Close(ctx)
+	}
+	delete(e.modules, m.cid)
+	if m.cid == e.stdCID {
+		e.stdCID = cid.Undef
+	}
+	e.metrics.loaded(len(e.modules))
 }
 
 // allowedWASI is the deterministic, capability-free WASI subset a module may
@@ -478,6 +623,9 @@ func ParseManifest(b []byte) (*sdk.Manifest, error) {
 func (e *Engine) compiled(ctx context.Context, m *module, pages uint32) (wazero.CompiledModule, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.gone {
+		return nil, fmt.Errorf("%w: %s (unloaded)", ErrUnknownModule, m.cid)
+	}
 	if cm, ok := m.compiled[pages]; ok {
 		return cm, nil
 	}

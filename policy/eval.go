@@ -75,6 +75,13 @@ func (e *Engine) Prepare(ctx context.Context, module cid.Cid, params []byte, lim
 	if lim.MemoryPages > MaxMemoryPages {
 		return nil, fmt.Errorf("policy: memory limit %d pages over %d", lim.MemoryPages, MaxMemoryPages)
 	}
+	// Held while warming an instance, so the module is not unloaded (its
+	// compiled code closed) under it.
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
 	m, err := e.module(module)
 	if err != nil {
 		return nil, err
@@ -97,6 +104,10 @@ func (e *Engine) Prepare(ctx context.Context, module cid.Cid, params []byte, lim
 	if e.modules == nil {
 		p.pool.close(ctx)
 		return nil, ErrClosed
+	}
+	if e.modules[module] != m {
+		p.pool.close(ctx) // unloaded meanwhile
+		return nil, fmt.Errorf("%w: %s (unloaded)", ErrUnknownModule, module)
 	}
 	if q := e.lookupLocked(module, params, lim); q != nil {
 		p.pool.close(ctx) // lost a race with another Prepare
@@ -185,6 +196,7 @@ func (p *Prepared) Eval(ctx context.Context, facts []Facts, out []Decision) erro
 	if e.metrics != nil {
 		start = time.Now()
 	}
+	p.module.used.Store(e.seq.Add(1))
 	in, err := p.pool.get(ctx)
 	if err != nil {
 		fillIndeterminate(out)

@@ -14,6 +14,8 @@ type metrics struct {
 	duration  prometheus.Histogram
 	decisions *prometheus.CounterVec
 	failures  *prometheus.CounterVec
+	modules   prometheus.Gauge
+	evictions prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,8 +37,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "aurora_policy_failures_total",
 			Help: "Failed guest calls by cause (deadline, trap, exit, abi, output); their decisions were indeterminate.",
 		}, []string{"cause"}),
+		modules: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aurora_policy_modules_loaded",
+			Help: "Policy modules loaded (compiled, with their instance pools), the standard law included.",
+		}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aurora_policy_module_evictions_total",
+			Help: "Modules unloaded to stay within the engine's module limit (policy.max_modules).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.decisions, m.failures} {
+	for _, c := range []prometheus.Collector{m.duration, m.decisions, m.failures, m.modules, m.evictions} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("policy: register metrics: %w", err)
 		}
@@ -76,4 +86,18 @@ func (m *metrics) failure(c Cause) {
 		return
 	}
 	m.failures.WithLabelValues(string(c)).Inc()
+}
+
+func (m *metrics) loaded(n int) {
+	if m == nil {
+		return
+	}
+	m.modules.Set(float64(n))
+}
+
+func (m *metrics) evicted() {
+	if m == nil {
+		return
+	}
+	m.evictions.Inc()
 }

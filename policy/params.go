@@ -71,11 +71,20 @@ func ModuleCID(wasm []byte) cid.Cid {
 	return cid.NewCidV1(cid.Raw, mh)
 }
 
+// CheckModuleCID checks that c can name a module: CIDv1, raw codec,
+// sha2-256.
+func CheckModuleCID(c cid.Cid) error {
+	if !c.Defined() || c.Version() != 1 || c.Type() != cid.Raw || c.Prefix().MhType != multihash.SHA2_256 {
+		return &LoadError{Module: c, Check: CheckHash, Detail: "module CIDs must be CIDv1, raw codec, sha2-256"}
+	}
+	return nil
+}
+
 // VerifyModuleCID checks that wasm hashes to want, which must be a raw
 // sha2-256 CIDv1; a mismatch is a *HashMismatchError.
 func VerifyModuleCID(want cid.Cid, wasm []byte) error {
-	if !want.Defined() || want.Version() != 1 || want.Type() != cid.Raw || want.Prefix().MhType != multihash.SHA2_256 {
-		return &LoadError{Module: want, Check: CheckHash, Detail: "module CIDs must be CIDv1, raw codec, sha2-256"}
+	if err := CheckModuleCID(want); err != nil {
+		return err
 	}
 	if got := ModuleCID(wasm); !got.Equals(want) {
 		return &LoadError{Module: want, Check: CheckHash, Detail: "bytes do not match the CID", Err: &HashMismatchError{Want: want, Got: got}}

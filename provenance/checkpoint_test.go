@@ -201,7 +201,7 @@ func TestMergeCosignatures(t *testing.T) {
 		k := testKey(t, byte(10+i))
 		cs, _ := NewCosigner(name, k, clock)
 		sig, _ := cs.Sign(cp.Body())
-		line := NoteSignature{Name: name, KeyHash: cs.KeyHash(), Sig: sig}.line()
+		line := NoteSignature{Name: name, KeyHash: cs.KeyHash(), Sig: sig}.Line()
 		var err error
 		if merged, err = MergeCosignatures(merged, []byte(line)); err != nil {
 			t.Fatalf("merge %d: %v", i, err)
@@ -216,7 +216,7 @@ func TestMergeCosignatures(t *testing.T) {
 	// A 17th signature is refused and changes nothing.
 	cs, _ := NewCosigner("aurora-witness/extra", testKey(t, 99), clock)
 	sig, _ := cs.Sign(cp.Body())
-	line := NoteSignature{Name: "aurora-witness/extra", KeyHash: cs.KeyHash(), Sig: sig}.line()
+	line := NoteSignature{Name: "aurora-witness/extra", KeyHash: cs.KeyHash(), Sig: sig}.Line()
 	if _, err := MergeCosignatures(merged, []byte(line)); !errors.Is(err, ErrTooManySignatures) {
 		t.Fatalf("merging a 17th signature: %v, want ErrTooManySignatures", err)
 	}
@@ -224,7 +224,7 @@ func TestMergeCosignatures(t *testing.T) {
 	clock.Advance(time.Hour)
 	cs0, _ := NewCosigner("aurora-witness/wa", testKey(t, 10), clock)
 	sig0, _ := cs0.Sign(cp.Body())
-	fresher, err := MergeCosignatures(merged, []byte(NoteSignature{Name: "aurora-witness/wa", KeyHash: cs0.KeyHash(), Sig: sig0}.line()))
+	fresher, err := MergeCosignatures(merged, []byte(NoteSignature{Name: "aurora-witness/wa", KeyHash: cs0.KeyHash(), Sig: sig0}.Line()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestMergeCosignatures(t *testing.T) {
 	if err != nil || !when.Equal(fixedNow.Add(time.Hour)) {
 		t.Fatalf("refreshed cosignature time %v, %v", when, err)
 	}
-	if n, _ := parseNote(fresher); len(n.sigs) != MaxNoteSignatures {
-		t.Fatalf("%d signatures after refresh, want %d", len(n.sigs), MaxNoteSignatures)
+	if n, _ := parseNote(fresher); len(n.Sigs) != MaxNoteSignatures {
+		t.Fatalf("%d signatures after refresh, want %d", len(n.Sigs), MaxNoteSignatures)
 	}
 }

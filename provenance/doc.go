@@ -55,4 +55,13 @@
 // [VerifyBundle] reports what it checked and what it skipped
 // ([Report.Complete]) and counts RFC 3161 tokens from distinct TSAs only.
 // docs/PROVENANCE.md documents the formats for third parties.
+//
+// # The light core
+//
+// The formats (signed notes, checkpoints, cosignatures, Merkle proofs,
+// bundles, evidence) and the offline verifier live in provenance/c2sp,
+// which imports no storage, metrics or treaty packages so that
+// cmd/aurora-verify starts in milliseconds; this package re-exports them
+// (formats.go) and checks job records against the treaty schema
+// ([CheckJobLeaf]).
 package provenance

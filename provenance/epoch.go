@@ -855,7 +855,7 @@ func (e *Epochs) mergeCosignatures(ctx context.Context, cp Checkpoint, responses
 				e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "provenance: invalid cosignature dropped", slog.String("witness", s.Name))
 				continue
 			}
-			m, err := MergeCosignatures(merged, []byte(s.line()))
+			m, err := MergeCosignatures(merged, []byte(s.Line()))
 			if err != nil {
 				e.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "provenance: cosignature not merged", slog.String("witness", s.Name), slog.Any("error", err))
 				continue

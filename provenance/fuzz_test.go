@@ -32,10 +32,10 @@ func FuzzParseNote(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(sn.sigs) == 0 || len(sn.sigs) > MaxNoteSignatures {
-			t.Fatalf("%d signatures accepted", len(sn.sigs))
+		if len(sn.Sigs) == 0 || len(sn.Sigs) > MaxNoteSignatures {
+			t.Fatalf("%d signatures accepted", len(sn.Sigs))
 		}
-		if !bytes.Equal(sn.marshal(), b) {
+		if !bytes.Equal(sn.Marshal(), b) {
 			t.Fatalf("accepted note does not round-trip: %q", b)
 		}
 	})
@@ -76,7 +76,7 @@ func FuzzMergeCosignatures(f *testing.F) {
 	cp, n := seedCheckpoint(f)
 	cs, _ := NewCosigner("w", testKey(f, 2), newClock())
 	sig, _ := cs.Sign(cp.Body())
-	f.Add(n, []byte(NoteSignature{Name: "w", KeyHash: cs.KeyHash(), Sig: sig}.line()))
+	f.Add(n, []byte(NoteSignature{Name: "w", KeyHash: cs.KeyHash(), Sig: sig}.Line()))
 	f.Add(n, []byte("— x AAAAAAA=\n— y AAAAAAA=\n"))
 	f.Fuzz(func(t *testing.T, note, lines []byte) {
 		m, err := MergeCosignatures(note, lines)
@@ -87,8 +87,8 @@ func FuzzMergeCosignatures(f *testing.F) {
 		if err != nil {
 			t.Fatalf("merge produced an unparsable note: %v", err)
 		}
-		if len(sn.sigs) > MaxNoteSignatures {
-			t.Fatalf("%d signatures", len(sn.sigs))
+		if len(sn.Sigs) > MaxNoteSignatures {
+			t.Fatalf("%d signatures", len(sn.Sigs))
 		}
 	})
 }

@@ -7,34 +7,10 @@ import (
 	"time"
 
 	"github.com/ipfs/go-datastore"
-
-	"github.com/aurora-federation/aurora/treaty"
 )
 
-// Named limits. Peer input is hostile: every parser checks these first.
+// Named limits of the log and the witness (the formats' are in formats.go).
 const (
-	// MaxNoteSize bounds a signed note (checkpoint text plus signatures).
-	MaxNoteSize = treaty.MaxCheckpointLen
-	// MaxNoteSignatures bounds the signature lines of a note: the log's plus
-	// at most 15 cosignatures. C2SP signed-note verifiers must accept at least
-	// 16 signatures, so every conforming verifier accepts our notes.
-	MaxNoteSignatures = 16
-	// MaxKeyNameLen bounds a signed-note key name.
-	MaxKeyNameLen = 256
-	// MaxOriginLen bounds a checkpoint origin line.
-	MaxOriginLen = 256
-	// MaxExtensionLines bounds a checkpoint's extension lines (Aurora logs
-	// write none; C2SP allows them).
-	MaxExtensionLines = 8
-	// MaxExtensionLineLen bounds one extension line.
-	MaxExtensionLineLen = 256
-	// MaxTreeSize bounds tree sizes so that size arithmetic cannot overflow.
-	MaxTreeSize = 1 << 48
-	// MaxProofHashes bounds an inclusion or consistency proof. A consistency
-	// proof has at most 2·log2(size) hashes; tlog-witness allows 63 lines.
-	MaxProofHashes = 63
-	// MaxLeafSize bounds one log leaf (a LogEntry's dag-cbor).
-	MaxLeafSize = treaty.MaxRecordSize
 	// MaxAppendLeaves bounds the leaves of one Append (one transaction).
 	MaxAppendLeaves = 4096
 	// MaxAppendBytes bounds the leaf bytes of one Append, so that the
@@ -43,18 +19,6 @@ const (
 	MaxAppendBytes = 1 << 20
 	// MaxAddCheckpointSize bounds an add-checkpoint request body.
 	MaxAddCheckpointSize = 32 + MaxProofHashes*45 + 1 + MaxNoteSize
-	// MaxBundleSize bounds a proof bundle file.
-	MaxBundleSize = 256 << 10
-	// MaxEvidenceSize bounds an encoded Evidence record.
-	MaxEvidenceSize = 2*MaxNoteSize + MaxProofHashes*40 + 256
-	// MaxTSATokens bounds the RFC 3161 tokens carried for one checkpoint.
-	MaxTSATokens = treaty.MaxTSATokens
-	// MaxTSATokenSize bounds one RFC 3161 token.
-	MaxTSATokenSize = treaty.MaxTSATokenLen
-	// MaxCIDLen bounds a root CID's text form.
-	MaxCIDLen = 128
-	// MaxClockSkew is how far in the future a cosignature timestamp may be.
-	MaxClockSkew = treaty.MaxClockSkew
 )
 
 // Clock tells the time. A nil Clock in a Config means the system clock.
@@ -71,12 +35,6 @@ func (systemClock) Now() time.Time { return time.Now() }
 // TimeStampResp or a bare TimeStampToken.
 type Timestamper interface {
 	Timestamp(ctx context.Context, digest [32]byte) (token []byte, err error)
-}
-
-// TokenVerifier verifies an RFC 3161 token over a SHA-256 digest against
-// trusted roots and returns the token's time (provenance/tsa implements it).
-type TokenVerifier interface {
-	VerifyToken(token []byte, digest [32]byte) (time.Time, error)
 }
 
 // writer applies a set of writes atomically: through a transaction when the
@@ -120,15 +78,4 @@ func get(ctx context.Context, ds datastore.Read, key datastore.Key) ([]byte, boo
 		return nil, false, fmt.Errorf("provenance: get %s: %w", key, err)
 	}
 	return v, true, nil
-}
-
-// SignerVerifier is the optional capability of a TokenVerifier that
-// VerifyBundle needs to count tokens from distinct TSAs only: it also
-// returns who signed the token, signerID the SHA-256 of the signer
-// certificate's SubjectPublicKeyInfo (two certificates of one key are one
-// TSA) and signer its subject for reports. provenance/tsa's Verifier
-// implements it. VerifyBundle refuses to count tokens through a verifier
-// without it.
-type SignerVerifier interface {
-	VerifyTokenSigner(token []byte, digest [32]byte) (genTime time.Time, signerID [32]byte, signer string, err error)
 }

@@ -284,7 +284,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error
 		return nil, err
 	}
 	n, _ := parseNote(req.Checkpoint) // parsed by ParseAddCheckpoint
-	cp, err := ParseCheckpointBody(n.text)
+	cp, err := ParseCheckpointBody(n.Text)
 	if err != nil {
 		return nil, &RequestError{Field: "checkpoint", Rule: err.Error()}
 	}
@@ -347,13 +347,13 @@ func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error
 	if err := w.cfg.Store.Sync(ctx, key); err != nil {
 		return nil, fmt.Errorf("provenance: witness: sync: %w", err)
 	}
-	sig, err := w.signer.Sign(n.text)
+	sig, err := w.signer.Sign(n.Text)
 	if err != nil {
 		return nil, err
 	}
 	w.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "provenance: cosigned",
 		slog.String("origin", cp.Origin), slog.Uint64("size", cp.Size), slog.Uint64("old", stored.Size))
-	line := NoteSignature{Name: w.cfg.Name, KeyHash: w.signer.KeyHash(), Sig: sig}.line()
+	line := NoteSignature{Name: w.cfg.Name, KeyHash: w.signer.KeyHash(), Sig: sig}.Line()
 	return []byte(line), nil
 }
 

@@ -39,6 +39,10 @@ func NewCredential(secret string) Credential {
 	return newCredential(strings.TrimSpace(secret), "literal")
 }
 
+// SecretValue wraps a secret value exactly as given (no trimming: an
+// environment value's spaces are part of it), for LaunchSpec.SecretEnv.
+func SecretValue(v string) Credential { return newCredential(v, "sealed") }
+
 // LoadCredential reads a credential from the environment variable named env
 // or from the file at path file; exactly one of the two must be non-empty.
 // Configs name where the secret is, never the secret itself (DESIGN §7).

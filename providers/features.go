@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/aurora-federation/aurora/treaty"
 )
 
 // Feature names something a tenant's workload may need beyond running its
@@ -32,7 +34,69 @@ const (
 	FeaturePorts Feature = "ports"
 	// FeatureEndpoints: Status reports where a running workload is reached.
 	FeatureEndpoints Feature = "endpoints"
+	// FeatureSecretEnv: LaunchSpec.SecretEnv reaches the container's
+	// environment through a field the network keeps private to the account
+	// (and the host that runs it), never in a public or gossiped record.
+	FeatureSecretEnv Feature = "secret-env"
 )
+
+// SecretEnvVar is one environment variable whose value is secret: an
+// order's sealed secrets, opened at launch. Value redacts itself; adapters
+// call Value.Reveal only where it is written into the network's request.
+type SecretEnvVar struct {
+	Name  string
+	Value Credential
+}
+
+// Redactions returns the values of spec's secrets (registry secret and
+// secret env), for scrubbing error texts that might echo a request.
+func (s LaunchSpec) Redactions() []string {
+	var out []string
+	if s.Registry != nil && !s.Registry.Secret.IsZero() {
+		out = append(out, s.Registry.Secret.Reveal())
+	}
+	for _, e := range s.SecretEnv {
+		if v := e.Value.Reveal(); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// RedactError returns err with every occurrence of the values replaced by
+// "[redacted]" in its text; errors.Is and errors.As still see err. Nil and
+// errors without any of the values are returned as they are.
+func RedactError(err error, values []string) error {
+	if err == nil || len(values) == 0 {
+		return err
+	}
+	msg := err.Error()
+	red := msg
+	for _, v := range values {
+		if len(v) >= minRedactLen {
+			red = strings.ReplaceAll(red, v, "[redacted]")
+		}
+	}
+	if red == msg {
+		return err
+	}
+	return &redactedError{msg: red, err: err}
+}
+
+// minRedactLen keeps one- and two-byte values from shredding messages;
+// such a value is no secret worth the name.
+const minRedactLen = 3
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// Format keeps %+v and %#v from reaching the unredacted error.
+func (e *redactedError) Format(f fmt.State, _ rune) { fmt.Fprint(f, e.msg) }
 
 // Supports reports whether c lists f.
 func (c Capabilities) Supports(f Feature) bool { return slices.Contains(c.Features, f) }
@@ -127,7 +191,7 @@ func (e *FeatureError) Error() string {
 func (e *FeatureError) Unwrap() error { return ErrNotSupported }
 
 // Features lists the features spec asks for, in a fixed order: SSH,
-// registry auth, storage, ports.
+// registry auth, storage, secret env, ports.
 func (s LaunchSpec) Features() []Feature {
 	var fs []Feature
 	if len(s.SSHKeys) > 0 {
@@ -138,6 +202,9 @@ func (s LaunchSpec) Features() []Feature {
 	}
 	if s.Storage != nil {
 		fs = append(fs, FeatureStorage)
+	}
+	if len(s.SecretEnv) > 0 {
+		fs = append(fs, FeatureSecretEnv)
 	}
 	if len(s.Workload.Ports) > 0 {
 		fs = append(fs, FeaturePorts)
@@ -186,6 +253,17 @@ func (s LaunchSpec) validateFeatures() error {
 			return fmt.Errorf("%w: registry auth: secret has white space", errInvalidSpec)
 		}
 	}
+	for i, e := range s.SecretEnv {
+		switch {
+		case !envName(e.Name):
+			return fmt.Errorf("%w: secret env %d: %q is not an environment variable name", errInvalidSpec, i, e.Name)
+		case slices.ContainsFunc(s.Workload.Env, func(c treaty.EnvVar) bool { return c.Name == e.Name }),
+			slices.ContainsFunc(s.SecretEnv[:i], func(c SecretEnvVar) bool { return c.Name == e.Name }):
+			return fmt.Errorf("%w: secret env %d: %s is set twice", errInvalidSpec, i, e.Name)
+		case strings.ContainsAny(e.Value.Reveal(), "\x00\r\n"):
+			return fmt.Errorf("%w: secret env %s: value has a newline or NUL", errInvalidSpec, e.Name)
+		}
+	}
 	if st := s.Storage; st != nil {
 		switch {
 		case st.SizeMiB <= 0:
@@ -195,6 +273,20 @@ func (s LaunchSpec) validateFeatures() error {
 		}
 	}
 	return nil
+}
+
+// envName is the treaty's environment variable name rule.
+func envName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b == '_' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || i > 0 && b >= '0' && b <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // sshKeyTypes are the OpenSSH public key algorithms (PROTOCOL, sshd(8)

@@ -139,6 +139,11 @@ type LaunchSpec struct {
 	Registry *RegistryAuth
 	// Storage is a persistent volume to mount (FeatureStorage).
 	Storage *Storage
+	// SecretEnv are environment variables whose values are secret: the
+	// order's sealed secrets, opened by the node at launch
+	// (FeatureSecretEnv). Names differ from Workload.Env's. The values
+	// redact themselves; they must reach only the network's request.
+	SecretEnv []SecretEnvVar
 }
 
 // State is a workload's lifecycle state, shared by every adapter.

@@ -281,6 +281,9 @@ type routed struct {
 	name string
 	idx  int   // in Router.provs
 	slot int32 // in the Reputation
+	// secretEnv: the adapter takes LaunchSpec.SecretEnv
+	// (FeatureSecretEnv); orders with sealed secrets go only to such.
+	secretEnv bool
 }
 
 // shape is the part of a query the offer cache is keyed by. VRAM, regions
@@ -331,7 +334,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 			r.byName[name] = nil
 			continue
 		}
-		rp := &routed{p: p, name: name, idx: len(r.provs), slot: cfg.Reputation.track(name)}
+		rp := &routed{p: p, name: name, idx: len(r.provs), slot: cfg.Reputation.track(name), secretEnv: caps.Supports(FeatureSecretEnv)}
 		r.provs = append(r.provs, rp)
 		r.byName[name] = rp
 	}
@@ -362,6 +365,10 @@ type Rejections struct {
 	Region      int // region not allowed by the order or the law
 	Price       int // above the order's MaxPricePerHour
 	LawPrice    int // above the law's MaxPricePerGPUHour
+	// Secrets: the order carries sealed secrets, which this node alone can
+	// open, and the provider cannot take secret env or the candidate is a
+	// treaty peer.
+	Secrets int
 }
 
 // NoCandidateError is Plan's evidence when nothing qualifies. It wraps
@@ -382,7 +389,7 @@ func (e *NoCandidateError) Error() string {
 	}{
 		{e.Rejected.Provider, "provider"}, {e.Rejected.Reputation, "reputation"},
 		{e.Rejected.Unavailable, "unavailable"}, {e.Rejected.Shape, "shape"},
-		{e.Rejected.Region, "region"}, {e.Rejected.Price, "price"}, {e.Rejected.LawPrice, "law price"},
+		{e.Rejected.Region, "region"}, {e.Rejected.Price, "price"}, {e.Rejected.LawPrice, "law price"}, {e.Rejected.Secrets, "sealed secrets"},
 	} {
 		if f.n > 0 {
 			fmt.Fprintf(&b, "%s %s %d", sep, f.what, f.n)
@@ -547,9 +554,14 @@ func (r *Router) planInto(ctx context.Context, plan *Plan, order *treaty.Order, 
 		other  error
 		models modelMatcher
 	)
+	sealed := order.Secrets != nil
 	for _, rp := range r.provs {
 		if !allowed(k.Providers, rp.name) || !allowed(law.AllowedProviders, rp.name) {
 			nerr.Rejected.Provider++
+			continue
+		}
+		if sealed && !rp.secretEnv {
+			nerr.Rejected.Secrets++
 			continue
 		}
 		ent := snap.providerAt(rp.slot, rp.name)
@@ -609,6 +621,12 @@ func (r *Router) planInto(ctx context.Context, plan *Plan, order *treaty.Order, 
 	for i := range peers {
 		p := &peers[i]
 		nerr.Peers++
+		if sealed {
+			// Sealed to this operator: a peer could not open them, and
+			// re-sealing would need the tenant's signature again.
+			nerr.Rejected.Secrets++
+			continue
+		}
 		if p.PricePerHour <= 0 && len(top) == limit && !top[limit-1].unknown {
 			continue // it would rank after a full list of known prices
 		}
@@ -982,6 +1000,7 @@ func (r *Router) Launch(ctx context.Context, plan Plan, spec LaunchSpec, onAttem
 		sh      shape
 		shSet   bool
 	)
+	redact := spec.Redactions()
 	for _, c := range plan.Candidates {
 		if c.Kind != treaty.RouteProvider {
 			continue
@@ -1009,6 +1028,7 @@ func (r *Router) Launch(ctx context.Context, plan Plan, spec LaunchSpec, onAttem
 			}
 			n++
 			lease, lat, err := r.attempt(ctx, rp, s)
+			err = RedactError(err, redact)
 			if err == nil && lease.PricePerHour > priceCap {
 				err = fmt.Errorf("providers: %s leased %s at %s above cap %s: %w", c.Name, lease.ID, lease.PricePerHour, priceCap, ErrOverPrice)
 				if terr := rp.p.Terminate(context.WithoutCancel(ctx), lease.ID); terr != nil {

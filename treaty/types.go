@@ -51,7 +51,19 @@ type Order struct {
 	Expires     int64       `cbor:"expires"`
 	Workload    Workload    `cbor:"workload"`
 	Constraints Constraints `cbor:"constraints"`
-	Sig         []byte      `cbor:"sig,omitempty"`
+	// Secrets, if set, are environment variables the tenant sealed to one
+	// operator (SealSecrets): only that operator's key opens them, at
+	// launch. The order, its blocks and its leaves carry only the box.
+	Secrets *SealedEnv `cbor:"secrets,omitempty"`
+	Sig     []byte     `cbor:"sig,omitempty"`
+}
+
+// SealedEnv is environment variables sealed to the operator To: Box is an
+// HPKE (RFC 9180) message, the encapsulated key followed by the
+// ciphertext, of the dag-cbor list of EnvVar (see SealSecrets).
+type SealedEnv struct {
+	To  DID    `cbor:"to"`
+	Box []byte `cbor:"box"`
 }
 
 // Route kinds.

@@ -22,6 +22,7 @@ const (
 	MaxEnvValueLen     = 4096
 	MaxCmdArgs         = 64
 	MaxEnvVars         = 64
+	MaxSealedLen       = 32 << 10 // bytes of an order's sealed secrets box
 	MaxPorts           = 16
 	MaxRegions         = 32
 	MaxProviders       = 32
@@ -201,6 +202,12 @@ func (o *Order) Validate(now time.Time) error {
 	c.rangeInt("constraints.max_price_per_hour", k.MaxPricePerHour, 1, MaxPrice)
 	c.rangeInt("constraints.min_reputation", k.MinReputation, 0, PermilleMax)
 	c.names("constraints.providers", k.Providers, MaxProviders)
+	if se := o.Secrets; se != nil {
+		c.did("secrets.to", se.To)
+		if n := len(se.Box); n < minSealedLen || n > MaxSealedLen {
+			c.fail("secrets.box", "%d bytes, want %d to %d", n, minSealedLen, MaxSealedLen)
+		}
+	}
 	if len(o.Sig) > 64 {
 		c.fail("sig", "%d bytes, want 64", len(o.Sig))
 	}

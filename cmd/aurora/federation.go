@@ -19,15 +19,18 @@ func newFederationCmd() *cobra.Command {
 }
 
 func newFederationPolicyCmd() *cobra.Command {
-	var out, quorum string
+	var out, quorum, extQuorum string
 	cmd := &cobra.Command{
 		Use:   "policy",
 		Short: "Write a trust-policy file from the node's log, treaty partners and TSA roots",
 		Long: `Write a trust-policy file (C2SP tlog-policy syntax plus Aurora's tsa lines,
 docs/PROVENANCE.md) from what the node serves at GET /v1/trust: its log
-(origin, key, tiles URL), its active treaty partners' logs and witnesses, and
-its TSA roots inline. The quorum is --quorum of the partners' witnesses
-("any", "all" or a number; "none" requires no cosignature).
+(origin, key, tiles URL), its active treaty partners' logs and witnesses, the
+witnesses outside the federation it asks to cosign (provenance.external_witnesses,
+with their add-checkpoint URLs), and its TSA roots inline. The quorum is
+--quorum of the partners' witnesses and --external-quorum of the external ones
+("any", "all" or a number; "none" leaves that side out of the quorum), both
+when both are required.
 
 aurora proof verify --policy FILE and aurora monitor --policy FILE read it.
 Review it before trusting it: it says what this node believes.`,
@@ -42,7 +45,7 @@ Review it before trusting it: it says what this node believes.`,
 			if err := json.Unmarshal(raw, &v); err != nil {
 				return fmt.Errorf("GET /v1/trust: decode answer: %w", err)
 			}
-			text, err := policyFromTrust(v, strings.TrimSuffix(c.Base, "/"), quorum)
+			text, err := policyFromTrust(v, strings.TrimSuffix(c.Base, "/"), quorum, extQuorum)
 			if err != nil {
 				return err
 			}
@@ -60,11 +63,15 @@ Review it before trusting it: it says what this node believes.`,
 	addAPIFlag(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write the policy to (default stdout)")
 	cmd.Flags().StringVar(&quorum, "quorum", "any", `how many partner witnesses must cosign: "any", "all", a number, or "none"`)
+	cmd.Flags().StringVar(&extQuorum, "external-quorum", "any", `how many external witnesses (provenance.external_witnesses) must cosign: "any", "all", a number, or "none"`)
 	return cmd
 }
 
-// policyFromTrust writes the policy text and checks it parses.
-func policyFromTrust(v node.TrustView, base, quorum string) ([]byte, error) {
+// policyFromTrust writes the policy text and checks it parses. The
+// partners' witnesses form the group "partners" (quorum q), the external
+// witnesses the group "external" (quorum extQ); when both are required the
+// quorum is the group "witnesses", all of the two.
+func policyFromTrust(v node.TrustView, base, q, extQ string) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Aurora trust policy written by `aurora federation policy` from %s\n", base)
 	fmt.Fprintf(&b, "# This node's log, then its treaty partners' (their tiles URLs are not known here).\n")
@@ -72,20 +79,39 @@ func policyFromTrust(v node.TrustView, base, quorum string) ([]byte, error) {
 	for _, p := range v.Partners {
 		fmt.Fprintf(&b, "log %s\n", p.LogKey)
 	}
-	var names []string
+	var partners, external []string
 	for _, p := range v.Partners {
 		name := "w-" + p.Origin[max(0, len(p.Origin)-8):]
-		names = append(names, name)
+		partners = append(partners, name)
 		fmt.Fprintf(&b, "witness %s %s\n", name, p.Witness.Key)
 	}
-	switch {
-	case quorum == trust.None || len(names) == 0:
-		if quorum != trust.None {
-			b.WriteString("# no treaty partners: no witnesses to require\n")
+	if len(v.ExternalWitnesses) > 0 {
+		b.WriteString("# Witnesses outside the federation the node asks to cosign (provenance.external_witnesses).\n")
+	}
+	for _, w := range v.ExternalWitnesses {
+		name := "ext-" + w.Name
+		external = append(external, name)
+		fmt.Fprintf(&b, "witness %s %s %s\n", name, w.Key, w.URL)
+	}
+	var required []string
+	if q != trust.None && len(partners) > 0 {
+		fmt.Fprintf(&b, "group partners %s %s\n", q, strings.Join(partners, " "))
+		required = append(required, "partners")
+	}
+	if extQ != trust.None && len(external) > 0 {
+		fmt.Fprintf(&b, "group external %s %s\n", extQ, strings.Join(external, " "))
+		required = append(required, "external")
+	}
+	switch len(required) {
+	case 0:
+		if q != trust.None && extQ != trust.None {
+			b.WriteString("# no treaty partners or external witnesses: no witnesses to require\n")
 		}
 		b.WriteString("quorum none\n")
+	case 1:
+		fmt.Fprintf(&b, "quorum %s\n", required[0])
 	default:
-		fmt.Fprintf(&b, "group partners %s %s\nquorum partners\n", quorum, strings.Join(names, " "))
+		b.WriteString("group witnesses all partners external\nquorum witnesses\n")
 	}
 	for _, r := range v.TSARoots {
 		fmt.Fprintf(&b, "tsa-root %s\n", r)

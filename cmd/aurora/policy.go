@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/policy"
 	"github.com/aurora-federation/aurora/policy/policybuild"
 	"github.com/aurora-federation/aurora/policy/sdk"
@@ -26,7 +28,87 @@ func newPolicyCmd() *cobra.Command {
 		Use:   "policy",
 		Short: "Build, evaluate and test fedpolicy/1 WASM policies",
 	}
-	cmd.AddCommand(newPolicyBuildCmd(), newPolicyEvalCmd(), newPolicyTestCmd(), newPolicyParamsCmd())
+	cmd.AddCommand(newPolicyBuildCmd(), newPolicyEvalCmd(), newPolicyTestCmd(), newPolicyParamsCmd(), newPolicyAddCmd())
+	return cmd
+}
+
+// newPolicyAddCmd checks a module and installs it in the node's policy dir
+// under its CID, where the node finds it for the treaties that name it and
+// publishes it to its treaty partners over bitswap.
+func newPolicyAddCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "add FILE.wasm [--home DIR]",
+		Short: "Check a module and add it to the node's policy dir as <CID>.wasm; print its CID",
+		Long: "Add loads the module with every load check a node runs (size, format, manifest, ABI, imports,\n" +
+			"memory, exports, initialisation), then writes it to policy.dir (default <home>/policies) named by\n" +
+			"its CID. A treaty names the module by that CID; the node serves it to its treaty partners over\n" +
+			"bitswap and judges its lanes' orders with it. A running node picks it up when a lane needs it.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := existingHome(cmd)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(cmd, home)
+			if err != nil {
+				return err
+			}
+			wasm, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			if len(wasm) > cfg.Policy.MaxFetchBytes {
+				return fmt.Errorf("policy add: %s is %d bytes: over policy.max_fetch_bytes (%d), so partners could not fetch it", args[0], len(wasm), cfg.Policy.MaxFetchBytes)
+			}
+			e, err := newPolicyEngine("")
+			if err != nil {
+				return err
+			}
+			defer e.Close(context.Background())
+			id, err := e.Load(cmd.Context(), wasm)
+			if err != nil {
+				return err
+			}
+			mf, err := e.Manifest(id)
+			if err != nil {
+				return err
+			}
+			dir := cfg.Policy.Dir
+			if dir == "" {
+				dir = filepath.Join(home, node.PolicyDir)
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			path := filepath.Join(dir, id.String()+".wasm")
+			tmp, err := os.CreateTemp(dir, ".add-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			if _, err := tmp.Write(wasm); err != nil {
+				tmp.Close()
+				return err
+			}
+			if err := tmp.Sync(); err != nil {
+				tmp.Close()
+				return err
+			}
+			if err := tmp.Close(); err != nil {
+				return err
+			}
+			if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp.Name(), path); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), id)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s %s, %d bytes, %d reasons\n", path, mf.Name, mf.Version, len(wasm), len(mf.Reasons))
+			return nil
+		},
+	}
+	addSetFlag(cmd)
 	return cmd
 }
 

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/policy"
+	"github.com/aurora-federation/aurora/policy/examples/gpulimit/gpulimittest"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -98,5 +100,45 @@ func TestPolicyBuild(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPolicyAdd: `aurora policy add` checks a module and installs it in the
+// home's policy dir under its CID; a module that fails a load check, or
+// that partners could not fetch (over policy.max_fetch_bytes), is refused
+// and nothing is written.
+func TestPolicyAdd(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	if out, code := runPolicyCLI(t, "init", "--home", home); code != 0 {
+		t.Fatalf("init: %d %s", code, out)
+	}
+	mod := filepath.Join(dir, "gpulimit.wasm")
+	if err := os.WriteFile(mod, gpulimittest.Wasm(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := policy.ModuleCID(gpulimittest.Wasm()).String()
+	out, code := runPolicyCLI(t, "policy", "add", mod, "--home", home)
+	if code != 0 || !strings.HasPrefix(out, want+"\n") {
+		t.Fatalf("policy add: %d %q, want the CID %s first", code, out, want)
+	}
+	installed := filepath.Join(home, node.PolicyDir, want+".wasm")
+	if b, err := os.ReadFile(installed); err != nil || !bytes.Equal(b, gpulimittest.Wasm()) {
+		t.Fatalf("%s: %v (same bytes: %v)", installed, err, bytes.Equal(b, gpulimittest.Wasm()))
+	}
+
+	bad := filepath.Join(dir, "bad.wasm")
+	if err := os.WriteFile(bad, []byte("\x00asm\x01\x00\x00\x00not a module"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runPolicyCLI(t, "policy", "add", bad, "--home", home); code == 0 || !strings.Contains(out, "check") {
+		t.Fatalf("a broken module: %d %q", code, out)
+	}
+	if out, code := runPolicyCLI(t, "policy", "add", mod, "--home", home, "--set", "policy.max_fetch_bytes=1024"); code == 0 || !strings.Contains(out, "max_fetch_bytes") {
+		t.Fatalf("a module over policy.max_fetch_bytes: %d %q", code, out)
+	}
+	ents, err := os.ReadDir(filepath.Join(home, node.PolicyDir))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("policy dir holds %d entries (%v), want the one module", len(ents), err)
 	}
 }

@@ -5,7 +5,11 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,6 +193,14 @@ type OrderSpec struct {
 	Providers     []string
 	// Lifetime is how long the order stays valid. Default 10 minutes.
 	Lifetime time.Duration
+	// Secrets are environment variables sealed to SealTo
+	// (treaty.SealSecrets): the order carries only their box, and only
+	// that operator opens it, at launch. Names must differ from Env's.
+	Secrets map[string]string
+	// SealTo is the DID of the operator the order is submitted to
+	// (required with Secrets). Learn it out of band (`aurora id` on the
+	// node) or with NodeDID, and check that the Ack is signed by it.
+	SealTo treaty.DID
 }
 
 // ParseUSDPerHour parses "2.50/h" or "2.50" into micro-USD per hour.
@@ -265,6 +277,18 @@ func BuildOrder(k *treaty.PrivateKey, s OrderSpec, now time.Time) (*treaty.Order
 	o := &treaty.Order{V: treaty.Version, Client: k.DID(), Nonce: nonce, Created: now.Unix(), Expires: now.Add(s.Lifetime).Unix(),
 		Workload:    w,
 		Constraints: treaty.Constraints{Regions: slices.Compact(regions), MaxPricePerHour: price, MinReputation: s.MinReputation, Providers: slices.Compact(provs)}}
+	if len(s.Secrets) > 0 {
+		if s.SealTo == "" {
+			return nil, errors.New("client: secrets need SealTo, the DID of the operator that runs the order")
+		}
+		env := make([]treaty.EnvVar, 0, len(s.Secrets))
+		for k, v := range s.Secrets {
+			env = append(env, treaty.EnvVar{Name: k, Value: v})
+		}
+		if err := treaty.SealSecrets(s.SealTo, o, env); err != nil {
+			return nil, err
+		}
+	}
 	if err := o.Validate(now); err != nil {
 		return nil, err
 	}
@@ -272,6 +296,40 @@ func BuildOrder(k *treaty.PrivateKey, s OrderSpec, now time.Time) (*treaty.Order
 		return nil, err
 	}
 	return o, nil
+}
+
+// NodeDID returns the DID of the node's key as its GET /v1/trust states it
+// (the log key, a C2SP signed-note verifier key of the node's Ed25519
+// key), for sealing secrets to it. The answer is only as trustworthy as
+// the connection: pin the DID from `aurora id` where it matters, and check
+// that the order's Ack is signed by the DID sealed to.
+func (c *Client) NodeDID(ctx context.Context) (treaty.DID, error) {
+	var tv struct {
+		LogKey string `json:"log_key"`
+	}
+	if err := c.Do(ctx, http.MethodGet, "/v1/trust", "", nil, &tv); err != nil {
+		return "", err
+	}
+	return DIDFromVerifierKey(tv.LogKey)
+}
+
+// DIDFromVerifierKey reads a C2SP signed-note verifier key
+// ("name+hash+base64(0x01 || Ed25519 key)") and returns the DID of its
+// key, checking the key hash (SHA-256 of name, "\n", 0x01 and the key).
+func DIDFromVerifierKey(vkey string) (treaty.DID, error) {
+	parts := strings.SplitN(vkey, "+", 3) // the key data is base64, which has "+" too
+	if len(parts) != 3 || parts[0] == "" || len(parts[1]) != 8 {
+		return "", fmt.Errorf("client: verifier key %q: want name+hash+key", vkey)
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != 0x01 {
+		return "", fmt.Errorf("client: verifier key %q: not an Ed25519 key", vkey)
+	}
+	sum := sha256.Sum256(append([]byte(parts[0]+"\n"), raw...))
+	if hex.EncodeToString(sum[:4]) != parts[1] {
+		return "", fmt.Errorf("client: verifier key %q: key hash does not match", vkey)
+	}
+	return treaty.DIDFromPublicKey(ed25519.PublicKey(raw[1:])), nil
 }
 
 // IsStatus reports whether err is an API error with the given HTTP status.

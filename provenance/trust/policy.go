@@ -28,7 +28,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/aurora-federation/aurora/provenance"
+	"github.com/aurora-federation/aurora/provenance/c2sp"
 )
 
 // Limits of a policy file (C2SP recommends supporting at least 32 of each).
@@ -68,7 +68,7 @@ type Witness struct {
 	// URL is its tlog-witness submission prefix, "" if not given.
 	URL string
 	// Verifier checks its cosignatures.
-	Verifier *provenance.CosignatureVerifier
+	Verifier *c2sp.CosignatureVerifier
 }
 
 // Group is a witness group: at least K of Members.
@@ -159,7 +159,7 @@ func Parse(data []byte) (*Policy, error) {
 			if len(p.Logs) == MaxLogs {
 				return bad("more than %d logs", MaxLogs)
 			}
-			v, err := provenance.ParseLogKey(f[1])
+			v, err := c2sp.ParseLogKey(f[1])
 			if err != nil {
 				return bad("%v", err)
 			}
@@ -197,7 +197,7 @@ func Parse(data []byte) (*Policy, error) {
 			if strings.Contains(f[2], "+did:key:") {
 				return bad("witness key: want a C2SP verifier key NAME+HASH+BASE64 (aurora proof verify --witness-key also takes NAME+did:key:…)")
 			}
-			v, err := provenance.ParseWitnessKey(f[2])
+			v, err := c2sp.ParseWitnessKey(f[2])
 			if err != nil {
 				return bad("%v", err)
 			}
@@ -300,8 +300,8 @@ func Parse(data []byte) (*Policy, error) {
 				return bad("second tsa-min line")
 			}
 			k, err := decimal(f[1])
-			if err != nil || k < 1 || k > provenance.MaxTSATokens {
-				return bad("tsa-min %q: want 1..%d", f[1], provenance.MaxTSATokens)
+			if err != nil || k < 1 || k > c2sp.MaxTSATokens {
+				return bad("tsa-min %q: want 1..%d", f[1], c2sp.MaxTSATokens)
 			}
 			p.TSA.MinTokens = k
 		default:
@@ -385,17 +385,17 @@ func (p *Policy) Log(origin string) (Log, bool) {
 }
 
 // WitnessKeys returns the verifiers of every witness.
-func (p *Policy) WitnessKeys() []*provenance.CosignatureVerifier {
-	out := make([]*provenance.CosignatureVerifier, len(p.Witnesses))
+func (p *Policy) WitnessKeys() []*c2sp.CosignatureVerifier {
+	out := make([]*c2sp.CosignatureVerifier, len(p.Witnesses))
 	for i, w := range p.Witnesses {
 		out[i] = w.Verifier
 	}
 	return out
 }
 
-// Quorum returns the policy's quorum for provenance.VerifyOptions, nil for
+// Quorum returns the policy's quorum for c2sp.VerifyOptions, nil for
 // "quorum none".
-func (p *Policy) Quorum() provenance.Quorum {
+func (p *Policy) Quorum() c2sp.Quorum {
 	if p.QuorumName == None {
 		return nil
 	}
@@ -404,9 +404,9 @@ func (p *Policy) Quorum() provenance.Quorum {
 
 type quorum struct{ p *Policy }
 
-var _ provenance.Quorum = quorum{}
+var _ c2sp.Quorum = quorum{}
 
-func (q quorum) Met(cos []provenance.Cosignature) bool {
+func (q quorum) Met(cos []c2sp.Cosignature) bool {
 	signed := map[string]bool{}
 	for _, c := range cos {
 		for _, w := range q.p.Witnesses {

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/digitorus/timestamp"
+
+	"github.com/aurora-federation/aurora/provenance/rfc3161"
 )
 
 // Clock tells the time. The dev TSA takes one so tests control genTime.
@@ -216,11 +218,11 @@ func (d *DevTSA) issueLeaf(rootKey *ecdsa.PrivateKey) error {
 // timeStampingEKU is the extendedKeyUsage extension RFC 3161 §2.3 requires:
 // critical, with id-kp-timeStamping only.
 func timeStampingEKU() (pkix.Extension, error) {
-	val, err := asn1.Marshal([]asn1.ObjectIdentifier{oidKPTimeStamping})
+	val, err := asn1.Marshal([]asn1.ObjectIdentifier{rfc3161.OIDTimeStamping})
 	if err != nil {
 		return pkix.Extension{}, fmt.Errorf("tsa: dev: %w", err)
 	}
-	return pkix.Extension{Id: oidExtKeyUsage, Critical: true, Value: val}, nil
+	return pkix.Extension{Id: rfc3161.OIDExtKeyUsage, Critical: true, Value: val}, nil
 }
 
 func (d *DevTSA) load() error {
@@ -251,10 +253,10 @@ func (d *DevTSA) load() error {
 	if err != nil {
 		return err
 	}
-	if _, err := verifyChain(leaves[0], nil, poolOf(d.root), now); err != nil {
+	if _, err := rfc3161.VerifyChain(leaves[0], nil, rfc3161.CertPool(d.root), now); err != nil {
 		return fmt.Errorf("tsa: dev: %s: %w", DevTSACertFile, err)
 	}
-	if err := checkTSALeaf(leaves[0]); err != nil {
+	if err := rfc3161.CheckTSACertificate(leaves[0]); err != nil {
 		return fmt.Errorf("tsa: dev: %s: %w", DevTSACertFile, err)
 	}
 	d.leaf, d.key = leaves[0], key
@@ -270,7 +272,7 @@ func (d *DevTSA) Root() *x509.Certificate { return d.root }
 func (d *DevTSA) Certificate() *x509.Certificate { return d.leaf }
 
 // Roots returns a new pool holding only Root.
-func (d *DevTSA) Roots() *x509.CertPool { return poolOf(d.root) }
+func (d *DevTSA) Roots() *x509.CertPool { return rfc3161.CertPool(d.root) }
 
 // RootCertPath is the PEM file of Root, for verifiers and openssl -CAfile.
 func (d *DevTSA) RootCertPath() string { return d.path(DevRootCertFile) }
@@ -324,16 +326,16 @@ func (d *DevTSA) parseRequest(der []byte) (*parsedRequest, *RequestError) {
 	if len(der) == 0 || len(der) > MaxRequestSize {
 		return nil, &RequestError{Field: "TimeStampReq", Reason: fmt.Sprintf("%d bytes, limit %d", len(der), MaxRequestSize), Failure: "badDataFormat"}
 	}
-	var req tsReq
-	if err := unmarshalExact(der, &req); err != nil {
+	var req rfc3161.Request
+	if err := rfc3161.UnmarshalDER(der, &req); err != nil {
 		return nil, &RequestError{Field: "TimeStampReq", Reason: "not DER", Failure: "badDataFormat", Err: err}
 	}
 	if req.Version != 1 {
 		return nil, &RequestError{Field: "version", Reason: fmt.Sprintf("%d, want 1", req.Version), Failure: "badRequest"}
 	}
 	alg := req.MessageImprint.HashAlgorithm
-	h, ok := hashFromOID(alg.Algorithm)
-	if !ok || !algorithmParamsOK(alg) {
+	h, ok := rfc3161.HashFromOID(alg.Algorithm)
+	if !ok || !rfc3161.HashParamsOK(alg) {
 		return nil, &RequestError{Field: "messageImprint.hashAlgorithm", Reason: alg.Algorithm.String() + " is not sha256, sha384 or sha512", Failure: "badAlg"}
 	}
 	if len(req.MessageImprint.HashedMessage) != h.Size() {
@@ -469,9 +471,18 @@ func writeKey(path string, k *ecdsa.PrivateKey) error {
 
 // readKey reads a PKCS#8 EC key and checks it belongs to cert.
 func readKey(path string, cert *x509.Certificate) (*ecdsa.PrivateKey, error) {
-	data, err := readBounded(path, 16<<10)
+	const maxKeyFile = 16 << 10
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("tsa: dev: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("tsa: dev: %w", err)
+	}
+	if len(data) > maxKeyFile {
+		return nil, fmt.Errorf("tsa: dev: %s: larger than %d bytes", path, maxKeyFile)
 	}
 	b, rest := pem.Decode(data)
 	if b == nil || b.Type != "PRIVATE KEY" || len(b.Headers) != 0 || len(bytes.TrimSpace(rest)) != 0 {

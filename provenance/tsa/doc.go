@@ -13,6 +13,9 @@
 // not used for verification because it checks the signature only against
 // the token's embedded certificate and never builds a chain.
 //
+// Verification is provenance/rfc3161's, re-exported here (verify.go):
+// offline verifiers link it without this package's HTTP client.
+//
 // Tokens are stored as the DER TimeStampResp the TSA returned; Verify also
 // accepts a bare TimeStampToken. Both forms verify with OpenSSL:
 //

@@ -73,6 +73,7 @@ import (
 
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/internal/httpx"
+	"github.com/aurora-federation/aurora/treaty"
 )
 
 // Name is the adapter's name.
@@ -125,6 +126,10 @@ type Config struct {
 	// DefaultMaxPerHour is the SDL price ceiling when a launch has no cap.
 	// Default $20/hour.
 	DefaultMaxPerHour providers.Money
+	// StorageClass is the class of persistent volumes: "beta1" (HDD),
+	// "beta2" (SSD), "beta3" (NVMe) or "default"; providers bid only on
+	// classes they offer. Default "beta3".
+	StorageClass string
 	// Logger receives launches at info and HTTP retries at debug level.
 	// Default: discard.
 	Logger *slog.Logger
@@ -159,6 +164,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.RegionAttribute == "" {
 		cfg.RegionAttribute = "region"
+	}
+	switch cfg.StorageClass {
+	case "":
+		cfg.StorageClass = "beta3"
+	case "default", "beta1", "beta2", "beta3":
+	default:
+		// chain-sdk go/sdl/storage.go allowedStorageClasses; "ram" cannot
+		// be persistent.
+		return nil, fmt.Errorf("akash: storage class %q: want beta1, beta2, beta3 or default", cfg.StorageClass)
 	}
 	if cfg.Denom == "" {
 		cfg.Denom = "uact"
@@ -263,7 +277,7 @@ func (c *Client) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
 		Regions:  regions,
-		Features: []providers.Feature{providers.FeaturePorts, providers.FeatureEndpoints},
+		Features: []providers.Feature{providers.FeatureRegistryAuth, providers.FeatureStorage, providers.FeatureSecretEnv, providers.FeaturePorts, providers.FeatureEndpoints},
 	}
 }
 
@@ -803,12 +817,27 @@ func (c *Client) close(ctx context.Context, dseq string) error {
 // ceiling in the configured denom. It has no placement attributes: where
 // the lease may be is enforced on the bids (see Placement).
 func (c *Client) SDLFor(spec providers.LaunchSpec, maxAmount string) (string, error) {
-	p := SDLParams{Service: spec.IdempotencyKey, Denom: c.cfg.Denom, MaxAmount: maxAmount}
+	p := SDLParams{Service: spec.IdempotencyKey, Denom: c.cfg.Denom, MaxAmount: maxAmount, Volume: spec.Storage, StorageClass: c.cfg.StorageClass}
+	if a := spec.Registry; a != nil {
+		cr := CredentialsFor(*a, spec.Workload.Image)
+		p.Credentials = &cr
+	}
+	w := spec.Workload
+	if len(spec.SecretEnv) > 0 {
+		// The SDL (and the manifest made from it) goes to the Console and
+		// the leasing provider, not on chain: the deployment carries only
+		// the manifest's hash.
+		w.Env = slices.Clone(w.Env)
+		for _, e := range spec.SecretEnv {
+			w.Env = append(w.Env, treaty.EnvVar{Name: e.Name, Value: e.Value.Reveal()})
+		}
+		slices.SortFunc(w.Env, func(a, b treaty.EnvVar) int { return strings.Compare(a.Name, b.Name) })
+	}
 	if spec.Offer.GPUModel != "" {
 		p.GPUModel = providers.CanonicalGPUModel(spec.Offer.GPUModel)
 		p.VRAMMiB = spec.Offer.VRAMMiB
 	}
-	return SDL(spec.Workload, p)
+	return SDL(w, p)
 }
 
 // Placement returns where a launch of offer may lease: the offer's region
@@ -880,14 +909,10 @@ func findLeased(list []deployment, key string) (*deployment, *leaseInfo) {
 
 // unsupported gives the reason for each workload feature the adapter lacks.
 var unsupported = map[providers.Feature]string{
-	// SDL 2.0 (akash-network docs, SDL services/profiles) has no SSH key
-	// field: SSH means running sshd in the image. Private-registry
-	// credentials (services.<name>.credentials) and persistent storage
-	// (profiles storage with persistent: true, params.storage mounts) exist
-	// in SDL; this adapter does not write them yet.
-	providers.FeatureSSH:          "Akash SDL has no SSH key field; SSH needs sshd in the image",
-	providers.FeatureRegistryAuth: "this adapter does not yet write SDL service credentials",
-	providers.FeatureStorage:      "this adapter does not yet write SDL persistent storage",
+	// SDL (akash-network/chain-sdk go/sdl/v2.go v2Service: image, command,
+	// args, env, expose, dependencies, params, credentials) has no SSH key
+	// field: SSH means running sshd in the image.
+	providers.FeatureSSH: "Akash SDL services have no SSH key field (chain-sdk go/sdl/v2.go v2Service); SSH needs sshd in the image",
 }
 
 // Launch runs the auction for spec and returns the leased deployment.
@@ -957,6 +982,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		return providers.Lease{}, fmt.Errorf("akash: %w", err)
 	}
 	req.Op = "create deployment" // a repeat makes a second deployment: 429 retries only
+	req.Redact = spec.Redactions()
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		return providers.Lease{}, err

@@ -113,6 +113,13 @@ func TestSDLGolden(t *testing.T) {
 		{"gpu", w, akash.SDLParams{Service: "aur-abcdefghijklmnop", Region: "us-west", RegionAttribute: "region", Denom: "uakt", MaxAmount: "1333.333333"}},
 		{"cpu", treaty.Workload{Image: "nginx:1.27", CPU: 250, Memory: 64, Disk: 100},
 			akash.SDLParams{Service: "aur-cpuonly", Denom: "uact", MaxAmount: "100"}},
+		// A persistent volume and a registry login: the shape of
+		// chain-sdk go/sdl/_testdata/storageClass1.yaml and
+		// v2.1-credentials.yaml.
+		{"features", treaty.Workload{Image: "ghcr.io/acme/db:16", CPU: 1000, Memory: 2048, Disk: 1024, Ports: []int64{5432}},
+			akash.SDLParams{Service: "aur-features", Denom: "uact", MaxAmount: "500",
+				Volume: &providers.Storage{SizeMiB: 10 << 10, MountPath: "/var/lib/postgresql/data"}, StorageClass: "beta3",
+				Credentials: &akash.Credentials{Host: "ghcr.io", Username: "acme", Password: providers.NewCredential("ghp_token123")}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -784,5 +791,42 @@ func TestDefaultInventoryCoversRegions(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Launch writes the registry login as SDL credentials (Docker Hub under
+// the host Akash documents), the volume as a persistent profile volume
+// mounted through params.storage, and secret env into the service env;
+// the fake parses all three back out of the SDL.
+func TestSDLForFeatures(t *testing.T) {
+	c, err := newClient("http://127.0.0.1:1", secret, akash.Config{StorageClass: "beta2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := providers.LaunchSpec{
+		JobID: "features", IdempotencyKey: providers.IdempotencyKey("features"),
+		Workload:  treaty.Workload{Image: "acme/private:1", Env: []treaty.EnvVar{{Name: "MODE", Value: "prod"}}},
+		Registry:  &providers.RegistryAuth{Username: "acme", Secret: providers.NewCredential("dckr_pat_123456")},
+		Storage:   &providers.Storage{SizeMiB: 2048, MountPath: "/srv"},
+		SecretEnv: []providers.SecretEnvVar{{Name: "API_KEY", Value: providers.SecretValue("k-98765")}},
+	}
+	sdl, err := c.SDLFor(spec, "100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`host: "https://index.docker.io/v1/"`, `class: "beta2"`, `mount: "/srv"`, `- "API_KEY=k-98765"`, `- "MODE=prod"`} {
+		if !strings.Contains(sdl, want) {
+			t.Errorf("SDL lacks %s:\n%s", want, sdl)
+		}
+	}
+	if strings.Index(sdl, "API_KEY") > strings.Index(sdl, "MODE") {
+		t.Errorf("env not sorted:\n%s", sdl)
+	}
+	spec.Registry.Secret = providers.NewCredential("short")
+	if _, err := c.SDLFor(spec, "100"); err == nil {
+		t.Error("a 5-character registry password was written; the SDL schema wants 6")
+	}
+	if _, err := newClient("http://127.0.0.1:1", secret, akash.Config{StorageClass: "ram"}); err == nil {
+		t.Error("storage class ram accepted for persistent volumes")
 	}
 }

@@ -3,6 +3,8 @@ package akash
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"path"
 	"strconv"
 	"strings"
 
@@ -32,7 +34,53 @@ type SDLParams struct {
 	// Denom and MaxAmount are the placement pricing: the most the
 	// deployment pays per block, in Denom (decimal text).
 	Denom, MaxAmount string
+	// Volume, if set, is a persistent volume: a compute storage entry
+	// named VolumeName with persistent: true and class StorageClass,
+	// mounted through the service's params.storage.
+	Volume *providers.Storage
+	// StorageClass is the volume's class ("beta1", "beta2", "beta3",
+	// "default"; akash-network/chain-sdk go/sdl/storage.go
+	// allowedStorageClasses). Required with Volume.
+	StorageClass string
+	// Credentials log in to a private registry to pull the image
+	// (services.<name>.credentials). Never logged.
+	Credentials *Credentials
 }
+
+// VolumeName is the name of the persistent volume Aurora writes.
+const VolumeName = "data"
+
+// Credentials are an SDL service's registry login: host, username and
+// password are required, the password at least 6 characters
+// (akash-network/chain-sdk go/sdl/v2.go v2ServiceCredentials.validate;
+// go/sdl/sdl-input.schema.yaml credentials).
+type Credentials struct {
+	Host, Username string
+	Password       providers.Credential
+}
+
+// LogValue keeps the password out of logs.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("host", c.Host), slog.String("username", c.Username), slog.Any("password", c.Password))
+}
+
+// DockerHubHost is the credentials host for Docker Hub images, as Akash
+// documents it ("host: https://index.docker.io/v1/", akash.network docs
+// learn/core-concepts/private-containers).
+const DockerHubHost = "https://index.docker.io/v1/"
+
+// CredentialsFor is the SDL login for a registry auth of image: the
+// registry host, Docker Hub's as DockerHubHost.
+func CredentialsFor(a providers.RegistryAuth, image string) Credentials {
+	host := a.Host(image)
+	if host == "docker.io" {
+		host = DockerHubHost
+	}
+	return Credentials{Host: host, Username: a.Username, Password: a.Secret}
+}
+
+// minPasswordLen is the schema's password minLength.
+const minPasswordLen = 6
 
 // SDL renders the Akash SDL (version 2.0, YAML) of w. The output is
 // deterministic: the same inputs give the same bytes (map-like parts of the
@@ -100,6 +148,29 @@ func SDL(w treaty.Workload, p SDLParams) (string, error) {
 			line(5, "- global: true")
 		}
 	}
+	if v := p.Volume; v != nil {
+		// A persistent volume needs a mount (chain-sdk go/sdl/v2.go:
+		// "persistent=true which requires service.<svc>.params.storage.<vol>
+		// to have mount"), an absolute path.
+		if !path.IsAbs(v.MountPath) || v.SizeMiB <= 0 || p.StorageClass == "" || p.StorageClass == "ram" {
+			return "", fmt.Errorf("akash: sdl: persistent volume needs a size, an absolute mount and a persistent class (got %q)", p.StorageClass)
+		}
+		line(2, "params:")
+		line(3, "storage:")
+		line(4, "%s:", VolumeName)
+		line(5, "mount: %s", q(v.MountPath))
+		line(5, "readOnly: false")
+	}
+	if cr := p.Credentials; cr != nil {
+		pw := cr.Password.Reveal()
+		if strings.TrimSpace(cr.Host) == "" || strings.TrimSpace(cr.Username) == "" || len(pw) < minPasswordLen {
+			return "", fmt.Errorf("akash: sdl: registry credentials need a host, a username and a password of at least %d characters", minPasswordLen)
+		}
+		line(2, "credentials:")
+		line(3, "host: %s", q(cr.Host))
+		line(3, "username: %s", q(cr.Username))
+		line(3, "password: %s", q(pw))
+	}
 	line(0, "profiles:")
 	line(1, "compute:")
 	line(2, "%s:", svc)
@@ -108,8 +179,20 @@ func SDL(w treaty.Workload, p SDLParams) (string, error) {
 	line(5, "units: %s", cpuUnits(w.CPU))
 	line(4, "memory:")
 	line(5, "size: %dMi", max(w.Memory, 128))
-	line(4, "storage:")
-	line(5, "size: %dMi", max(w.Disk, 512))
+	if p.Volume == nil {
+		line(4, "storage:")
+		line(5, "size: %dMi", max(w.Disk, 512))
+	} else {
+		// The root (ephemeral) volume first, then the named persistent one
+		// (chain-sdk go/sdl/_testdata/storageClass1.yaml).
+		line(4, "storage:")
+		line(5, "- size: %dMi", max(w.Disk, 512))
+		line(5, "- name: %s", VolumeName)
+		line(6, "size: %s", size(p.Volume.SizeMiB))
+		line(6, "attributes:")
+		line(7, "persistent: true")
+		line(7, "class: %s", q(p.StorageClass))
+	}
 	if w.GPU != nil && w.GPU.Count > 0 {
 		model := p.GPUModel
 		if model == "" {

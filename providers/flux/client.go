@@ -75,8 +75,13 @@ type Quote struct {
 	// FLUX is the quote in FLUX, as the network wrote it (already with the
 	// pay-in-FLUX discount); FLUXDiscount is that discount in percent.
 	FLUX, FLUXDiscount string
-	ExpireBlocks       int64
-	Instances          int64
+	// MinimumFLUX is the least consensus accepts for the message (the
+	// chain's price table at the next blocks), "" when the table did not
+	// say; PayFLUX is what to pay: max(FLUX, MinimumFLUX). Paying less than
+	// the minimum loses the payment.
+	MinimumFLUX, PayFLUX string
+	ExpireBlocks         int64
+	Instances            int64
 	// Resumed is set when an earlier attempt (a crashed process, a lost
 	// answer) already registered this exact message: the hook must check
 	// whether it has paid Hash before and, if so, return that txid rather
@@ -118,7 +123,18 @@ type Config struct {
 	// Geolocation rules added to every app ("acEU", "a!cNA_US"). Default none.
 	Geolocation []string
 	// ContainerData is the component's data mount. Default DefaultContainerData.
+	// A launch with a persistent volume mounts it at its own path with
+	// this mount's sync flags ("r:/data" replicates through Syncthing).
 	ContainerData string
+	// MaxNodeProbes bounds the FluxOS nodes probed when the load balancer
+	// cannot take a message. Default DefaultMaxNodeProbes.
+	MaxNodeProbes int
+	// HealthyNodes is how many healthy nodes to find and try then. Default
+	// DefaultHealthyNodes.
+	HealthyNodes int
+	// AllowLocalNodes accepts node and instance addresses that are not
+	// public (loopback, private ranges): testnets only. Default false.
+	AllowLocalNodes bool
 	// Logger receives debug lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -126,6 +142,11 @@ type Config struct {
 // Client is the Flux adapter. It is safe for concurrent use.
 type Client struct {
 	http          *httpx.Client
+	httpCfg       httpx.Config
+	baseURL       string
+	allowLocal    bool
+	maxProbes     int
+	healthyWant   int
 	log           *slog.Logger
 	key           *btcmsg.Key
 	keyErr        error
@@ -163,6 +184,15 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.ContainerData) < 2 || len(cfg.ContainerData) > 200 {
 		return nil, errors.New("flux: ContainerData must be 2-200 characters")
 	}
+	if cfg.MaxNodeProbes < 0 || cfg.HealthyNodes < 0 {
+		return nil, errors.New("flux: negative MaxNodeProbes or HealthyNodes")
+	}
+	if cfg.MaxNodeProbes == 0 {
+		cfg.MaxNodeProbes = DefaultMaxNodeProbes
+	}
+	if cfg.HealthyNodes == 0 {
+		cfg.HealthyNodes = DefaultHealthyNodes
+	}
 	for _, g := range cfg.Geolocation {
 		if !geoRule.MatchString(g) {
 			return nil, fmt.Errorf("flux: geolocation rule %q is neither ac<CONT>[_<CC>[_<region>]] nor its a!c negation", g)
@@ -181,7 +211,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		http: h, log: log, pay: cfg.Pay, clock: cfg.Clock, rand: cfg.Rand,
+		http: h, httpCfg: hc, baseURL: cfg.BaseURL, allowLocal: cfg.AllowLocalNodes, maxProbes: cfg.MaxNodeProbes, healthyWant: cfg.HealthyNodes,
+		log: log, pay: cfg.Pay, clock: cfg.Clock, rand: cfg.Rand,
 		instances: cfg.Instances, regions: slices.Clone(cfg.Regions), geolocation: slices.Clone(cfg.Geolocation), containerData: cfg.ContainerData,
 	}
 	c.key, err = btcmsg.ParseWIF(cfg.Credential.Reveal())
@@ -202,7 +233,7 @@ func (c *Client) Name() string { return Name }
 func (c *Client) Capabilities() providers.Capabilities {
 	can := c.pay != nil
 	return providers.Capabilities{Offers: true, Launch: can, Terminate: can, Idempotent: can, Regions: slices.Clone(c.regions),
-		Features: []providers.Feature{providers.FeaturePorts}}
+		Features: []providers.Feature{providers.FeatureStorage, providers.FeaturePorts, providers.FeatureEndpoints}}
 }
 
 // Owner returns the Flux ID (zelid) the adapter acts as.
@@ -247,14 +278,14 @@ func (c *Client) get(ctx context.Context, op, path string, q url.Values) (json.R
 	return unwrapEnvelope(op, resp.Body)
 }
 
-// post sends body as text/plain: FluxOS's handlers read the raw stream, and
-// with application/json the request hangs.
-func (c *Client) post(ctx context.Context, op, path string, body []byte, auth string, retry httpx.Retry) (json.RawMessage, error) {
+// post sends body as text/plain to the node h: FluxOS's handlers read the
+// raw stream, and with application/json the request hangs.
+func (c *Client) post(ctx context.Context, h *httpx.Client, op, path string, body []byte, auth string, retry httpx.Retry) (json.RawMessage, error) {
 	r := httpx.Request{Method: http.MethodPost, Path: path, Body: body, ContentType: "text/plain", Op: op, Retry: retry}
 	if auth != "" {
 		r.Header = http.Header{"Zelidauth": {auth}}
 	}
-	resp, err := c.http.Do(ctx, r)
+	resp, err := h.Do(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -357,8 +388,15 @@ type component struct {
 	Repoauth              string   `json:"repoauth"`
 }
 
-func (c *Client) buildSpec(owner, name string, w treaty.Workload, instances, expire int64, geo []string) appSpec {
-	r := resourcesOf(w.CPU, w.Memory, w.Disk)
+func (c *Client) buildSpec(owner, name string, w treaty.Workload, instances, expire int64, geo []string, st *providers.Storage) appSpec {
+	disk := w.Disk
+	if st != nil {
+		// The component's hdd is its app volume (FluxOS allocates it with
+		// fallocate -l <hdd>G: appLifecycle/advancedWorkflows.js
+		// createAppVolume), mounted at the primary containerData path.
+		disk = max(disk, st.SizeMiB)
+	}
+	r := resourcesOf(w.CPU, w.Memory, disk)
 	comp := component{
 		Name:                  componentName(name),
 		Description:           "Aurora workload " + name,
@@ -368,7 +406,7 @@ func (c *Client) buildSpec(owner, name string, w treaty.Workload, instances, exp
 		EnvironmentParameters: []string{},
 		Commands:              slices.Clone(w.Cmd),
 		ContainerPorts:        []int64{},
-		ContainerData:         c.containerData,
+		ContainerData:         c.containerDataFor(st),
 		CPU:                   r.cpu,
 		RAM:                   r.ram,
 		HDD:                   r.hdd,
@@ -455,7 +493,7 @@ func validName(s string) bool {
 }
 
 func (c *Client) quote(ctx context.Context, spec []byte) (price, error) {
-	data, err := c.post(ctx, "price", "/apps/calculatefiatandfluxprice", spec, "", httpx.RetryIdempotent)
+	data, err := c.post(ctx, c.http, "price", "/apps/calculatefiatandfluxprice", spec, "", httpx.RetryIdempotent)
 	if err != nil {
 		return price{}, err
 	}
@@ -515,7 +553,7 @@ func (c *Client) Offers(ctx context.Context, q providers.Query) ([]providers.Off
 		if info.MaxBlocksAllowance > 0 && blocks > info.MaxBlocksAllowance {
 			continue
 		}
-		body, err := json.Marshal(c.buildSpec(k.Address(), quoteName, w, instances, blocks, nil))
+		body, err := json.Marshal(c.buildSpec(k.Address(), quoteName, w, instances, blocks, nil, nil))
 		if err != nil {
 			return nil, err
 		}
@@ -564,16 +602,21 @@ func (c *Client) resolveRegions(regions []string) (kept, rules []string) {
 
 var termID = regexp.MustCompile(`^term-([1-9][0-9]{0,7})$`)
 
-// unsupported gives the reason for each workload feature the adapter lacks.
+// unsupported gives the reason for each workload feature the adapter lacks,
+// from RunOnFlux/flux@845aa9b ZelBack/src/services/appRequirements/
+// appValidator.js and the official client RunOnFlux/flux-cloud-mcp.
 var unsupported = map[providers.Feature]string{
-	// FluxOS app specifications (ZelBack/src/services/appRequirements/
-	// appValidator.js): no SSH key field; repoauth exists only for
-	// enterprise (encrypted) v7+ specs, which this adapter does not write;
-	// containerData ("/data", "r:"/"g:" prefixes) is node-local or
-	// syncthing-replicated storage that this adapter does not map yet.
-	providers.FeatureSSH:          "FluxOS app specifications have no SSH key field",
-	providers.FeatureRegistryAuth: "FluxOS takes private-registry logins (repoauth) only in enterprise, encrypted specifications, which this adapter does not write",
-	providers.FeatureStorage:      "this adapter does not yet map persistent volumes to FluxOS containerData",
+	providers.FeatureSSH: "FluxOS app specifications have no SSH key field (appValidator.js v8 component keys)",
+	// appValidator.js L793-796: a v8 repoauth on a non-enterprise app is
+	// refused. Enterprise specs carry compose encrypted to an RSA key only
+	// ArcaneOS nodes hold (enterpriseHelper.js; flux-cloud-mcp
+	// src/enterprise.ts), registered through Arcane nodes, not the
+	// balancer; this adapter writes public specs only.
+	providers.FeatureRegistryAuth: "FluxOS refuses repoauth outside enterprise apps (\"Private repositories are only allowed for Enterprise Applications\"), and this adapter writes public app specifications",
+	// A public spec's environmentParameters are served to anyone by
+	// GET /apps/appspecifications/{name} and kept in every node's
+	// permanent messages; only enterprise specs hide them.
+	providers.FeatureSecretEnv: "FluxOS app specifications are public (GET /apps/appspecifications serves environmentParameters to anyone); only enterprise specs, which this adapter does not write, hide them",
 }
 
 // Launch registers the workload as a Flux app named after the launch key
@@ -644,30 +687,35 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		}
 		geo = rules
 	}
-	body, err := json.Marshal(c.buildSpec(k.Address(), name, spec.Workload, c.instancesFor(info), blocks, geo))
+	body, err := json.Marshal(c.buildSpec(k.Address(), name, spec.Workload, c.instancesFor(info), blocks, geo, spec.Storage))
 	if err != nil {
 		return providers.Lease{}, err
 	}
-	formatted, err := c.post(ctx, "verify registration", "/apps/verifyappregistrationspecifications", body, "", httpx.RetryIdempotent)
-	if err != nil {
-		return providers.Lease{}, err
-	}
-	p, err := c.quote(ctx, formatted)
-	if err != nil {
-		return providers.Lease{}, err
-	}
-	q, ph, err := quoteOf(typeRegister, name, info, p, formatted)
-	if err != nil {
-		return providers.Lease{}, err
-	}
-	if spec.MaxPricePerHour > 0 && ph > spec.MaxPricePerHour {
-		return providers.Lease{}, fmt.Errorf("flux: launch: %s for %d blocks is %s/hour, cap %s: %w", p.USD, q.ExpireBlocks, ph, spec.MaxPricePerHour, providers.ErrOverPrice)
-	}
-	hash, err := c.submit(ctx, k, typeRegister, "/apps/appregister", name, formatted)
+	var (
+		p  price
+		q  Quote
+		ph providers.Money
+	)
+	formatted, hash, err := c.publish(ctx, name, typeRegister, "/apps/verifyappregistrationspecifications", "/apps/appregister", body, func(formatted json.RawMessage) error {
+		var err error
+		if p, err = c.quote(ctx, formatted); err != nil {
+			return err
+		}
+		if q, ph, err = quoteOf(typeRegister, name, info, p, formatted); err != nil {
+			return err
+		}
+		if spec.MaxPricePerHour > 0 && ph > spec.MaxPricePerHour {
+			return fmt.Errorf("flux: launch: %s for %d blocks is %s/hour, cap %s: %w", p.USD, q.ExpireBlocks, ph, spec.MaxPricePerHour, providers.ErrOverPrice)
+		}
+		return nil
+	})
 	if err != nil {
 		return providers.Lease{}, err
 	}
 	q.Hash = hash
+	if err := c.payAmount(ctx, &q, formatted, info); err != nil {
+		return providers.Lease{}, fmt.Errorf("flux: launch %s: %w (message %s stays payable for 1 h)", name, err, hash)
+	}
 	offer.ID, offer.PricePerHour = fmt.Sprintf("term-%d", q.ExpireBlocks), ph
 	offer.Raw = providers.RawPrice{Amount: p.USD.String(), Unit: fmt.Sprintf("usd per %d-block prepaid term (%s at 30 s blocks) for %d instances", q.ExpireBlocks, termOf(q.ExpireBlocks), q.Instances)}
 	txid, err := c.pay(ctx, q)
@@ -701,7 +749,7 @@ func quoteOf(kind, name string, info deploymentInfo, p price, formatted json.Raw
 // submit signs and sends an app message and returns its hash. If the answer
 // is lost (transport error, 5xx) it looks for the message among the
 // temporary ones before giving up.
-func (c *Client) submit(ctx context.Context, k *btcmsg.Key, kind, path, name string, formatted json.RawMessage) (string, error) {
+func (c *Client) submit(ctx context.Context, h *httpx.Client, k *btcmsg.Key, kind, path, name string, formatted json.RawMessage) (string, error) {
 	canon, err := jsStringify(formatted)
 	if err != nil {
 		return "", err
@@ -722,7 +770,7 @@ func (c *Client) submit(ctx context.Context, k *btcmsg.Key, kind, path, name str
 	if err != nil {
 		return "", err
 	}
-	data, err := c.post(ctx, kind, path, body, auth, httpx.RetryByMethod)
+	data, err := c.post(ctx, h, kind, path, body, auth, httpx.RetryByMethod)
 	if err != nil {
 		var fe *APIError
 		if ctx.Err() == nil && !errors.As(err, &fe) && !errors.Is(err, providers.ErrAuth) {
@@ -751,6 +799,9 @@ func (c *Client) resume(ctx context.Context, spec providers.LaunchSpec, name str
 		return providers.Lease{}, fmt.Errorf("flux: launch: pending message %s now costs %s/hour, cap %s: %w", m.Hash, ph, spec.MaxPricePerHour, providers.ErrOverPrice)
 	}
 	q.Hash, q.Resumed = m.Hash, true
+	if err := c.payAmount(ctx, &q, m.AppSpecifications, info); err != nil {
+		return providers.Lease{}, fmt.Errorf("flux: launch %s: %w", name, err)
+	}
 	txid, err := c.pay(ctx, q)
 	if err != nil {
 		return providers.Lease{}, fmt.Errorf("flux: launch %s: payment hook (resumed message %s): %w", name, m.Hash, err)
@@ -841,7 +892,7 @@ func (c *Client) Status(ctx context.Context, id string) (providers.Status, error
 	if err != nil {
 		return providers.Status{}, err
 	}
-	s, _, ok, err := c.published(ctx, id)
+	s, raw, ok, err := c.published(ctx, id)
 	if err != nil {
 		return providers.Status{}, err
 	}
@@ -870,7 +921,7 @@ func (c *Client) Status(ctx context.Context, id string) (providers.Status, error
 		if len(locs) == 0 {
 			return providers.Status{ID: id, State: providers.StateLaunching, Message: msg, UpdatedAt: now}, nil
 		}
-		return providers.Status{ID: id, State: providers.StateRunning, Message: msg, UpdatedAt: now}, nil
+		return providers.Status{ID: id, State: providers.StateRunning, Message: msg, UpdatedAt: now, Endpoints: endpoints(locs, raw, c.allowLocal)}, nil
 	}
 	data, err := c.get(ctx, "permanent messages", "/apps/permanentmessages", url.Values{"appname": {id}})
 	if err != nil && !errors.Is(err, providers.ErrNotFound) {
@@ -931,6 +982,9 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 			return err
 		}
 		q.Hash, q.Resumed = m.Hash, true
+		if err := c.payAmount(ctx, &q, m.AppSpecifications, info); err != nil {
+			return fmt.Errorf("flux: terminate %s: %w", id, err)
+		}
 		if _, err := c.pay(ctx, q); err != nil {
 			return fmt.Errorf("flux: terminate %s: payment hook (resumed message %s): %w", id, m.Hash, err)
 		}
@@ -955,23 +1009,22 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	formatted, err := c.post(ctx, "verify update", "/apps/verifyappupdatespecifications", body, "", httpx.RetryIdempotent)
-	if err != nil {
+	var q Quote
+	formatted, hash, err := c.publish(ctx, id, typeUpdate, "/apps/verifyappupdatespecifications", "/apps/appupdate", body, func(formatted json.RawMessage) error {
+		p, err := c.quote(ctx, formatted)
+		if err != nil {
+			return err
+		}
+		q, _, err = quoteOf(typeUpdate, id, info, p, formatted)
 		return err
-	}
-	p, err := c.quote(ctx, formatted)
-	if err != nil {
-		return err
-	}
-	q, _, err := quoteOf(typeUpdate, id, info, p, formatted)
-	if err != nil {
-		return err
-	}
-	hash, err := c.submit(ctx, k, typeUpdate, "/apps/appupdate", id, formatted)
+	})
 	if err != nil {
 		return err
 	}
 	q.Hash = hash
+	if err := c.payAmount(ctx, &q, formatted, info); err != nil {
+		return fmt.Errorf("flux: terminate %s: %w (message %s stays payable for 1 h)", id, err, hash)
+	}
 	txid, err := c.pay(ctx, q)
 	if err != nil {
 		return fmt.Errorf("flux: terminate %s: payment hook (message %s stays payable for 1 h): %w", id, hash, err)

@@ -32,7 +32,7 @@ func payer(srv *fluxtest.Server) flux.PayFunc {
 				return txid, nil
 			}
 		}
-		return srv.Pay(q.Hash)
+		return srv.Pay(q.Hash, q.PayFLUX)
 	}
 }
 

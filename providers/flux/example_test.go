@@ -31,7 +31,7 @@ func Example() {
 		// A real hook sends q.FLUX to q.Address with q.Hash as OP_RETURN,
 		// once per hash.
 		fmt.Println("pay", q.Kind, q.AppName == providers.IdempotencyKey("job-1"), q.ExpireBlocks, "blocks to", q.Address)
-		return fake.Pay(q.Hash)
+		return fake.Pay(q.Hash, q.PayFLUX)
 	}
 	c, _ := flux.New(flux.Config{Credential: key, BaseURL: fake.URL(), Pay: pay})
 	lease, err := c.Launch(ctx, providers.LaunchSpec{JobID: "job-1", Workload: w})

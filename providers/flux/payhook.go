@@ -33,6 +33,10 @@ type PayRequest struct {
 	USDMicros    int64  `json:"usdMicros"`
 	FLUX         string `json:"flux"`
 	FLUXDiscount string `json:"fluxDiscount"`
+	// MinimumFLUX is consensus's minimum; PayFLUX, the amount to send,
+	// max(flux, minimumFlux). A payment below the minimum is lost.
+	MinimumFLUX  string `json:"minimumFlux"`
+	PayFLUX      string `json:"payFlux"`
 	ExpireBlocks int64  `json:"expireBlocks"`
 	Instances    int64  `json:"instances"`
 	Resumed      bool   `json:"resumed"`
@@ -70,7 +74,8 @@ func PayViaHTTP(cfg PayHTTPConfig) (PayFunc, error) {
 	return func(ctx context.Context, q Quote) (string, error) {
 		req, err := httpx.JSON(http.MethodPost, path, PayRequest{
 			Kind: q.Kind, App: q.AppName, Hash: q.Hash, Address: q.Address, USDMicros: int64(q.USD),
-			FLUX: q.FLUX, FLUXDiscount: q.FLUXDiscount, ExpireBlocks: q.ExpireBlocks, Instances: q.Instances, Resumed: q.Resumed,
+			FLUX: q.FLUX, FLUXDiscount: q.FLUXDiscount, MinimumFLUX: q.MinimumFLUX, PayFLUX: q.PayFLUX,
+			ExpireBlocks: q.ExpireBlocks, Instances: q.Instances, Resumed: q.Resumed,
 		})
 		if err != nil {
 			return "", err

@@ -108,12 +108,14 @@ func classify(e *APIError) error {
 
 // deploymentInfo is GET /apps/deploymentinformation (fields Aurora uses).
 type deploymentInfo struct {
-	Address                 string `json:"address"`
-	MinimumInstances        int64  `json:"minimumInstances"`
-	MaximumInstances        int64  `json:"maximumInstances"`
-	MinBlocksAllowance      int64  `json:"minBlocksAllowance"`
-	MaxBlocksAllowance      int64  `json:"maxBlocksAllowance"`
-	BlocksAllowanceInterval int64  `json:"blocksAllowanceInterval"`
+	// Price is the chain's price table: consensus's minimum for a message.
+	Price                   []chainInterval `json:"price"`
+	Address                 string          `json:"address"`
+	MinimumInstances        int64           `json:"minimumInstances"`
+	MaximumInstances        int64           `json:"maximumInstances"`
+	MinBlocksAllowance      int64           `json:"minBlocksAllowance"`
+	MaxBlocksAllowance      int64           `json:"maxBlocksAllowance"`
+	BlocksAllowanceInterval int64           `json:"blocksAllowanceInterval"`
 }
 
 func parseDeploymentInfo(data json.RawMessage) (deploymentInfo, error) {
@@ -175,7 +177,11 @@ func parsePrice(data json.RawMessage) (price, error) {
 // publishedSpec is the part of GET /apps/appspecifications/{name} Aurora
 // reads; the raw document is kept for updates.
 type publishedSpec struct {
-	Name      string `json:"name"`
+	Name    string `json:"name"`
+	Compose []struct {
+		Ports          []int64 `json:"ports"`
+		ContainerPorts []int64 `json:"containerPorts"`
+	} `json:"compose"`
 	Owner     string `json:"owner"`
 	Instances int64  `json:"instances"`
 	Expire    int64  `json:"expire"`

@@ -279,7 +279,7 @@ func TestParsePriceDiscount(t *testing.T) {
 // anything but letters and digits.
 func TestComponentNamesAlphanumeric(t *testing.T) {
 	c := &Client{}
-	sp := c.buildSpec("1owner", "aur-abcdefghijklmnop", treaty.Workload{Image: "nginx:1"}, 1, 88000, nil)
+	sp := c.buildSpec("1owner", "aur-abcdefghijklmnop", treaty.Workload{Image: "nginx:1"}, 1, 88000, nil, nil)
 	if got := sp.Compose[0].Name; got != "aurabcdefghijklmnop" {
 		t.Errorf("component name %q, want aurabcdefghijklmnop", got)
 	}

@@ -148,7 +148,7 @@ func (c *Client) Name() string { return Name }
 // name. Regions are io.net's ISO-3166 alpha-2 location codes.
 func (c *Client) Capabilities() providers.Capabilities {
 	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true, Regions: slices.Clone(c.regions),
-		Features: []providers.Feature{providers.FeatureRegistryAuth, providers.FeaturePorts}}
+		Features: []providers.Feature{providers.FeatureRegistryAuth, providers.FeatureSecretEnv, providers.FeaturePorts, providers.FeatureEndpoints}}
 }
 
 // hours is the whole number of prepaid hours for a duration, rounded up.
@@ -443,6 +443,15 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 			body.EnvVariables[e.Name] = e.Value
 		}
 	}
+	if len(spec.SecretEnv) > 0 {
+		// secret_env_variables: "same as env_variables", their values not
+		// shown again (GET deployment lists container_config.secret_env_keys
+		// only) — io.net docs reference/caas/deploy-a-container.
+		body.SecretEnvVariables = make(map[string]string, len(spec.SecretEnv))
+		for _, e := range spec.SecretEnv {
+			body.SecretEnvVariables[e.Name] = e.Value.Reveal()
+		}
+	}
 	if len(spec.Workload.Ports) > 1 {
 		c.log.WarnContext(ctx, "ionet exposes one traffic port; extra ports ignored", "job", spec.JobID, "ports", spec.Workload.Ports)
 	}
@@ -451,6 +460,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 		return providers.Lease{}, err
 	}
 	req.Op = "deploy"
+	req.Redact = spec.Redactions()
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		var ae *httpx.APIError
@@ -546,7 +556,18 @@ func (c *Client) Status(ctx context.Context, id string) (providers.Status, error
 	if st == "" {
 		return providers.Status{}, fmt.Errorf("ionet: deployment %s has unknown status %q", id, httpx.Excerpt([]byte(d.Status), 60))
 	}
-	return providers.Status{ID: d.ID, State: st, Message: d.Status, UpdatedAt: latest(d.CreatedAt, d.StartedAt, d.FinishedAt)}, nil
+	out := providers.Status{ID: d.ID, State: st, Message: d.Status, UpdatedAt: latest(d.CreatedAt, d.StartedAt, d.FinishedAt)}
+	if st == providers.StateRunning {
+		// Each running container serves the traffic port at its public_url.
+		resp, err := c.http.Do(ctx, httpx.Request{Path: "/deployment/" + id + "/containers", Op: "list containers"})
+		if err != nil {
+			return providers.Status{}, err
+		}
+		if out.Endpoints, err = parseContainers(resp.Body, d.ContainerConfig.TrafficPort); err != nil {
+			return providers.Status{}, err
+		}
+	}
+	return out, nil
 }
 
 // latest returns the latest of the RFC 3339 times given (zero if none parse).

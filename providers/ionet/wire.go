@@ -3,8 +3,11 @@ package ionet
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 
+	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/providers/internal/httpx"
 )
 
@@ -112,6 +115,62 @@ type deployment struct {
 		ISO2 string `json:"iso2"`
 		Name string `json:"name"`
 	} `json:"locations,omitempty"`
+	ContainerConfig struct {
+		TrafficPort   int64    `json:"traffic_port,omitempty"`
+		SecretEnvKeys []string `json:"secret_env_keys,omitempty"`
+	} `json:"container_config"`
+}
+
+// containersResponse is GET /deployment/{id}/containers: one worker per
+// running container, each with the public_url its traffic_port is served
+// at. Shape from the third-party client QuantumNous/new-api
+// (pkg/ionet/types.go ContainerList, Container) [3P]: io.net's reference
+// renders no schema for it.
+type containersResponse struct {
+	Data struct {
+		Total   int64 `json:"total"`
+		Workers []struct {
+			ContainerID string `json:"container_id"`
+			Status      string `json:"status"`
+			PublicURL   string `json:"public_url"`
+		} `json:"workers"`
+	} `json:"data"`
+}
+
+// maxWorkers bounds the endpoints read from one containers answer.
+const maxWorkers = 64
+
+func parseContainers(b []byte, trafficPort int64) ([]providers.Endpoint, error) {
+	var r containersResponse
+	if err := httpx.DecodeJSON(b, &r); err != nil {
+		return nil, fmt.Errorf("ionet: containers: %w", err)
+	}
+	var eps []providers.Endpoint
+	for _, wk := range r.Data.Workers {
+		if len(eps) == maxWorkers {
+			break
+		}
+		if wk.PublicURL == "" {
+			continue
+		}
+		u, err := url.Parse(wk.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil || len(wk.PublicURL) > 512 {
+			return nil, fmt.Errorf("ionet: containers: bad public_url %q", httpx.Excerpt([]byte(wk.PublicURL), 80))
+		}
+		port := 443
+		if u.Scheme == "http" {
+			port = 80
+		}
+		if p := u.Port(); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 {
+				return nil, fmt.Errorf("ionet: containers: bad port in public_url %q", httpx.Excerpt([]byte(wk.PublicURL), 80))
+			}
+			port = n
+		}
+		eps = append(eps, providers.Endpoint{Kind: providers.EndpointHTTP, Host: u.Hostname(), Port: port, ContainerPort: int(trafficPort), URL: u.String()})
+	}
+	return eps, nil
 }
 
 // deploymentsResponse is GET /deployments (paged).

@@ -1,6 +1,7 @@
 package ionet
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/aurora-federation/aurora/providers"
@@ -166,4 +167,41 @@ func FuzzParseDeployment(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseContainersHostile(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       int
+		wantErr    bool
+	}{
+		{"none", `{"data":{"total":0,"workers":[]}}`, 0, false},
+		{"no url yet", `{"data":{"workers":[{"container_id":"c","public_url":""}]}}`, 0, false},
+		{"explicit port", `{"data":{"workers":[{"public_url":"https://x.io.solutions:8443/"}]}}`, 1, false},
+		{"not http", `{"data":{"workers":[{"public_url":"file:///etc/passwd"}]}}`, 0, true},
+		{"userinfo", `{"data":{"workers":[{"public_url":"https://u:p@x.io/"}]}}`, 0, true},
+		{"bad port", `{"data":{"workers":[{"public_url":"https://x.io:99999/"}]}}`, 0, true},
+		{"not json", `<html>`, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eps, err := parseContainers([]byte(tt.body), 8000)
+			if (err != nil) != tt.wantErr || len(eps) != tt.want {
+				t.Fatalf("parseContainers = %v, %v; want %d endpoints, error %v", eps, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	// Many workers are bounded.
+	var b strings.Builder
+	b.WriteString(`{"data":{"workers":[`)
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`{"public_url":"https://w.io.solutions/"}`)
+	}
+	b.WriteString(`]}}`)
+	if eps, err := parseContainers([]byte(b.String()), 1); err != nil || len(eps) != maxWorkers {
+		t.Fatalf("1000 workers: %d endpoints, %v; want %d", len(eps), err, maxWorkers)
+	}
 }

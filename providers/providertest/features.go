@@ -32,6 +32,10 @@ type Received struct {
 	// the mount path.
 	StorageMiB int64
 	MountPath  string
+	// SecretEnv: the variables the network received in its private env
+	// field (io.net's secret_env_variables, or the env of a network whose
+	// env is private to the account), by name.
+	SecretEnv map[string]string
 }
 
 // The feature subtests' inputs. The secret is distinctive so that a leak is
@@ -47,11 +51,15 @@ const (
 	// for: 10 GiB, exact in GB, GiB and MiB.
 	ConformanceStorageMiB = 10240
 	ConformanceMountPath  = "/data"
+	// ConformanceSecretName and ConformanceSecretValue are the secret env
+	// variable the suite sends (FeatureSecretEnv).
+	ConformanceSecretName  = "AURORA_CONFORMANCE_SECRET"
+	ConformanceSecretValue = "sealed-env-7d41c9a2e5-conformance"
 )
 
 // runFeatures adds the workload-feature subtests.
 func (s *suite) runFeatures(t *testing.T, caps providers.Capabilities) {
-	for _, f := range []providers.Feature{providers.FeatureSSH, providers.FeatureRegistryAuth, providers.FeatureStorage} {
+	for _, f := range []providers.Feature{providers.FeatureSSH, providers.FeatureRegistryAuth, providers.FeatureStorage, providers.FeatureSecretEnv} {
 		t.Run("Feature/"+string(f), func(t *testing.T) { s.feature(t, f) })
 	}
 	t.Run("Feature/invalid", s.featureInvalid)
@@ -69,6 +77,8 @@ func withFeature(spec *providers.LaunchSpec, f providers.Feature) {
 		spec.Registry = &providers.RegistryAuth{Username: ConformanceRegistryUser, Secret: providers.NewCredential(ConformanceRegistrySecret)}
 	case providers.FeatureStorage:
 		spec.Storage = &providers.Storage{SizeMiB: ConformanceStorageMiB, MountPath: ConformanceMountPath}
+	case providers.FeatureSecretEnv:
+		spec.SecretEnv = []providers.SecretEnvVar{{Name: ConformanceSecretName, Value: providers.SecretValue(ConformanceSecretValue)}}
 	}
 }
 
@@ -115,8 +125,11 @@ func (s *suite) feature(t *testing.T, f providers.Feature) {
 			t.Errorf("Terminate: %v", err)
 		}
 	}
-	if f == providers.FeatureRegistryAuth {
+	switch f {
+	case providers.FeatureRegistryAuth:
 		checkNoSecret(t, ConformanceRegistrySecret, env.Logs(), errs, spec)
+	case providers.FeatureSecretEnv:
+		checkNoSecret(t, ConformanceSecretValue, env.Logs(), errs, spec)
 	}
 }
 
@@ -137,6 +150,12 @@ func checkReceived(t *testing.T, f providers.Feature, spec providers.LaunchSpec,
 		if got.RegistryServer != "" && got.RegistryServer != host {
 			t.Errorf("fake received registry server %q, want %q", got.RegistryServer, host)
 		}
+	case providers.FeatureSecretEnv:
+		for _, e := range spec.SecretEnv {
+			if v, ok := got.SecretEnv[e.Name]; !ok || v != e.Value.Reveal() {
+				t.Errorf("fake received secret env %s: present %v, value right %v; want the suite's value", e.Name, ok, v == e.Value.Reveal())
+			}
+		}
 	case providers.FeatureStorage:
 		if got.StorageMiB < spec.Storage.SizeMiB || got.MountPath != spec.Storage.MountPath {
 			t.Errorf("fake received storage %d MiB at %q, want >= %d MiB at %q", got.StorageMiB, got.MountPath, spec.Storage.SizeMiB, spec.Storage.MountPath)
@@ -149,16 +168,16 @@ func checkReceived(t *testing.T, f providers.Feature, spec providers.LaunchSpec,
 func checkNoSecret(t *testing.T, secret, logs string, errs []error, spec providers.LaunchSpec) {
 	t.Helper()
 	if strings.Contains(logs, secret) {
-		t.Errorf("logs contain the registry secret:\n%s", logs)
+		t.Errorf("logs contain the secret:\n%s", logs)
 	}
 	for _, err := range errs {
 		if strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), secret) {
-			t.Errorf("error text contains the registry secret: %v", err)
+			t.Errorf("error text contains the secret: %v", err)
 		}
 	}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		if out := fmt.Sprintf(verb, spec); strings.Contains(out, secret) {
-			t.Errorf("fmt.Sprintf(%q, spec) contains the registry secret", verb)
+			t.Errorf("fmt.Sprintf(%q, spec) contains the secret", verb)
 		}
 	}
 }
@@ -185,6 +204,12 @@ func (s *suite) featureInvalid(t *testing.T) {
 		}},
 		{"storage at a relative path", func(sp *providers.LaunchSpec) {
 			sp.Storage = &providers.Storage{SizeMiB: 1024, MountPath: "data/../x"}
+		}},
+		{"secret env named like a clear one", func(sp *providers.LaunchSpec) {
+			sp.SecretEnv = []providers.SecretEnvVar{{Name: sp.Workload.Env[0].Name, Value: providers.SecretValue("x")}}
+		}},
+		{"secret env with a newline", func(sp *providers.LaunchSpec) {
+			sp.SecretEnv = []providers.SecretEnvVar{{Name: "OK_NAME", Value: providers.SecretValue("a\nb")}}
 		}},
 	}
 	spec := s.spec(ctx, t, env.Provider, "job")

@@ -41,12 +41,14 @@
 //   - NoSecretsInLogs: after a busy session, including failures, the secret
 //     appears in no log line, error text, or %v/%+v/%#v of the adapter.
 //   - Concurrent: methods are safe for concurrent use (run with -race).
-//   - Feature/ssh, Feature/registry-auth, Feature/storage: a launch with
-//     SSH keys, a registry login or a volume either works, and the fake
+//   - Feature/ssh, Feature/registry-auth, Feature/storage,
+//     Feature/secret-env: a launch with SSH keys, a registry login, a
+//     volume or a secret env variable either works, and the fake
 //     (a LaunchInspector) shows it received them in the network's wire
 //     format, or, when Capabilities.Features lacks the feature, fails with
 //     a *providers.FeatureError (ErrNotSupported) creating nothing. The
-//     registry secret appears in no log line, error or formatted spec.
+//     registry secret and the secret env value appear in no log line,
+//     error or formatted spec.
 //   - Feature/invalid: malformed SSH keys, registry logins and volumes are
 //     refused before anything is created.
 //   - Endpoints (adapters listing FeatureEndpoints): a running workload's

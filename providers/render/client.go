@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -180,7 +181,7 @@ func (c *Client) Name() string { return Name }
 // ("us-west-2").
 func (c *Client) Capabilities() providers.Capabilities {
 	return providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true, Regions: slices.Clone(c.regions),
-		Features: []providers.Feature{providers.FeaturePorts}}
+		Features: []providers.Feature{providers.FeatureSecretEnv, providers.FeaturePorts, providers.FeatureEndpoints}}
 }
 
 // Offers lists matching offers, cheapest first. The documented filters go to
@@ -374,7 +375,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	if err != nil {
 		return providers.Lease{}, err
 	}
-	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodPost, Path: "/jobs", Body: cb, Op: "create job"})
+	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodPost, Path: "/jobs", Body: cb, Op: "create job", Redact: spec.Redactions()})
 	if err != nil {
 		var ae *httpx.APIError
 		if ctx.Err() == nil && (!errors.As(err, &ae) || ae.Status >= 500) {
@@ -455,6 +456,10 @@ func (c *Client) jobBody(key string, spec providers.LaunchSpec, o pick) (jobRequ
 	}
 	for _, e := range w.Env {
 		b.Parameters.Parameters.Env[e.Name] = e.Value
+	}
+	for _, e := range spec.SecretEnv {
+		// A job's parameters are its owner's (the API key's account).
+		b.Parameters.Parameters.Env[e.Name] = e.Value.Reveal()
 	}
 	if w.Duration > 0 {
 		ms := max(w.Duration*1000, minBatchRunMS)
@@ -579,7 +584,54 @@ func (c *Client) Status(ctx context.Context, id string) (providers.Status, error
 			upd = v
 		}
 	}
-	return providers.Status{ID: j.UUID, State: st, Message: msg, UpdatedAt: upd}, nil
+	out := providers.Status{ID: j.UUID, State: st, Message: msg, UpdatedAt: upd}
+	if st == providers.StateRunning {
+		if out.Endpoints, err = c.endpoints(ctx, j); err != nil {
+			return providers.Status{}, err
+		}
+	}
+	return out, nil
+}
+
+// endpoints reads the job's runs (GET /v1/job-runs?filter[job_uuid]=) and
+// returns the node URLs of the newest running one: "After creating a Job,
+// query for its Job Runs to get connection information", each node_url
+// {description, hostname, port, protocol} (Render Compute docs
+// service-consumers/job-monitoring). A URL described "ssh" is an SSH
+// endpoint; one on a port the job asked for reaches that container port
+// [I: the docs' example shows SSH on 22, i.e. node ports are the
+// container's].
+func (c *Client) endpoints(ctx context.Context, j job) ([]providers.Endpoint, error) {
+	resp, err := c.http.Do(ctx, httpx.Request{Path: "/job-runs", Query: url.Values{"filter[job_uuid]": {j.UUID}}, Op: "list job runs"})
+	if err != nil {
+		return nil, err
+	}
+	runs, err := parseRuns(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var pick *jobRun
+	for i := range runs.Data {
+		r := &runs.Data[i]
+		if normStatus(r.Status) == statusRunning && (pick == nil || r.StartedAtMS > pick.StartedAtMS) {
+			pick = r
+		}
+	}
+	if pick == nil {
+		return nil, nil
+	}
+	var eps []providers.Endpoint
+	for _, u := range pick.NodeURLs {
+		e := providers.Endpoint{Kind: providers.EndpointTCP, Host: u.Hostname, Port: int(u.Port)}
+		switch {
+		case strings.EqualFold(u.Description, "ssh"):
+			e.Kind, e.ContainerPort, e.URL = providers.EndpointSSH, 22, "ssh://"+net.JoinHostPort(u.Hostname, strconv.FormatInt(u.Port, 10))
+		case slices.Contains(j.Parameters.Parameters.Ports, u.Port):
+			e.ContainerPort = int(u.Port)
+		}
+		eps = append(eps, e)
+	}
+	return eps, nil
 }
 
 func (c *Client) job(ctx context.Context, id string) (job, error) {

@@ -134,6 +134,75 @@ type job struct {
 	UpdatedAt    any    `json:"updated_at,omitempty"`
 	StartedAt    any    `json:"started_at,omitempty"`
 	CompletedAt  any    `json:"completed_at,omitempty"`
+	Parameters   struct {
+		Parameters struct {
+			Ports []int64 `json:"ports"`
+		} `json:"parameters"`
+	} `json:"parameters"`
+}
+
+// runsResponse is GET /v1/job-runs?filter[job_uuid]= (Render Compute docs
+// service-consumers/job-monitoring).
+type runsResponse struct {
+	Data  []jobRun `json:"data"`
+	Page  int64    `json:"page"`
+	Limit int64    `json:"limit"`
+	Total int64    `json:"total"`
+}
+
+type jobRun struct {
+	UUID        string `json:"uuid"`
+	Status      string `json:"status"`
+	StartedAtMS int64  `json:"started_at_ms"`
+	NodeURLs    []struct {
+		Description string `json:"description"`
+		Hostname    string `json:"hostname"`
+		Port        int64  `json:"port"`
+		Protocol    string `json:"protocol"`
+	} `json:"node_urls"`
+}
+
+// Bounds of a job-runs answer the adapter reads.
+const (
+	maxRuns     = 64
+	maxNodeURLs = 32
+)
+
+func parseRuns(b []byte) (runsResponse, error) {
+	var r runsResponse
+	if err := httpx.DecodeJSON(b, &r); err != nil {
+		return r, fmt.Errorf("render: job runs: %w", err)
+	}
+	if len(r.Data) > maxRuns {
+		r.Data = r.Data[:maxRuns]
+	}
+	for i := range r.Data {
+		run := &r.Data[i]
+		if len(run.NodeURLs) > maxNodeURLs {
+			run.NodeURLs = run.NodeURLs[:maxNodeURLs]
+		}
+		for _, u := range run.NodeURLs {
+			if !validHost(u.Hostname) || u.Port < 1 || u.Port > 65535 {
+				return r, fmt.Errorf("render: job run %s: bad node url %q:%d", httpx.Excerpt([]byte(run.UUID), 64), httpx.Excerpt([]byte(u.Hostname), 64), u.Port)
+			}
+		}
+	}
+	return r, nil
+}
+
+// validHost accepts a DNS name or an IP literal without brackets: no
+// scheme, path, user or white space.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 // jobsResponse is GET /v1/jobs.

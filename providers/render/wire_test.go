@@ -82,3 +82,21 @@ func FuzzParseJob(f *testing.F) {
 }
 
 func jsonNumber(s string) json.Number { return json.Number(s) }
+
+func TestParseRunsHostile(t *testing.T) {
+	for _, tt := range []struct {
+		name, body string
+		wantErr    bool
+	}{
+		{"documented", `{"data":[{"uuid":"r","status":"ASSIGNED","started_at_ms":1705123456789,"node_urls":[{"description":"ssh","hostname":"123.45.67.89","port":22,"protocol":"tcp"}]}],"page":1,"limit":20,"total":1}`, false},
+		{"host with a path", `{"data":[{"uuid":"r","node_urls":[{"hostname":"evil.example/x","port":22}]}]}`, true},
+		{"port out of range", `{"data":[{"uuid":"r","node_urls":[{"hostname":"h","port":70000}]}]}`, true},
+		{"empty host", `{"data":[{"uuid":"r","node_urls":[{"hostname":"","port":22}]}]}`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := parseRuns([]byte(tt.body)); (err != nil) != tt.wantErr {
+				t.Fatalf("parseRuns = %v, wantErr %v", err, tt.wantErr)
+			}
+		})
+	}
+}

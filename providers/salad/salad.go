@@ -245,7 +245,7 @@ func (c *Client) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
 		Regions:  slices.Compact(regions),
-		Features: []providers.Feature{providers.FeatureRegistryAuth, providers.FeaturePorts, providers.FeatureEndpoints},
+		Features: []providers.Feature{providers.FeatureRegistryAuth, providers.FeatureSecretEnv, providers.FeaturePorts, providers.FeatureEndpoints},
 	}
 }
 
@@ -650,6 +650,11 @@ func (c *Client) CreateRequest(spec providers.LaunchSpec, classID, priority, cou
 	for _, e := range w.Env {
 		env[e.Name] = e.Value
 	}
+	for _, e := range spec.SecretEnv {
+		// Container group env is the organization's, shown to its members
+		// only (FeatureSecretEnv).
+		env[e.Name] = e.Value.Reveal()
+	}
 	res := map[string]any{"cpu": cpuUnits(max(w.CPU, 1)), "memory": memoryMB(w.Memory), "gpu_classes": []string{classID}}
 	if classID == cpuClass {
 		res["gpu_classes"] = []string{} // a CPU-only group
@@ -749,6 +754,7 @@ func (c *Client) create(ctx context.Context, spec providers.LaunchSpec, classID,
 	// The unique name makes a repeated create harmless: SaladCloud answers a
 	// taken name with a 400 ProblemDetails of type name_conflict.
 	req.Op, req.Retry = "create container group", httpx.RetryIdempotent
+	req.Redact = spec.Redactions()
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		if errors.Is(err, providers.ErrAuth) || ctx.Err() != nil {

@@ -248,7 +248,9 @@ func New(cfg Config) (*Provider, error) {
 			regions[r] = true
 		}
 	}
-	p.caps = providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true}
+	// In-process: secret env stays in this process's memory.
+	p.caps = providers.Capabilities{Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
+		Features: []providers.Feature{providers.FeatureSecretEnv}}
 	for _, r := range cfg.Regions {
 		if regions[r] {
 			p.caps.Regions = append(p.caps.Regions, r)

@@ -269,7 +269,7 @@ func (c *Client) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
 		Offers: true, Launch: true, Terminate: true, GPU: true, Idempotent: true,
 		Regions:  regions,
-		Features: []providers.Feature{providers.FeatureSSH, providers.FeatureRegistryAuth, providers.FeaturePorts, providers.FeatureEndpoints},
+		Features: []providers.Feature{providers.FeatureSSH, providers.FeatureRegistryAuth, providers.FeatureSecretEnv, providers.FeaturePorts, providers.FeatureEndpoints},
 	}
 }
 
@@ -791,6 +791,11 @@ func (c *Client) RentRequest(spec providers.LaunchSpec) any {
 	for _, e := range w.Env {
 		env[e.Name] = e.Value
 	}
+	for _, e := range spec.SecretEnv {
+		// The instance's env is the account's: GET /instances shows it to
+		// the owner only (FeatureSecretEnv).
+		env[e.Name] = e.Value.Reveal()
+	}
 	for _, p := range w.Ports {
 		env[fmt.Sprintf("-p %d:%d", p, p)] = "1"
 	}
@@ -898,6 +903,7 @@ func (c *Client) Launch(ctx context.Context, spec providers.LaunchSpec) (provide
 	}
 	// Renting twice is not harmless: retry only 429s, then look by label.
 	req.Op, req.Retry = opCreate, httpx.RetryRateLimitOnly
+	req.Redact = spec.Redactions()
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		if errors.Is(err, providers.ErrAuth) || errors.Is(err, providers.ErrNoCapacity) || errors.Is(err, providers.ErrRateLimited) || ctx.Err() != nil {

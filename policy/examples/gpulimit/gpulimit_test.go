@@ -1,11 +1,14 @@
 package gpulimit_test
 
 import (
+	"bytes"
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/aurora-federation/aurora/policy"
 	"github.com/aurora-federation/aurora/policy/examples/gpulimit"
+	"github.com/aurora-federation/aurora/policy/examples/gpulimit/gpulimittest"
 	"github.com/aurora-federation/aurora/policy/policybuild"
 	"github.com/aurora-federation/aurora/policy/sdk"
 )
@@ -93,5 +96,41 @@ func TestWasm(t *testing.T) {
 	}
 	if _, err := e.Prepare(t.Context(), id, params(-1), policy.Limits{}); err == nil {
 		t.Error("negative max_gpus accepted by the module")
+	}
+}
+
+// TestCommittedModule rebuilds the guest and proves gpulimittest's
+// committed gpulimit.wasm byte-identical, so tests that use it run the
+// module these sources make; its params helper is the one used above.
+func TestCommittedModule(t *testing.T) {
+	if !bytes.Equal(gpulimittest.Params(2, "a100", "h100"), params(2, "a100", "h100")) {
+		t.Error("gpulimittest.Params encodes other params")
+	}
+	e, err := policy.New(policy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	id, err := e.Load(t.Context(), gpulimittest.Wasm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := e.Manifest(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Short() {
+		t.Skip("rebuilds the module with the go command (seconds)")
+	}
+	if mf.Toolchain != runtime.Version() {
+		t.Skipf("gpulimit.wasm was built by %s; this toolchain is %s and would produce other bytes", mf.Toolchain, runtime.Version())
+	}
+	wasm, _, err := policybuild.Build(t.Context(), "guest", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(wasm, gpulimittest.Wasm()) {
+		t.Fatalf("rebuilt module %s differs from the committed %s: run go run ./policy/cmd/fpbuild -o policy/examples/gpulimit/gpulimittest/gpulimit.wasm ./policy/examples/gpulimit/guest",
+			policy.ModuleCID(wasm), id)
 	}
 }

@@ -22,8 +22,11 @@
 // with the property Aurora relies on: the same SDL gives the same hash.
 //
 // The SDL is read with ParseYAML (block-style YAML); the parts used are
-// services, profiles.compute.*.resources.gpu (units, vendor.nvidia[].model
-// and ram), profiles.placement.*.attributes and .pricing, and deployment.
+// services (image, env, expose, credentials, params.storage),
+// profiles.compute.*.resources.gpu (units, vendor.nvidia[].model and ram)
+// and .storage, profiles.placement.*.attributes and .pricing, and
+// deployment. Credentials and volumes are held to the SDL parser's rules
+// (SDLConstraints, citing akash-network/chain-sdk go/sdl).
 //
 // The Console's published behaviour the fake keeps (rows in Constraints,
 // each citing its source in akash-network/console):
@@ -59,6 +62,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurora-federation/aurora/providers/providertest"
 	"github.com/aurora-federation/aurora/providers/providertest/fakekit"
 )
 
@@ -164,7 +168,16 @@ type svc struct {
 	// Exposed are the service's global exposes: container port and the
 	// port it is exposed as (default: the container port).
 	Exposed [][2]int64
+	// Env is the service's env, by name.
+	Env map[string]string
+	// Login is the service's credentials block.
+	Login *login
+	// Volume is the persistent volume mounted through params.storage.
+	VolumeMiB int64
+	Mount     string
 }
+
+type login struct{ Host, Username, Password string }
 
 type bidRec struct {
 	Provider string
@@ -584,7 +597,23 @@ func (s *Server) readSDL(text string) (services []svc, denom string, maxAmount *
 			if res == nil {
 				return nil, "", nil, nil, fmt.Errorf("profiles.compute.%s.resources is required", profile)
 			}
-			sv := svc{Name: name, Count: count}
+			sv := svc{Name: name, Count: count, Env: map[string]string{}}
+			if list, ok := path(doc, "services", name, "env").([]any); ok {
+				for _, e := range list {
+					kv, _ := e.(string)
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok || k == "" {
+						return nil, "", nil, nil, fmt.Errorf("services.%s.env: %q is not NAME=value", name, kv)
+					}
+					sv.Env[k] = v
+				}
+			}
+			if err := readCredentials(doc, name, &sv); err != nil {
+				return nil, "", nil, nil, err
+			}
+			if err := readStorage(doc, name, profile, res, &sv); err != nil {
+				return nil, "", nil, nil, err
+			}
 			if list, ok := path(doc, "services", name, "expose").([]any); ok {
 				for _, e := range list {
 					port, perr := strconv.ParseInt(fmt.Sprint(path(e, "port")), 10, 64)
@@ -955,4 +984,201 @@ func (s *Server) createLease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": body})
+}
+
+// chainSDK is the SDL parser the storage and credentials rules come from.
+const chainSDK = "akash-network/chain-sdk@55f1c6837f99b17f103c4e8701f24305bd1eef9a "
+
+// readCredentials reads services.<name>.credentials as the SDL parser
+// does: host, username and password are required and not blank
+// (go/sdl/v2.go v2ServiceCredentials.validate), no other key but email,
+// the password at least 6 characters and an email at least 5
+// (go/sdl/sdl-input.schema.yaml credentials).
+func readCredentials(doc any, name string, sv *svc) error {
+	raw, present := asMap(path(doc, "services", name))["credentials"]
+	if !present {
+		return nil
+	}
+	cr := asMap(raw)
+	if cr == nil {
+		return fmt.Errorf("services.%s.credentials: want a mapping", name)
+	}
+	for k := range cr {
+		if k != "host" && k != "username" && k != "password" && k != "email" {
+			return fmt.Errorf("services.%s.credentials: unknown field %q", name, k)
+		}
+	}
+	str := func(k string) string { s, _ := cr[k].(string); return strings.TrimSpace(s) }
+	switch {
+	case str("host") == "":
+		return fmt.Errorf("services.%s: service Credentials missing Host", name)
+	case str("username") == "":
+		return fmt.Errorf("services.%s: service Credentials missing Username", name)
+	case str("password") == "":
+		return fmt.Errorf("services.%s: service Credentials missing Password", name)
+	case len(str("password")) < 6:
+		return fmt.Errorf("services.%s.credentials.password: shorter than 6 characters", name)
+	case cr["email"] != nil && len(str("email")) < 5:
+		return fmt.Errorf("services.%s.credentials.email: shorter than 5 characters", name)
+	}
+	sv.Login = &login{Host: str("host"), Username: str("username"), Password: str("password")}
+	return nil
+}
+
+// storageClasses are the classes a volume may name (go/sdl/storage.go
+// allowedStorageClasses).
+var storageClasses = map[string]bool{"default": true, "beta1": true, "beta2": true, "beta3": true, "ram": true}
+
+// readStorage reads the compute profile's storage (one mapping, or a list
+// of volumes whose unnamed entry is "default") and the service's
+// params.storage mounts with the SDL parser's rules (go/sdl/storage.go
+// UnmarshalYAML, v2StorageAttributes.UnmarshalYAML; go/sdl/v2.go validate):
+// unique names; only the persistent and class attributes; persistent a
+// bool; a class only on a persistent volume, "ram" never persistent; a
+// mount only for a volume of the profile, absolute and not used twice; a
+// persistent volume mounted.
+func readStorage(doc any, name, profile string, res map[string]any, sv *svc) error {
+	type volume struct {
+		size       int64
+		persistent bool
+	}
+	vols := map[string]volume{}
+	add := func(v any) error {
+		m := asMap(v)
+		if m == nil {
+			return fmt.Errorf("profiles.compute.%s.resources.storage: want a mapping or a list of them", profile)
+		}
+		vn, _ := m["name"].(string)
+		if vn == "" {
+			vn = "default"
+		}
+		if _, dup := vols[vn]; dup {
+			return fmt.Errorf("sdl: duplicated volume name %q", vn)
+		}
+		sz, _ := m["size"].(string)
+		mib, err := mebibytes(sz)
+		if err != nil {
+			return fmt.Errorf("profiles.compute.%s.resources.storage.%s.size: %w", profile, vn, err)
+		}
+		var vol volume
+		vol.size = mib
+		attrs := asMap(m["attributes"])
+		persistent := "false"
+		for k, v := range attrs {
+			s, _ := v.(string)
+			switch k {
+			case "persistent":
+				if s != "true" && s != "false" {
+					return fmt.Errorf("sdl: invalid value for attribute \"persistent\". expected bool")
+				}
+				persistent = s
+			case "class":
+				if !storageClasses[s] {
+					return fmt.Errorf("sdl: invalid value for attribute class")
+				}
+			default:
+				return fmt.Errorf("sdl: unsupported storage attribute: %s", k)
+			}
+		}
+		class, _ := attrs["class"].(string)
+		switch {
+		case class == "ram" && persistent == "true":
+			return fmt.Errorf("sdl: ram storage class cannot be persistent")
+		case class != "" && class != "ram" && persistent == "false":
+			return fmt.Errorf("sdl: ephemeral storage should not set attribute class")
+		}
+		vol.persistent = persistent == "true"
+		vols[vn] = vol
+		return nil
+	}
+	switch st := res["storage"].(type) {
+	case []any:
+		for _, v := range st {
+			if err := add(v); err != nil {
+				return err
+			}
+		}
+	default:
+		if err := add(st); err != nil {
+			return err
+		}
+	}
+	mounts := map[string]string{}
+	params := asMap(path(doc, "services", name, "params", "storage"))
+	for _, vn := range sortedKeys(params) {
+		if _, ok := vols[vn]; !ok {
+			return fmt.Errorf("SDL invalid: service %q references to no-existing compute volume named %q", name, vn)
+		}
+		mount, _ := path(params, vn, "mount").(string)
+		if !strings.HasPrefix(mount, "/") {
+			return fmt.Errorf("SDL invalid: invalid value for \"service.%s.params.%s.mount\" parameter. expected absolute path", name, vn)
+		}
+		if other, dup := mounts[mount]; dup {
+			return fmt.Errorf("sdl: duplicated mount point: mount %q already in use by volume %q", mount, other)
+		}
+		mounts[mount] = vn
+	}
+	for vn, v := range vols {
+		mounted := false
+		for m, n := range mounts {
+			if n == vn {
+				mounted = true
+				if v.persistent {
+					sv.VolumeMiB, sv.Mount = v.size, m
+				}
+			}
+		}
+		if v.persistent && !mounted {
+			return fmt.Errorf("SDL invalid: compute.storage.%s has persistent=true which requires service.%s.params.storage.%s to have mount", vn, name, vn)
+		}
+	}
+	return nil
+}
+
+// mebibytes reads an SDL size ("512Mi", "10Gi", "1G", "1024") in MiB,
+// rounded down.
+func mebibytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		bytes  float64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}}
+	mult := 1.0
+	num := s
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.bytes
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f <= 0 || f*mult > 1<<60 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return int64(f * mult / (1 << 20)), nil
+}
+
+var _ providertest.LaunchInspector = (*Server)(nil)
+
+// Received implements providertest.LaunchInspector for deployment dseq:
+// its first service's credentials (Docker Hub's host as docker.io), its
+// persistent volume and mount, and its env.
+func (s *Server) Received(dseq string) (providertest.Received, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.deployments[dseq]
+	if d == nil || len(d.Services) == 0 {
+		return providertest.Received{}, false
+	}
+	sv := d.Services[0]
+	r := providertest.Received{StorageMiB: sv.VolumeMiB, MountPath: sv.Mount, SecretEnv: map[string]string{}}
+	for k, v := range sv.Env {
+		r.SecretEnv[k] = v
+	}
+	if l := sv.Login; l != nil {
+		r.RegistryServer, r.RegistryUsername, r.RegistrySecret = l.Host, l.Username, l.Password
+		if l.Host == "https://index.docker.io/v1/" {
+			r.RegistryServer = "docker.io"
+		}
+	}
+	return r, true
 }

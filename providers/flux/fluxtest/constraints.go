@@ -36,5 +36,15 @@ func Constraints() []Constraint {
 			func(sp *fspec) { sp.Expire = 2_000_000 }},
 		{"only version 8 specifications", "notes/PROVIDER_APIS.md §6 (v8 spec shape via flux-cloud-mcp spec.ts)",
 			func(sp *fspec) { sp.Version = 7 }},
+		{"private repositories only in enterprise apps", fluxOS + "ZelBack/src/services/appRequirements/appValidator.js L793-796 (v8: repoauth on a non-enterprise app)",
+			func(sp *fspec) { sp.Compose[0].Repoauth = "user:password" }},
+		{"a sync flag is r, g or s", fluxOS + "ZelBack/src/services/utils/mountParser.js parseMountFlags, parseMountDefinition (Invalid primary mount syntax)",
+			func(sp *fspec) { sp.Compose[0].ContainerData = "x:/data" }},
+		{"mount paths are absolute", fluxOS + "ZelBack/src/services/utils/mountParser.js validateMountPath",
+			func(sp *fspec) { sp.Compose[0].ContainerData = "r:data" }},
+		{"mount paths have no ..", fluxOS + "ZelBack/src/services/utils/mountParser.js validateMountPath",
+			func(sp *fspec) { sp.Compose[0].ContainerData = "/data/../etc" }},
+		{"a data folder is required", fluxOS + "ZelBack/src/services/appRequirements/appValidator.js L771-773 (containerData.length < 2)",
+			func(sp *fspec) { sp.Compose[0].ContainerData = "/" }},
 	}
 }

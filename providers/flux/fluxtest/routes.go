@@ -16,7 +16,10 @@ type Route struct {
 // is new on each call.
 func Routes() []Route {
 	return []Route{
+		{"GET", "/daemon/viewdeterministiczelnodelist", true, 99},
 		{"GET", "/daemon/getblockcount", false, 126},
+		{"GET", "/flux/connectedpeersinfo", false, 349},
+		{"GET", "/flux/incomingconnectionsinfo", false, 355},
 		{"GET", "/apps/temporarymessages", true, 396},
 		{"GET", "/apps/permanentmessages", true, 399},
 		{"GET", "/apps/appspecifications/", true, 411},

@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -70,7 +71,7 @@ const (
 	minBlocksAllowance      = 5_000
 	maxBlocksAllowance      = 1_056_000
 	blocksAllowanceInterval = 1_000
-	// FLUXUSD is the fake's FLUX price in dollars.
+	// FLUXUSD is the fake's default FLUX price in dollars.
 	FLUXUSD = 0.25
 	tempTTL = time.Hour
 )
@@ -83,6 +84,18 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// FLUXUSD is the FLUX price the USD quotes are converted at. Default
+	// the FLUXUSD constant; a high price makes a quote fall below the
+	// chain's consensus minimum, as it can when FLUX trades high.
+	FLUXUSD float64
+	// LBPeers are the peer counts of the node behind the load balancer
+	// (URL). Default healthy: 12 outgoing, 6 incoming. Below FluxOS's
+	// minimum (8 and 4) it refuses registrations and updates.
+	LBPeers *Peers
+	// Nodes are FluxOS nodes served besides the load balancer, each on its
+	// own loopback port, sharing the fake chain; they are listed by
+	// /daemon/viewdeterministiczelnodelist. Default none.
+	Nodes []Peers
 }
 
 // Server is the fake. Safe for concurrent use.
@@ -92,6 +105,9 @@ type Server struct {
 	minInstances int64
 	now          func() time.Time
 	log          *slog.Logger
+	fluxUSD      float64
+	lbPeers      Peers
+	nodes        []*fakeNode
 
 	mu        sync.Mutex // protects following
 	height    int64
@@ -99,6 +115,7 @@ type Server struct {
 	apps      map[string]*app // by lower-case name
 	permanent []permMsg
 	payments  []Payment
+	burned    []string // hashes paid below the consensus minimum
 	loop      fakekit.Loopback
 }
 
@@ -110,6 +127,7 @@ type tempMsg struct {
 	Signature string
 	Received  time.Time
 	TxID      string // set once paid
+	PaidSat   int64  // the first payment's amount, in FLUX satoshis
 }
 
 type app struct {
@@ -133,6 +151,8 @@ type permMsg struct {
 // Payment is one payment the fake received.
 type Payment struct {
 	Hash, TxID string
+	// FLUX is the amount paid, as the payer wrote it.
+	FLUX string
 }
 
 // NewServer returns a fake; call Start to listen or use Handler.
@@ -143,6 +163,17 @@ func NewServer(opts Options) *Server {
 	}
 	if s.minInstances <= 0 {
 		s.minInstances = 3
+	}
+	s.fluxUSD = opts.FLUXUSD
+	if s.fluxUSD <= 0 {
+		s.fluxUSD = FLUXUSD
+	}
+	s.lbPeers = Peers{Outgoing: 12, Incoming: 6}
+	if opts.LBPeers != nil {
+		s.lbPeers = *opts.LBPeers
+	}
+	for _, p := range opts.Nodes {
+		s.nodes = append(s.nodes, &fakeNode{peers: p})
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -157,6 +188,15 @@ func NewServer(opts Options) *Server {
 // for the adapter's Config.BaseURL. To serve elsewhere (a process, a
 // chosen address), use Handler with your own listener.
 func (s *Server) Start() string {
+	for _, n := range s.nodes {
+		n.loop.Start(func() http.Handler {
+			h := s.handler(n.peers)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n.requests.Add(1)
+				h.ServeHTTP(w, r)
+			})
+		}, "")
+	}
 	return s.loop.Start(s.Handler, "")
 }
 
@@ -168,6 +208,9 @@ func (s *Server) URL() string {
 // Close stops a started server and waits for its handlers.
 func (s *Server) Close() {
 	s.loop.Close()
+	for _, n := range s.nodes {
+		n.loop.Close()
+	}
 }
 
 // Height is the fake chain's block height.
@@ -196,6 +239,10 @@ func (s *Server) Advance() {
 	var keep []*tempMsg
 	for _, m := range s.temp {
 		switch {
+		case m.TxID != "" && m.PaidSat < s.requiredSatLocked(m):
+			// Underpaid: nodes log it and never publish the app; the FLUX
+			// is gone (messageVerifier.js checkAndRequestApp).
+			s.burned = append(s.burned, m.Hash)
 		case m.TxID != "":
 			s.publishLocked(m)
 		case now.Sub(m.Received) < tempTTL:
@@ -217,7 +264,7 @@ func (s *Server) publishLocked(m *tempMsg) {
 		return // a conflicting message: the network ignores it (the FLUX is lost)
 	}
 	s.permanent = append(s.permanent, permMsg{Type: m.Type, Spec: m.Spec, Hash: m.Hash, Timestamp: m.Timestamp,
-		Signature: m.Signature, TxID: m.TxID, Height: s.height, ValueSat: int64(usd(m.Spec, 0) / FLUXUSD * 1e8)})
+		Signature: m.Signature, TxID: m.TxID, Height: s.height, ValueSat: m.PaidSat})
 }
 
 func isRegister(t string) bool { return t == "fluxappregister" || t == "zelappregister" }
@@ -239,24 +286,38 @@ func (s *Server) Workloads() int {
 	return len(names)
 }
 
-// Pay records an on-chain payment of the message hash and returns its txid.
-// Like the chain, it takes a second payment of the same hash too (and the
-// network ignores it); Payments shows every one.
-func (s *Server) Pay(hash string) (string, error) {
+// Pay records an on-chain payment of flux FLUX (decimal text) to the
+// message hash and returns its txid. Like the chain, it takes a second
+// payment of the same hash too (and the network ignores it); Payments shows
+// every one. A registration paid less than the consensus minimum is burned
+// at the next block (Burned).
+func (s *Server) Pay(hash, flux string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.temp {
 		if m.Hash == hash {
+			v, err := strconv.ParseFloat(flux, 64)
+			if err != nil || v <= 0 || v > 1e9 {
+				return "", fmt.Errorf("fluxtest: pay %s: amount %q is not a positive FLUX amount", hash, flux)
+			}
 			sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", hash, len(s.payments)))
 			txid := hex.EncodeToString(sum[:])
-			s.payments = append(s.payments, Payment{Hash: hash, TxID: txid})
+			s.payments = append(s.payments, Payment{Hash: hash, TxID: txid, FLUX: flux})
 			if m.TxID == "" {
-				m.TxID = txid
+				m.TxID, m.PaidSat = txid, int64(math.Round(v*1e8))
 			}
 			return txid, nil
 		}
 	}
 	return "", fmt.Errorf("fluxtest: no temporary message %s to pay", hash)
+}
+
+// Burned returns the hashes of registrations paid below the consensus
+// minimum, which the network dropped.
+func (s *Server) Burned() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.burned)
 }
 
 // Payments returns every payment received, in order.
@@ -278,16 +339,22 @@ func (s *Server) Paid(hash string) (string, bool) {
 	return "", false
 }
 
-// Handler serves the API.
-func (s *Server) Handler() http.Handler {
+// Handler serves the API as the load balancer's node (Options.LBPeers).
+func (s *Server) Handler() http.Handler { return s.handler(s.lbPeers) }
+
+// handler serves the API as a node with the given peers.
+func (s *Server) handler(peers Peers) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /apps/deploymentinformation", s.handleDeploymentInfo)
 	mux.HandleFunc("GET /daemon/getblockcount", func(w http.ResponseWriter, r *http.Request) { success(w, s.Height()) })
 	mux.HandleFunc("POST /apps/calculatefiatandfluxprice", s.textPlain(s.handlePrice))
 	mux.HandleFunc("POST /apps/verifyappregistrationspecifications", s.textPlain(s.handleVerify(false)))
 	mux.HandleFunc("POST /apps/verifyappupdatespecifications", s.textPlain(s.handleVerify(true)))
-	mux.HandleFunc("POST /apps/appregister", s.textPlain(s.handleMessage("fluxappregister")))
-	mux.HandleFunc("POST /apps/appupdate", s.textPlain(s.handleMessage("fluxappupdate")))
+	mux.HandleFunc("POST /apps/appregister", s.textPlain(s.handleMessage("fluxappregister", peers)))
+	mux.HandleFunc("POST /apps/appupdate", s.textPlain(s.handleMessage("fluxappupdate", peers)))
+	mux.HandleFunc("GET /daemon/viewdeterministiczelnodelist", s.handleNodeList)
+	mux.HandleFunc("GET /flux/connectedpeersinfo", func(w http.ResponseWriter, r *http.Request) { success(w, peerInfos(peers.Outgoing)) })
+	mux.HandleFunc("GET /flux/incomingconnectionsinfo", func(w http.ResponseWriter, r *http.Request) { success(w, peerInfos(peers.Incoming)) })
 	mux.HandleFunc("GET /apps/appspecifications/{name}", s.handleSpec)
 	mux.HandleFunc("GET /apps/location/{name}", s.handleLocation)
 	mux.HandleFunc("GET /apps/temporarymessages", s.handleTemp)
@@ -341,7 +408,7 @@ func (s *Server) textPlain(h func(http.ResponseWriter, *http.Request, []byte)) h
 
 func (s *Server) handleDeploymentInfo(w http.ResponseWriter, r *http.Request) {
 	success(w, map[string]any{
-		"price":                   []any{map[string]any{"height": 0, "cpu": 0.3, "ram": 0.1, "hdd": 0.01, "minPrice": 0.01, "port": 2, "scope": 6, "staticip": 3}},
+		"price":                   []any{chainPrice},
 		"address":                 DeploymentAddress,
 		"portMin":                 31000,
 		"portMax":                 39999,
@@ -374,7 +441,7 @@ func (s *Server) handlePrice(w http.ResponseWriter, r *http.Request, body []byte
 	s.mu.Lock()
 	v := s.priceLocked(sp)
 	s.mu.Unlock()
-	flux := float64(int64(v/FLUXUSD*0.95*1e8)) / 1e8
+	flux := float64(int64(v/s.fluxUSD*0.95*1e8)) / 1e8
 	success(w, map[string]any{"usd": v, "flux": flux, "fluxDiscount": 5})
 }
 
@@ -453,11 +520,25 @@ func (s *Server) session(r *http.Request) bool {
 	return btcmsg.Verify(auth.Zelid, []byte(p), auth.Signature) == nil
 }
 
-func (s *Server) handleMessage(kind string) func(http.ResponseWriter, *http.Request, []byte) {
+func (s *Server) handleMessage(kind string, peers Peers) func(http.ResponseWriter, *http.Request, []byte) {
 	update := kind == "fluxappupdate"
+	what := "registration"
+	if update {
+		what = "update"
+	}
 	return func(w http.ResponseWriter, r *http.Request, body []byte) {
 		if !s.session(r) {
 			unauthorized(w)
+			return
+		}
+		// A node short of peers refuses (registryManager.js
+		// registerAppGlobalyApi, advancedWorkflows.js updateAppGlobalyApi).
+		if peers.Outgoing < MinOutgoingPeers {
+			fail(w, "Error", "Sorry, This Flux does not have enough outgoing peers for safe application "+what, nil)
+			return
+		}
+		if peers.Incoming < MinIncomingPeers {
+			fail(w, "Error", "Sorry, This Flux does not have enough incoming peers for safe application "+what, nil)
 			return
 		}
 		var msg struct {
@@ -602,9 +683,10 @@ func cmpOr(a, b string) string {
 }
 
 func (s *Server) handlePay(w http.ResponseWriter, r *http.Request) {
-	// The body is flux.PayRequest; only hash and resumed matter here.
+	// The body is flux.PayRequest; hash, the amount and resumed matter here.
 	var b struct {
 		Hash    string `json:"hash"`
+		PayFLUX string `json:"payFlux"`
 		Resumed bool   `json:"resumed"`
 	}
 	if err := fakekit.ReadJSONLoose(r, &b); err != nil {
@@ -617,7 +699,7 @@ func (s *Server) handlePay(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	txid, err := s.Pay(b.Hash)
+	txid, err := s.Pay(b.Hash, b.PayFLUX)
 	if err != nil {
 		fail(w, "Error", err.Error(), nil)
 		return

@@ -106,6 +106,42 @@ var (
 	geoRE       = regexp.MustCompile(`^a!?c[A-Z]{2}(_[A-Z]{2}(_[^_]{1,64})?)?$`)
 )
 
+// checkContainerData applies FluxOS's mount syntax to a component's
+// containerData (ZelBack/src/services/utils/mountParser.js
+// parseContainerData, parseMountDefinition, validateMountPath): mounts are
+// "|"-separated; the first is the primary, "[flags]:<path>" with flags
+// from r, g, s, or a bare "<path>"; a path is absolute without "..". The
+// fake accepts only the primary mount (FluxOS also takes m:, f:, c:, cf:
+// and component references after it). It returns "" or the reason.
+func checkContainerData(cd string) string {
+	if strings.Contains(cd, "|") {
+		return "fake: only a primary containerData mount is supported"
+	}
+	parts := strings.Split(cd, ":")
+	var path string
+	switch {
+	case len(parts) == 2 && flagsRE.MatchString(parts[0]):
+		path = parts[1]
+	case len(parts) == 1:
+		path = parts[0]
+	default:
+		return "Invalid primary mount syntax: " + cd
+	}
+	switch {
+	case path == "":
+		return "Mount path must be a non-empty string"
+	case strings.Contains(path, ".."):
+		return `Mount path cannot contain ".." (directory traversal)`
+	case !strings.HasPrefix(path, "/"):
+		return "Mount path must be absolute (start with /)"
+	case strings.ContainsRune(path, 0):
+		return "Mount path cannot contain null bytes"
+	}
+	return ""
+}
+
+var flagsRE = regexp.MustCompile(`^[rgs]+$`)
+
 func banned(p int64) bool {
 	if p >= 16100 && p <= 16299 || p >= 26100 && p <= 26299 || p >= 30000 && p <= 30099 {
 		return true
@@ -156,6 +192,11 @@ func (s *Server) validate(sp fspec, update bool) error {
 		}
 		if len(c.ContainerData) < 2 || len(c.ContainerData) > 200 {
 			bad("%s: containerData must be 2-200 characters", at)
+		} else if err := checkContainerData(c.ContainerData); err != "" {
+			bad("%s: %s", at, err)
+		}
+		if c.Repoauth != "" && sp.Enterprise == "" {
+			bad("Private repositories are only allowed for Enterprise Applications")
 		}
 		if len(c.Ports) != len(c.ContainerPorts) || len(c.Domains) != len(c.Ports) {
 			bad("%s: ports, containerPorts and domains must have the same length", at)

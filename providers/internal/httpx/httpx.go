@@ -232,6 +232,11 @@ type Request struct {
 	// OK lists extra statuses that count as success besides 2xx (e.g. 404
 	// for a DELETE that treats "gone" as done). Default none.
 	OK []int
+	// Redact lists secret values Body carries (a registry password, secret
+	// env): an error answer that echoes one (a validation error quoting its
+	// input) has it replaced by "[redacted]" in Message and Body before
+	// the error is logged or returned.
+	Redact []string
 }
 
 // JSON returns a Request with v encoded as the JSON body.
@@ -291,6 +296,17 @@ func (e *APIError) Error() string {
 // Unwrap returns the shared error the status maps to, or nil.
 func (e *APIError) Unwrap() error { return e.Err }
 
+func (e *APIError) redact(values []string) {
+	for _, v := range values {
+		if len(v) < 3 {
+			continue // too short to be a secret, too common to scrub
+		}
+		e.Message = strings.ReplaceAll(e.Message, v, "[redacted]")
+		e.Body = strings.ReplaceAll(e.Body, v, "[redacted]")
+		e.Code = strings.ReplaceAll(e.Code, v, "[redacted]")
+	}
+}
+
 // Classify is the default status mapping: 429 → providers.ErrRateLimited,
 // 401 and 403 → providers.ErrAuth, 404 and 410 → providers.ErrNotFound,
 // anything else → nil.
@@ -339,6 +355,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 		var retryAfter time.Duration
 		retryable := false
 		if apiErr != nil {
+			apiErr.redact(r.Redact)
 			lastErr = apiErr
 			retryAfter = apiErr.RetryAfter
 			retryable = c.retryableStatus(r, apiErr.Status)

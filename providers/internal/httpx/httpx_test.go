@@ -3,6 +3,9 @@ package httpx
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -553,4 +556,28 @@ func FuzzParseError(f *testing.F) {
 			t.Fatalf("unbounded output: code %d bytes, msg %d bytes", len(code), len(msg))
 		}
 	})
+}
+
+// A validation error that quotes the request's secret (FastAPI's 422
+// "input", say) reaches the caller and the debug log scrubbed.
+func TestDoRedactsEchoedSecrets(t *testing.T) {
+	const secret = "s3cr3t-env-value"
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		io.WriteString(w, `{"detail":[{"loc":["body","secret_env_variables","K"],"msg":"bad","input":"`+secret+`"}]}`)
+	})
+	var logs strings.Builder
+	c, _ := newTestClient(t, h, Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, API{Name: "x"})
+	_, err := c.Do(t.Context(), Request{Method: http.MethodPost, Path: "/deploy", Body: []byte(`{"K":"` + secret + `"}`), Redact: []string{secret}})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("Do = %v, want the 422", err)
+	}
+	if out := fmt.Sprintf("%v %+v %s %s", err, ae, ae.Body, ae.Message); strings.Contains(out, secret) || !strings.Contains(ae.Body, "[redacted]") {
+		t.Errorf("error shows the secret or lost the redaction mark: %s", out)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("debug log shows the secret: %s", logs.String())
+	}
 }

@@ -11,7 +11,8 @@
 //	       {"data":{...,"total_cost_usdc":N}}
 //	POST   /deploy            {"status":"deployment requested","deployment_id":"<uuid>"} (flat body; see Constraints)
 //	GET    /deployments?status=&page=(0-based)&page_size=(≤100)
-//	GET    /deployment/{id}   {"data":{id,status,...}}
+//	GET    /deployment/{id}   {"data":{id,status,...,"container_config":{...,"secret_env_keys"}}}
+//	GET    /deployment/{id}/containers   {"data":{"total","workers":[{container_id,...,public_url}]}}
 //	DELETE /deployment/{id}   {"status":"termination requested","deployment_id":"<uuid>"}
 //
 // Every request needs x-api-key: missing → 403 {"detail":"Not authenticated"}
@@ -134,6 +135,7 @@ type deployment struct {
 	Image                        string
 	Entrypoint                   []string
 	Env                          map[string]string
+	SecretEnv                    map[string]string // secret_env_variables: never served back
 	TrafficPort                  int64
 	RegistryUser, RegistrySecret string
 	Created, Started, Done       time.Time
@@ -292,6 +294,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+Prefix+"/deploy", s.handleDeploy)
 	mux.HandleFunc("GET "+Prefix+"/deployments", s.handleList)
 	mux.HandleFunc("GET "+Prefix+"/deployment/{id}", s.handleGet)
+	mux.HandleFunc("GET "+Prefix+"/deployment/{id}/containers", s.handleContainers)
 	mux.HandleFunc("DELETE "+Prefix+"/deployment/{id}", s.handleDelete)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("ionettest request", "method", r.Method, "path", r.URL.Path)
@@ -641,7 +644,7 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		HardwareID: h.ID, HardwareName: h.Name, Brand: h.Brand,
 		GPUs: b.GPUsPerContainer, Replicas: b.ReplicaCount, Hours: b.DurationHours,
 		Locations: used, Taken: taken, Paid: total.FloatString(6),
-		Image: b.ImageURL, Entrypoint: entrypoint, Env: b.EnvVariables, TrafficPort: port,
+		Image: b.ImageURL, Entrypoint: entrypoint, Env: b.EnvVariables, SecretEnv: b.SecretEnvVariables, TrafficPort: port,
 		RegistryUser: b.RegistryUsername, RegistrySecret: b.RegistrySecret,
 		Created: s.now().UTC(),
 	}
@@ -748,6 +751,12 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	if env == nil {
 		env = map[string]string{}
 	}
+	// Secret variables come back by name only (container_config.secret_env_keys).
+	secretKeys := make([]string, 0, len(d.SecretEnv))
+	for k := range d.SecretEnv {
+		secretKeys = append(secretKeys, k)
+	}
+	slices.Sort(secretKeys)
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]any{
 		"id": d.ID, "status": d.Status,
 		"created_at": ts(d.Created), "started_at": ts(d.Started), "finished_at": ts(d.Done),
@@ -759,7 +768,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		"compute_minutes_remaining": d.Hours * 60,
 		"container_config": map[string]any{
 			"entrypoint": d.Entrypoint, "env_variables": env, "traffic_port": d.TrafficPort,
-			"image_url": d.Image, "secret_env_keys": []string{},
+			"image_url": d.Image, "secret_env_keys": secretKeys,
 		},
 	}})
 }
@@ -792,14 +801,57 @@ func newUUID() string {
 }
 
 // Received implements providertest.LaunchInspector: the registry login of
-// deployment id, from registry_username and registry_secret.
+// deployment id, from registry_username and registry_secret, and its
+// secret_env_variables.
 func (s *Server) Received(id string) (providertest.Received, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range s.deps {
 		if d.ID == id {
-			return providertest.Received{RegistryUsername: d.RegistryUser, RegistrySecret: d.RegistrySecret}, true
+			r := providertest.Received{RegistryUsername: d.RegistryUser, RegistrySecret: d.RegistrySecret, SecretEnv: map[string]string{}}
+			for k, v := range d.SecretEnv {
+				r.SecretEnv[k] = v
+			}
+			return r, true
 		}
 	}
 	return providertest.Received{}, false
+}
+
+// ContainerURL is the public URL the fake gives replica i of deployment
+// id. io.net serves each CaaS container's traffic_port over HTTPS at a
+// public_url (GET deployment/{id}/containers); the host name pattern is
+// the fake's own.
+func ContainerURL(id string, i int64) string {
+	return fmt.Sprintf("https://%s-%d.caas.fake.io.solutions", id[:8], i)
+}
+
+// handleContainers serves GET deployment/{id}/containers in the shape of
+// the third-party client QuantumNous/new-api (pkg/ionet/container.go,
+// types.go Container: {"data":{"total","workers":[{container_id,
+// device_id, status, hardware, brand_name, created_at, uptime_percent,
+// gpus_per_container, public_url, container_events}]}}): io.net's own
+// reference names the path (…/deployment/{id}/containers-jobs/{container_id}
+// and the log stream use container ids) but renders no response schema
+// [3P]. Workers are listed once the deployment runs, with a public_url.
+func (s *Server) handleContainers(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.byID[r.PathValue("id")]
+	if d == nil {
+		detail(w, http.StatusNotFound, "Not found")
+		return
+	}
+	workers := []map[string]any{}
+	if d.Status == "running" {
+		for i := int64(0); i < d.Replicas; i++ {
+			workers = append(workers, map[string]any{
+				"container_id": fmt.Sprintf("%s-c%d", d.ID[:8], i), "device_id": fmt.Sprintf("dev-%s-%d", d.ID[:8], i),
+				"status": "running", "hardware": d.HardwareName, "brand_name": d.Brand, "created_at": d.Started.Format(time.RFC3339),
+				"uptime_percent": 100, "gpus_per_container": d.GPUs, "public_url": ContainerURL(d.ID, i),
+				"container_events": []map[string]any{{"time": d.Started.Format(time.RFC3339), "message": "Container started"}},
+			})
+		}
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"total": len(workers), "workers": workers}})
 }

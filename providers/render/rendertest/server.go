@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/aurora-federation/aurora/providers"
+	"github.com/aurora-federation/aurora/providers/providertest"
 	"github.com/aurora-federation/aurora/providers/providertest/fakekit"
 )
 
@@ -558,6 +559,14 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 	fakekit.WriteJSON(w, http.StatusOK, jobJSON(j))
 }
 
+// NodeHost is the host name the fake's node for job uuid has in its runs'
+// node_urls.
+func NodeHost(uuid string) string { return "node-" + uuid[:8] + ".fake.render" }
+
+// handleRuns serves the job's runs as service-consumers/job-monitoring
+// shows them: {uuid, status, started_at_ms, node_urls: [{description,
+// hostname, port, protocol}]}; the node exposes each of the job's ports as
+// itself (the docs' example: "ssh" on 22).
 func (s *Server) handleRuns(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("filter[job_uuid]")
 	s.mu.Lock()
@@ -566,7 +575,7 @@ func (s *Server) handleRuns(w http.ResponseWriter, r *http.Request) {
 	if j := s.byID[id]; j != nil && !j.Started.IsZero() {
 		urls := []any{}
 		for _, p := range j.Ports {
-			urls = append(urls, map[string]any{"description": "port " + strconv.FormatInt(p, 10), "hostname": "node-" + j.UUID[:8] + ".fake.render", "port": p, "protocol": "tcp"})
+			urls = append(urls, map[string]any{"description": "port " + strconv.FormatInt(p, 10), "hostname": NodeHost(j.UUID), "port": p, "protocol": "tcp"})
 		}
 		status := j.Status
 		data = append(data, map[string]any{"uuid": "run-" + j.UUID, "status": status, "started_at_ms": j.Started.UnixMilli(), "node_urls": urls})
@@ -580,4 +589,22 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+var _ providertest.LaunchInspector = (*Server)(nil)
+
+// Received implements providertest.LaunchInspector: job uuid's env, as
+// parameters.parameters.env carried it (the only env field of a job).
+func (s *Server) Received(uuid string) (providertest.Received, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.byID[uuid]
+	if j == nil {
+		return providertest.Received{}, false
+	}
+	env := make(map[string]string, len(j.Env))
+	for k, v := range j.Env {
+		env[k] = v
+	}
+	return providertest.Received{SecretEnv: env}, true
 }

@@ -872,6 +872,10 @@ func (s *Server) Received(name string) (providertest.Received, bool) {
 		return providertest.Received{}, false
 	}
 	var r providertest.Received
+	r.SecretEnv = make(map[string]string, len(g.Container.EnvironmentVariables))
+	for k, v := range g.Container.EnvironmentVariables {
+		r.SecretEnv[k] = v
+	}
 	if a := g.registry; a != nil {
 		switch {
 		case a.Basic != nil:

@@ -1046,9 +1046,14 @@ func (s *Server) Received(id string) (providertest.Received, bool) {
 	if !ok {
 		return providertest.Received{}, false
 	}
+	env := make(map[string]string, len(in.Env))
+	for k, v := range in.Env {
+		env[k] = v
+	}
 	return providertest.Received{
 		SSHKeys:        slices.Clone(in.SSHKeys),
 		RegistryServer: in.Login.Registry, RegistryUsername: in.Login.Username, RegistrySecret: in.Login.Password,
+		SecretEnv: env,
 	}, true
 }
 

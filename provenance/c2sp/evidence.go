@@ -1,14 +1,11 @@
-package provenance
+package c2sp
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/mod/sumdb/note"
-
-	"github.com/aurora-federation/aurora/treaty"
 )
 
 // Evidence proves that a log equivocated: A and B are checkpoints signed by
@@ -37,9 +34,9 @@ type EquivocationError struct {
 
 func (e *EquivocationError) Error() string {
 	if e.SizeA == e.SizeB {
-		return fmt.Sprintf("provenance: log %q equivocated: two different roots at size %d", truncate(e.Evidence.Origin), e.SizeA)
+		return fmt.Sprintf("provenance: log %q equivocated: two different roots at size %d", Truncate(e.Evidence.Origin), e.SizeA)
 	}
-	return fmt.Sprintf("provenance: log %q equivocated: checkpoint at size %d is inconsistent with checkpoint at size %d", truncate(e.Evidence.Origin), e.SizeA, e.SizeB)
+	return fmt.Sprintf("provenance: log %q equivocated: checkpoint at size %d is inconsistent with checkpoint at size %d", Truncate(e.Evidence.Origin), e.SizeA, e.SizeB)
 }
 
 // evidenceWire is the dag-cbor form of Evidence.
@@ -53,27 +50,11 @@ type evidenceWire struct {
 
 const evidenceVersion = 1
 
-// The CBOR modes implement dag-cbor's strict subset, like package treaty:
-// length-first sorted keys, shortest forms, no indefinite lengths, unknown
-// and duplicate fields rejected.
-var (
-	evEncMode = treaty.DagCBOREncMode()
-	evDecMode = mustDec()
-)
-
-func mustDec() cbor.DecMode {
-	dm, err := treaty.NewStrictDecMode(treaty.DecodeLimits{MaxNestedLevels: 4, MaxArrayElements: MaxProofHashes + 1, MaxMapPairs: 32, ForbidTags: true})
-	if err != nil {
-		panic("provenance: cbor dec mode: " + err.Error())
-	}
-	return dm
-}
-
 // Marshal returns the canonical dag-cbor encoding of e:
 // {v: 1, origin, a, b, proof} (see docs/PROVENANCE.md).
 func (e Evidence) Marshal() ([]byte, error) {
 	w := evidenceWire{V: evidenceVersion, Origin: e.Origin, A: e.A, B: e.B, Proof: e.Proof}
-	b, err := evEncMode.Marshal(w)
+	b, err := encMode.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("provenance: encode evidence: %w", err)
 	}
@@ -101,17 +82,17 @@ func ParseEvidence(b []byte) (Evidence, error) {
 		return Evidence{}, &EvidenceError{Field: "evidence", Rule: fmt.Sprintf("%d bytes, limit %d", len(b), MaxEvidenceSize)}
 	}
 	var w evidenceWire
-	if err := evDecMode.Unmarshal(b, &w); err != nil {
+	if err := decMode.Unmarshal(b, &w); err != nil {
 		return Evidence{}, &EvidenceError{Field: "evidence", Rule: "not dag-cbor evidence: " + err.Error()}
 	}
-	canon, err := evEncMode.Marshal(w)
+	canon, err := encMode.Marshal(w)
 	if err != nil || !bytes.Equal(canon, b) {
 		return Evidence{}, &EvidenceError{Field: "evidence", Rule: "not canonical dag-cbor (missing field, key order or integer form)"}
 	}
 	if w.V != evidenceVersion {
 		return Evidence{}, &EvidenceError{Field: "v", Rule: fmt.Sprintf("version %d, want %d", w.V, evidenceVersion)}
 	}
-	if err := checkOrigin(w.Origin); err != nil {
+	if err := CheckOrigin(w.Origin); err != nil {
 		return Evidence{}, &EvidenceError{Field: "origin", Rule: err.Error()}
 	}
 	for _, n := range []struct {
@@ -162,7 +143,7 @@ func VerifyEvidence(e Evidence, log note.Verifier) (*EquivocationError, error) {
 	case a.Size == 0:
 		return nil, &EvidenceError{Field: "a", Rule: "the empty tree is consistent with every tree"}
 	}
-	r1, r2, err := rootsFromConsistency(a.Size, b.Size, e.Proof)
+	r1, r2, err := RootsFromConsistency(a.Size, b.Size, e.Proof)
 	if err != nil {
 		return nil, &EvidenceError{Field: "proof", Rule: err.Error()}
 	}
@@ -199,7 +180,7 @@ func CheckConsistency(a, b Checkpoint, hashes [][]byte) error {
 	if err == nil {
 		return nil
 	}
-	if full, ok := provesInconsistent(a, b, hashes); ok {
+	if full, ok := ProvesInconsistent(a, b, hashes); ok {
 		return &EquivocationError{Evidence: Evidence{Origin: a.Origin, A: a.Note, B: b.Note, Proof: full}, SizeA: a.Size, SizeB: b.Size}
 	}
 	return err

@@ -1,4 +1,4 @@
-package provenance
+package c2sp
 
 import (
 	"errors"
@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
-
-	"github.com/aurora-federation/aurora/treaty"
 )
 
 // The links (checks) of VerifyBundle, in order. Each yields one Verdict.
@@ -30,8 +28,13 @@ type VerifyOptions struct {
 	// LogKey is the log's verifier. If nil, LogDID must be set and the
 	// verifier is derived from it and Origin.
 	LogKey note.Verifier
-	// LogDID is the log operator's DID (the node's key signs checkpoints).
-	LogDID treaty.DID
+	// LogDID is the log operator's DID, did:key:z6Mk… (the node's key signs
+	// checkpoints).
+	LogDID string
+	// Record checks the leaf and reads the job record from it; nil means
+	// DecodeJobLeaf. Package provenance passes one that applies the treaty
+	// schema's field rules too.
+	Record RecordChecker
 	// WitnessKeys are the trusted witnesses; MinWitnesses of them must have
 	// cosigned (the witness policy; default 1 when keys are given). With no
 	// keys and MinWitnesses 0 the check is skipped, and the report is only
@@ -56,6 +59,10 @@ type VerifyOptions struct {
 	// checkpoint to it: proof that the record is still in the log.
 	Newer       []byte
 	Consistency [][]byte
+	// NewerWitnesses applies the witness policy (WitnessKeys with
+	// MinWitnesses, or Quorum) to Newer as well: for a newer checkpoint
+	// fetched from the log itself, whose word alone it would otherwise be.
+	NewerWitnesses bool
 	// Now bounds cosignature timestamps (at most MaxClockSkew ahead); zero
 	// skips the bound.
 	Now time.Time
@@ -95,7 +102,7 @@ func (v Verdict) String() string {
 // established.
 type Report struct {
 	Verdicts   []Verdict
-	Job        *treaty.JobRecord // the job record, if the leaf decoded
+	Job        *JobSummary // the job record, if the leaf decoded
 	LeafHash   [32]byte
 	Checkpoint Checkpoint // the bundle's checkpoint, if it opened
 	Cosigners  []Cosignature
@@ -194,29 +201,30 @@ func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
 	}
 
 	// 1. record
-	var entry treaty.LogEntry
-	if err := treaty.Decode(b.Leaf, &entry); err != nil {
+	check := opts.Record
+	if check == nil {
+		check = DecodeJobLeaf
+	}
+	if job, err := check(b.Leaf); err != nil {
 		fail(LinkRecord, err)
-	} else if err := entry.Validate(); err != nil {
-		fail(LinkRecord, err)
-	} else if entry.Job == nil {
-		fail(LinkRecord, errors.New("leaf is not a job record entry"))
+	} else if len(job.Transitions) == 0 {
+		fail(LinkRecord, errors.New("the job record has no transitions"))
 	} else {
-		r.Job = entry.Job
+		r.Job = job
 		r.add(LinkRecord, nil, fmt.Sprintf("job %s by %s for %s, %d transitions, last %s",
-			entry.Job.Job, entry.Job.Operator.Short(), entry.Job.Client.Short(), len(entry.Job.Transitions),
-			entry.Job.Transitions[len(entry.Job.Transitions)-1].Status))
+			job.Job, shortDID(job.Operator), shortDID(job.Client), len(job.Transitions),
+			job.Transitions[len(job.Transitions)-1].Status))
 	}
 
 	// 2. leaf hash
-	r.LeafHash = leafHash(b.Leaf)
+	r.LeafHash = LeafHash(b.Leaf)
 	r.add(LinkLeafHash, nil, fmt.Sprintf("SHA-256(0x00 || leaf) = %x", r.LeafHash))
 
 	// 3. log signature
 	logV := opts.LogKey
 	if logV == nil {
 		var err error
-		if logV, err = LogVerifier(opts.Origin, opts.LogDID); err != nil {
+		if logV, err = logVerifierOf(opts.Origin, opts.LogDID); err != nil {
 			fail(LinkLogSignature, fmt.Errorf("no usable log key: %w", err))
 		}
 	}
@@ -249,7 +257,7 @@ func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
 		opts.MinWitnesses = 1
 	}
 	switch {
-	case len(opts.WitnessKeys) == 0 && opts.MinWitnesses <= 0 && opts.Quorum == nil:
+	case !hasWitnessPolicy(opts):
 		r.skip(LinkWitnesses, "no witness policy given")
 	case !cpOK:
 		fail(LinkWitnesses, errors.New("no verified checkpoint"))
@@ -286,11 +294,15 @@ func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
 		if err != nil {
 			fail(LinkConsistency, fmt.Errorf("newer checkpoint: %w", err))
 		} else if newer.Size < cp.Size {
-			fail(LinkConsistency, fmt.Errorf("newer checkpoint has size %d, smaller than %d", newer.Size, cp.Size))
+			fail(LinkConsistency, fmt.Errorf("newer checkpoint has size %d, smaller than %d: the log rolled back, or it is not the log's latest", newer.Size, cp.Size))
 		} else if err := CheckConsistency(cp, newer, opts.Consistency); err != nil {
 			fail(LinkConsistency, err)
-		} else {
+		} else if !opts.NewerWitnesses || !hasWitnessPolicy(opts) {
 			r.add(LinkConsistency, nil, fmt.Sprintf("size %d is consistent with size %d", cp.Size, newer.Size))
+		} else if _, desc, err := witnessPolicyMet(newer, opts); err != nil {
+			fail(LinkConsistency, fmt.Errorf("newer checkpoint (size %d): %w", newer.Size, err))
+		} else {
+			r.add(LinkConsistency, nil, fmt.Sprintf("size %d is consistent with size %d, whose checkpoint %s", cp.Size, newer.Size, desc))
 		}
 	}
 	if first != nil {
@@ -299,37 +311,74 @@ func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
 	return r, nil
 }
 
+func hasWitnessPolicy(opts VerifyOptions) bool {
+	return len(opts.WitnessKeys) > 0 || opts.MinWitnesses > 0 || opts.Quorum != nil
+}
+
 func checkWitnesses(r *Report, cp Checkpoint, opts VerifyOptions) error {
-	cos, err := VerifyCosignatures(cp, opts.WitnessKeys)
+	cos, desc, err := witnessPolicyMet(cp, opts)
 	if err != nil {
 		return err
+	}
+	r.Cosigners = cos
+	r.add(LinkWitnesses, nil, desc)
+	return nil
+}
+
+// witnessPolicyMet checks cp's cosignatures against opts' witness policy
+// (MinWitnesses at least 1 when keys are given) and describes the result.
+func witnessPolicyMet(cp Checkpoint, opts VerifyOptions) ([]Cosignature, string, error) {
+	if len(opts.WitnessKeys) > 0 && opts.MinWitnesses <= 0 {
+		opts.MinWitnesses = 1
+	}
+	cos, err := VerifyCosignatures(cp, opts.WitnessKeys)
+	if err != nil {
+		return nil, "", err
 	}
 	if !opts.Now.IsZero() {
 		for _, c := range cos {
 			if c.Time.After(opts.Now.Add(MaxClockSkew)) {
-				return fmt.Errorf("cosignature by %s is dated %s, in the future", c.Witness, c.Time.Format(time.RFC3339))
+				return nil, "", fmt.Errorf("cosignature by %s is dated %s, in the future", c.Witness, c.Time.Format(time.RFC3339))
 			}
 		}
 	}
-	r.Cosigners = cos
 	names := make([]string, len(cos))
 	for i, c := range cos {
 		names[i] = c.Witness + "@" + c.Time.Format(time.RFC3339)
 	}
 	if opts.Quorum != nil {
 		if !opts.Quorum.Met(cos) {
-			return fmt.Errorf("%d trusted cosignatures (%s) do not meet the quorum %s", len(cos), strings.Join(names, ", "), opts.Quorum)
+			return nil, "", fmt.Errorf("%d trusted cosignatures (%s) do not meet the quorum %s", len(cos), strings.Join(names, ", "), opts.Quorum)
 		}
-		r.add(LinkWitnesses, nil, fmt.Sprintf("%d of %d trusted witnesses cosigned, quorum %s met: %s",
-			len(cos), len(opts.WitnessKeys), opts.Quorum, strings.Join(names, ", ")))
-		return nil
+		return cos, fmt.Sprintf("%d of %d trusted witnesses cosigned, quorum %s met: %s",
+			len(cos), len(opts.WitnessKeys), opts.Quorum, strings.Join(names, ", ")), nil
 	}
 	if len(cos) < opts.MinWitnesses {
-		return fmt.Errorf("%d trusted cosignatures, policy requires %d", len(cos), opts.MinWitnesses)
+		return nil, "", fmt.Errorf("%d trusted cosignatures, policy requires %d", len(cos), opts.MinWitnesses)
 	}
-	r.add(LinkWitnesses, nil, fmt.Sprintf("%d of %d trusted witnesses cosigned (need %d): %s",
-		len(cos), len(opts.WitnessKeys), opts.MinWitnesses, strings.Join(names, ", ")))
-	return nil
+	return cos, fmt.Sprintf("%d of %d trusted witnesses cosigned (need %d): %s",
+		len(cos), len(opts.WitnessKeys), opts.MinWitnesses, strings.Join(names, ", ")), nil
+}
+
+// CheckWitnessPolicy opens the signed checkpoint with the log's verifier
+// (opts.LogKey, or the one of opts.Origin and opts.LogDID) and checks its
+// cosignatures against opts' witness policy as VerifyBundle's witnesses
+// check does. It returns the checkpoint and the trusted cosignatures; with
+// no witness policy in opts it only opens the checkpoint.
+func CheckWitnessPolicy(signed []byte, opts VerifyOptions) (Checkpoint, []Cosignature, error) {
+	logV := opts.LogKey
+	if logV == nil {
+		var err error
+		if logV, err = logVerifierOf(opts.Origin, opts.LogDID); err != nil {
+			return Checkpoint{}, nil, err
+		}
+	}
+	cp, err := OpenCheckpoint(signed, opts.Origin, logV)
+	if err != nil || !hasWitnessPolicy(opts) {
+		return cp, nil, err
+	}
+	cos, _, err := witnessPolicyMet(cp, opts)
+	return cp, cos, err
 }
 
 func checkTokens(r *Report, cp Checkpoint, tokens [][]byte, v TokenVerifier, minTokens int) error {
@@ -361,4 +410,13 @@ func checkTokens(r *Report, cp Checkpoint, tokens [][]byte, v TokenVerifier, min
 	r.add(LinkTSA, nil, fmt.Sprintf("%d tokens from %d distinct TSAs (%s) over SHA-256(checkpoint) = %x at %s",
 		len(tokens), len(distinct), strings.Join(signers, ", "), digest[:8], strings.Join(times, ", ")))
 	return nil
+}
+
+// logVerifierOf is the verifier of the log origin whose operator is did.
+func logVerifierOf(origin, did string) (note.Verifier, error) {
+	pub, err := DIDPublicKey(did)
+	if err != nil {
+		return nil, err
+	}
+	return LogVerifier(origin, pub)
 }

@@ -1,7 +1,8 @@
-package provenance
+package c2sp
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // ProofError reports a Merkle proof that does not verify, with what was
@@ -24,6 +26,19 @@ func (e *ProofError) Error() string {
 		return fmt.Sprintf("provenance: inclusion proof of leaf %d in tree of size %d: %s", e.Size1, e.Size2, e.Reason)
 	}
 	return fmt.Sprintf("provenance: consistency proof from size %d to %d: %s", e.Size1, e.Size2, e.Reason)
+}
+
+// hasher is RFC 6962 with SHA-256.
+var hasher = rfc6962.DefaultHasher
+
+// LeafHash is the RFC 6962 leaf hash SHA-256(0x00 || leaf).
+func LeafHash(leaf []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte{0})
+	h.Write(leaf)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // VerifyInclusion checks an RFC 6962 inclusion proof of the leaf with hash
@@ -59,10 +74,10 @@ func VerifyConsistency(size1, size2 uint64, hashes [][]byte, root1, root2 [32]by
 		if len(hashes) != 0 {
 			return fail("proof from the empty tree must be empty, got %d hashes", len(hashes))
 		}
-		if root1 != emptyRoot() {
+		if root1 != EmptyRoot() {
 			return fail("size 0 with a root other than the empty-tree hash")
 		}
-		if size2 == 0 && root2 != emptyRoot() {
+		if size2 == 0 && root2 != EmptyRoot() {
 			return fail("size 0 with a root other than the empty-tree hash")
 		}
 		return nil
@@ -82,7 +97,8 @@ func checkHashes(hashes [][]byte) error {
 	return nil
 }
 
-func emptyRoot() [32]byte {
+// EmptyRoot is the RFC 6962 root of the empty tree, SHA-256("").
+func EmptyRoot() [32]byte {
 	var r [32]byte
 	copy(r[:], hasher.EmptyRoot())
 	return r
@@ -91,23 +107,23 @@ func emptyRoot() [32]byte {
 // isPow2 reports whether n is a power of two.
 func isPow2(n uint64) bool { return n != 0 && n&(n-1) == 0 }
 
-// fullConsistencyProof returns the RFC 9162 "seeded" form of a consistency
+// SeededConsistencyProof returns the RFC 9162 "seeded" form of a consistency
 // proof from size m: RFC 6962 omits the first hash when m is a power of two
 // (it is root1 itself); evidence carries it so that the proof alone computes
 // both roots.
-func fullConsistencyProof(m uint64, hashes [][]byte, root1 [32]byte) [][]byte {
+func SeededConsistencyProof(m uint64, hashes [][]byte, root1 [32]byte) [][]byte {
 	if isPow2(m) {
 		return append([][]byte{root1[:]}, hashes...)
 	}
 	return hashes
 }
 
-// rootsFromConsistency computes the roots of the trees of sizes m < n that a
+// RootsFromConsistency computes the roots of the trees of sizes m < n that a
 // seeded consistency proof implies (RFC 9162 §2.1.4.2 with the first value
 // always present). If the proof reproduces root2 of a signed checkpoint, its
 // hashes are that tree's real subtree hashes (short of a SHA-256 collision),
 // so the first result is the real root of the first m leaves.
-func rootsFromConsistency(m, n uint64, p [][]byte) (r1, r2 [32]byte, err error) {
+func RootsFromConsistency(m, n uint64, p [][]byte) (r1, r2 [32]byte, err error) {
 	if m == 0 || m >= n {
 		return r1, r2, fmt.Errorf("sizes %d, %d: want 0 < m < n", m, n)
 	}
@@ -148,15 +164,15 @@ func rootsFromConsistency(m, n uint64, p [][]byte) (r1, r2 [32]byte, err error) 
 	return r1, r2, nil
 }
 
-// proves reports whether the (RFC 6962) consistency proof hashes, taken
+// ProvesInconsistent reports whether the (RFC 6962) consistency proof hashes, taken
 // between checkpoints a and b (a.Size < b.Size), prove them inconsistent: the
 // proof reproduces b's root but yields another root for a's size.
-func provesInconsistent(a, b Checkpoint, hashes [][]byte) ([][]byte, bool) {
+func ProvesInconsistent(a, b Checkpoint, hashes [][]byte) ([][]byte, bool) {
 	if a.Size == 0 || a.Size >= b.Size {
 		return nil, false
 	}
-	full := fullConsistencyProof(a.Size, hashes, a.Root)
-	r1, r2, err := rootsFromConsistency(a.Size, b.Size, full)
+	full := SeededConsistencyProof(a.Size, hashes, a.Root)
+	r1, r2, err := RootsFromConsistency(a.Size, b.Size, full)
 	if err != nil || r2 != b.Root || r1 == a.Root {
 		return nil, false
 	}
@@ -176,7 +192,7 @@ func ParseHashLines(b []byte) ([][]byte, error) {
 		return nil, errors.New("provenance: proof: want at most 64 lines, each ending in a newline")
 	}
 	for i, line := range strings.Split(string(b[:len(b)-1]), "\n") {
-		h, err := decodeHash(line)
+		h, err := DecodeHash(line)
 		if err != nil {
 			return nil, fmt.Errorf("provenance: proof line %d: %w", i+1, err)
 		}

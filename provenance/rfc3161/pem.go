@@ -1,4 +1,4 @@
-package tsa
+package rfc3161
 
 import (
 	"bytes"
@@ -104,7 +104,7 @@ func CertPoolFromPEM(data []byte) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return poolOf(certs...), nil
+	return CertPool(certs...), nil
 }
 
 // LoadCertificates reads a PEM file of certificates, bounded and strict as
@@ -117,7 +117,8 @@ func LoadCertificates(path string) ([]*x509.Certificate, error) {
 	return parseCertificatesPEM(path, data)
 }
 
-func poolOf(certs ...*x509.Certificate) *x509.CertPool {
+// CertPool returns a new pool holding certs.
+func CertPool(certs ...*x509.Certificate) *x509.CertPool {
 	p := x509.NewCertPool()
 	for _, c := range certs {
 		p.AddCert(c)

@@ -1,4 +1,4 @@
-package tsa
+package rfc3161
 
 import (
 	"crypto"
@@ -18,8 +18,10 @@ var (
 	oidMessageDigestAttr    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 4}
 	oidSigningCertificate   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 12}
 	oidSigningCertificateV2 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 47}
-	oidExtKeyUsage          = asn1.ObjectIdentifier{2, 5, 29, 37}
-	oidKPTimeStamping       = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
+	// OIDExtKeyUsage is the extendedKeyUsage extension, OIDTimeStamping
+	// id-kp-timeStamping: a TSA certificate's only, critical EKU.
+	OIDExtKeyUsage  = asn1.ObjectIdentifier{2, 5, 29, 37}
+	OIDTimeStamping = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
 
 	oidECPublicKey     = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
 	oidECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
@@ -36,11 +38,11 @@ var (
 	oidSHA512 = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}
 )
 
-// hashFromOID maps the digest algorithms we accept for signatures and
+// HashFromOID maps the digest algorithms we accept for signatures and
 // imprints. SHA-1 is deliberately absent: it is only accepted inside the ESS
 // signing-certificate (v1) attribute, which identifies a certificate already
 // in hand.
-func hashFromOID(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
+func HashFromOID(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
 	switch {
 	case oid.Equal(oidSHA256):
 		return crypto.SHA256, true
@@ -52,9 +54,9 @@ func hashFromOID(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
 	return 0, false
 }
 
-// algorithmParamsOK reports whether a hash AlgorithmIdentifier has absent or
+// HashParamsOK reports whether a hash AlgorithmIdentifier has absent or
 // NULL parameters, the two encodings RFC 5754 allows.
-func algorithmParamsOK(a pkix.AlgorithmIdentifier) bool {
+func HashParamsOK(a pkix.AlgorithmIdentifier) bool {
 	p := a.Parameters
 	if len(p.FullBytes) == 0 {
 		return true
@@ -160,7 +162,7 @@ type encapContentInfo struct {
 type tstInfo struct {
 	Version        int
 	Policy         asn1.ObjectIdentifier
-	MessageImprint messageImprint
+	MessageImprint MessageImprint
 	SerialNumber   *big.Int
 	GenTime        time.Time        `asn1:"generalized"`
 	Accuracy       accuracy         `asn1:"optional"`
@@ -170,7 +172,8 @@ type tstInfo struct {
 	Extensions     []pkix.Extension `asn1:"tag:1,optional"`
 }
 
-type messageImprint struct {
+// MessageImprint is the hash of the timestamped data (RFC 3161 §2.4.1).
+type MessageImprint struct {
 	HashAlgorithm pkix.AlgorithmIdentifier
 	HashedMessage []byte
 }
@@ -186,10 +189,11 @@ func (a accuracy) duration() time.Duration {
 		time.Duration(a.Microseconds)*time.Microsecond
 }
 
-// TimeStampReq (RFC 3161 §2.4.1).
-type tsReq struct {
+// Request is a TimeStampReq (RFC 3161 §2.4.1), for TSAs that parse
+// them (provenance/tsa's dev TSA).
+type Request struct {
 	Version        int
-	MessageImprint messageImprint
+	MessageImprint MessageImprint
 	ReqPolicy      asn1.ObjectIdentifier `asn1:"optional"`
 	Nonce          *big.Int              `asn1:"optional"`
 	CertReq        bool                  `asn1:"optional,default:false"`
@@ -220,8 +224,8 @@ type essCertIDv2 struct {
 	IssuerSerial  asn1.RawValue `asn1:"optional"`
 }
 
-// unmarshalExact parses one DER value filling v and rejects trailing bytes.
-func unmarshalExact(der []byte, v any) error {
+// UnmarshalDER parses one DER value filling v and rejects trailing bytes.
+func UnmarshalDER(der []byte, v any) error {
 	rest, err := asn1.Unmarshal(der, v)
 	if err != nil {
 		return err

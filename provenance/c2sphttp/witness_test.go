@@ -89,6 +89,9 @@ func TestWitnessHTTPMatchesLibp2p(t *testing.T) {
 			}
 		}
 	}})
+	// Witnesses cosign for treaty partners: a stranger's one witness stream
+	// at a time can be refused while the last one is still being released.
+	meshtest.Activate(t, "wit", nodes[0], nodes[1])
 
 	viaHTTP := func(body []byte) answer {
 		resp, err := srv.Client().Post(srv.URL+"/witness/add-checkpoint", "text/plain", bytes.NewReader(body))

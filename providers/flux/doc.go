@@ -29,9 +29,22 @@
 //     Config.Pay(ctx, Quote) for the on-chain payment. Without Pay, Launch
 //     returns providers.ErrNotSupported saying so. The app name is the
 //     launch's idempotency key; a published app or a pending message of
-//     that name is found instead of registering again.
+//     that name is found instead of registering again. The message goes to
+//     the load balancer first; when it cannot take it (a node short of
+//     peers, a 5xx, a dead connection: nodes.go), the adapter probes
+//     nodes of the deterministic node list and verifies and registers
+//     through a healthy one, as Flux's own deployment tool does. It pays
+//     max(the Flux Cloud quote, consensus's minimum for the message): a
+//     payment below the minimum is lost (Quote.PayFLUX).
+//   - A persistent volume (providers.Storage) is the component's primary
+//     containerData mount at its path, with Config.ContainerData's sync
+//     flags, and the component's hdd covers its size. Registry logins and
+//     secret env are refused: FluxOS takes repoauth only in enterprise
+//     specifications, and a public specification's env is public.
 //   - Status → GET /apps/appspecifications/{name}, /daemon/getblockcount,
-//     /apps/location/{name}, and the permanent and temporary message stores.
+//     /apps/location/{name}, and the permanent and temporary message stores;
+//     a running app's endpoints are each location's IP with the spec's
+//     public ports (to its containerPorts).
 //   - Terminate → an update with expire=1 (FluxOS's cancellation form),
 //     also paid through Config.Pay.
 //

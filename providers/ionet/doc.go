@@ -19,7 +19,12 @@
 //     crash or a lost response returns the existing deployment. It re-quotes
 //     the price first and refuses with providers.ErrOverPrice above the cap.
 //   - Status reads GET deployment/{id} and maps CaaSResourceStatus onto
-//     providers.State.
+//     providers.State; a running deployment's endpoints are its
+//     containers' public_url (GET deployment/{id}/containers), each in
+//     front of the traffic port.
+//   - Secret env goes in secret_env_variables, which io.net shows back by
+//     name only (container_config.secret_env_keys); a registry login in
+//     registry_username and registry_secret.
 //   - Terminate deletes the deployment (DELETE deployment/{id}); unused
 //     prepaid hours may be refunded by io.net (its VMaaS documentation says
 //     the first hour is not).

@@ -25,7 +25,9 @@
 //     price cap but the network assigns the node.
 //   - Status → GET /v1/jobs/{uuid}; PENDING → pending, ASSIGNED → launching,
 //     RUNNING → running, COMPLETED → succeeded, FAILED → failed,
-//     CANCELLING/CANCELLED → terminated.
+//     CANCELLING/CANCELLED → terminated. A running job's endpoints are the
+//     node_urls of its running job run (GET /v1/job-runs?filter[job_uuid]=).
+//   - Secret env goes in the job's env, which only the key's account sees.
 //   - Terminate → PUT /v1/jobs/{uuid}/cancel.
 //
 // Rate limits and the error body are undocumented; the adapter relies on

@@ -7,6 +7,7 @@ package proofverify
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -111,12 +112,12 @@ func (v *Verifier) Run(ctx context.Context, out io.Writer, fs *pflag.FlagSet, fi
 		return err
 	}
 	opts := c2sp.VerifyOptions{Origin: v.origin, Record: v.Record, MinWitnesses: v.minWitnesses, MinTokens: v.minTokens, Now: time.Now()}
-	var rootsPEM []byte
+	var roots []*x509.Certificate
 	if v.policyFile != "" {
 		if len(v.witnessKeys) > 0 || fs.Changed("min-witnesses") {
 			return errors.New("proof verify: --policy names the witnesses and the quorum: drop --witness-key and --min-witnesses")
 		}
-		pol, pem, err := loadPolicy(v.policyFile)
+		pol, polRoots, err := loadPolicy(v.policyFile)
 		if err != nil {
 			return err
 		}
@@ -132,7 +133,7 @@ func (v *Verifier) Run(ctx context.Context, out io.Writer, fs *pflag.FlagSet, fi
 		if pol.TSA.MinTokens > 0 && !fs.Changed("min-tokens") {
 			opts.MinTokens = pol.TSA.MinTokens
 		}
-		rootsPEM = pem
+		roots = polRoots
 	} else if v.logKey == "" || v.origin == "" {
 		return errors.New("proof verify: give --policy FILE, or --origin and --log-key")
 	}
@@ -150,16 +151,14 @@ func (v *Verifier) Run(ctx context.Context, out io.Writer, fs *pflag.FlagSet, fi
 		opts.WitnessKeys = append(opts.WitnessKeys, wv)
 	}
 	if v.tsaRoots != "" {
-		pem, err := readBounded(v.tsaRoots, maxRootsPEM)
+		certs, err := readCertificates(v.tsaRoots)
 		if err != nil {
 			return err
 		}
-		rootsPEM = append(append(rootsPEM, '\n'), pem...)
+		roots = append(roots, certs...)
 	}
-	if len(rootsPEM) > 0 {
-		if opts.TSAVerifier, err = tsaVerifier(rootsPEM); err != nil {
-			return err
-		}
+	if len(roots) > 0 {
+		opts.TSAVerifier = rfc3161.Verifier{Opts: rfc3161.VerifyOptions{Roots: rfc3161.CertPool(roots...)}}
 	}
 	newerURL := strings.HasPrefix(v.newer, "http://") || strings.HasPrefix(v.newer, "https://")
 	switch {
@@ -232,9 +231,10 @@ func (e *PartialError) Error() string {
 		strings.Join(e.Skipped, " and "))
 }
 
-// loadPolicy reads and parses a trust policy and the PEM of its TSA roots
-// (tsa-roots files, relative to the policy's directory, and inline roots).
-func loadPolicy(path string) (*trust.Policy, []byte, error) {
+// loadPolicy reads and parses a trust policy and its TSA roots: the
+// tsa-roots files (relative to the policy's directory) and the inline roots,
+// which the policy parsed already.
+func loadPolicy(path string) (*trust.Policy, []*x509.Certificate, error) {
 	data, err := readBounded(path, trust.MaxPolicySize)
 	if err != nil {
 		return nil, nil, err
@@ -243,26 +243,47 @@ func loadPolicy(path string) (*trust.Policy, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var roots []byte
+	var roots []*x509.Certificate
 	for _, f := range pol.TSA.RootFiles {
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(filepath.Dir(path), f)
 		}
-		b, err := readBounded(f, maxRootsPEM)
+		certs, err := readCertificates(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: tsa-roots: %w", path, err)
 		}
-		roots = append(append(roots, b...), '\n')
+		roots = append(roots, certs...)
 	}
-	for _, c := range pol.TSA.Roots {
-		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return pol, roots, nil
+	return pol, append(roots, pol.TSA.Roots...), nil
 }
 
 // LoadPolicy reads and parses a trust policy and the PEM of its TSA roots,
 // for the other commands (aurora monitor).
-func LoadPolicy(path string) (*trust.Policy, []byte, error) { return loadPolicy(path) }
+func LoadPolicy(path string) (*trust.Policy, []byte, error) {
+	pol, roots, err := loadPolicy(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var b []byte
+	for _, c := range roots {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return pol, b, nil
+}
+
+// readCertificates reads a PEM file of TSA roots, bounded and strict
+// (rfc3161.ParseCertificatesPEM).
+func readCertificates(path string) ([]*x509.Certificate, error) {
+	b, err := readBounded(path, maxRootsPEM)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := rfc3161.ParseCertificatesPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return certs, nil
+}
 
 // checkpointOrigin is the first line of a note ("" if none).
 func checkpointOrigin(note []byte) string {
@@ -281,16 +302,6 @@ func parseLogKey(origin, s string) (note.Verifier, error) {
 		return c2sp.LogVerifier(origin, pub)
 	}
 	return c2sp.ParseLogKey(s)
-}
-
-// tsaVerifier builds the RFC 3161 token verifier from a PEM bundle of
-// trusted TSA roots (provenance/rfc3161).
-func tsaVerifier(rootsPEM []byte) (c2sp.TokenVerifier, error) {
-	pool, err := rfc3161.CertPoolFromPEM(rootsPEM)
-	if err != nil {
-		return nil, err
-	}
-	return rfc3161.Verifier{Opts: rfc3161.VerifyOptions{Roots: pool}}, nil
 }
 
 func readBounded(path string, limit int64) ([]byte, error) {

@@ -20,6 +20,8 @@
 //	GET  /apps/location/{name}
 //	GET  /apps/temporarymessages[/{hash}]
 //	GET  /apps/permanentmessages[/{hash}][?appname=&owner=&hash=]
+//	GET  /daemon/viewdeterministiczelnodelist   every Options.Nodes node, {ip "host:port", network, tier, ...}
+//	GET  /flux/connectedpeersinfo, /flux/incomingconnectionsinfo   the node's peers (Options.LBPeers, Options.Nodes)
 //	POST /__fake/pay         flux.PayRequest → {"txid":"..."}  (fake-only: a wallet service that
 //	                         pays on the fake chain; honours "resumed" by paying a hash once;
 //	                         use it with flux.PayViaHTTP)
@@ -34,11 +36,16 @@
 // spec's owner over type+version+JSON.stringify(formatted spec)+timestamp;
 // hash = sha256 of that plus the signature).
 //
+// A node with fewer than 8 outgoing or 4 incoming peers refuses
+// registrations and updates with FluxOS's message; Options.Nodes are more
+// nodes on their own loopback ports, sharing the chain.
+//
 // Progression, one block per Advance: a paid message is published at the
-// next block (0 instances), its instances start at the one after; an app
-// whose height+expire is reached is pruned (it stays in the permanent
-// messages). Unpaid temporary messages expire after an hour of the fake's
-// clock.
+// next block (0 instances), its instances start at the one after; a
+// registration paid below the consensus minimum (ConsensusMinimum) is
+// burned instead (Burned); an app whose height+expire is reached is pruned
+// (it stays in the permanent messages). Unpaid temporary messages expire
+// after an hour of the fake's clock.
 package fluxtest
 
 import (

@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -17,6 +19,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +59,58 @@ type ProcessState struct {
 	Fakes      []FakeProcess `json:"fakes"`
 	TSAs       []TSAProcess  `json:"tsas"`
 	Nodes      []NodeProcess `json:"nodes"`
+	// Netns is set for a testnet on network namespaces (`up --netns`).
+	Netns *NetnsState `json:"netns,omitempty"`
+}
+
+// NetnsState records the namespaces of a testnet on network namespaces,
+// for `down` to remove.
+type NetnsState struct {
+	// Prefix starts every namespace's name (SweepNetns removes them all).
+	Prefix string `json:"prefix"`
+	// Subnet is the bridge's subnet.
+	Subnet string `json:"subnet"`
+	// Namespaces lists them, the bridge's first.
+	Namespaces []string `json:"namespaces"`
+	// Hosts are the lab's hosts: "svc" (fakes and TSAs) and node0….
+	Hosts []LabHostState `json:"hosts"`
+}
+
+// LabHostState records one lab host (LabHostsOf rebuilds it).
+type LabHostState struct {
+	Name   string `json:"name"`
+	NS     string `json:"ns"`
+	Addr   string `json:"addr"`
+	Public string `json:"public"`
+	Router string `json:"router,omitempty"`
+}
+
+// LabHostsOf returns the lab hosts of a netns testnet, to cut, heal or
+// shape their links from any process.
+func LabHostsOf(st *ProcessState) ([]*LabHost, error) {
+	if st.Netns == nil {
+		return nil, errors.New("testnet: not a netns testnet")
+	}
+	sub, err := netip.ParsePrefix(st.Netns.Subnet)
+	if err != nil {
+		return nil, fmt.Errorf("testnet: netns subnet: %w", err)
+	}
+	lab := &Lab{prefix: st.Netns.Prefix, subnet: sub, bridge: st.Netns.Prefix + "br"}
+	var out []*LabHost
+	for _, h := range st.Netns.Hosts {
+		a, err1 := netip.ParseAddr(h.Addr)
+		pub, err2 := netip.ParseAddr(h.Public)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("testnet: netns host %s: %w", h.Name, err)
+		}
+		lh := &LabHost{Name: h.Name, NS: h.NS, Addr: a, Public: pub, Router: h.Router, lab: lab, port: "p-" + h.Name, uplink: "eth0", uplinkNS: h.NS}
+		if h.Router != "" {
+			lh.uplinkNS = h.Router
+		}
+		out = append(out, lh)
+		lab.hosts = append(lab.hosts, lh)
+	}
+	return out, nil
 }
 
 // Proc is one child process.
@@ -66,6 +121,9 @@ type Proc struct {
 	// recycled pid is not mistaken for the process.
 	StartTime uint64 `json:"start_time,omitempty"`
 	Log       string `json:"log"`
+	// Netns is the network namespace it runs in ("" = the machine's own
+	// network); its addresses are reachable from inside it (DialIn).
+	Netns string `json:"netns,omitempty"`
 }
 
 // FakeProcess is a provider fake (`aurora testnet fake-provider`).
@@ -99,6 +157,9 @@ type NodeProcess struct {
 	DID     string   `json:"did"`
 	Origin  string   `json:"log_origin"` // the provenance log's origin, for `aurora proof verify --origin`
 	Regions []string `json:"regions"`
+	// NAT is set for a node behind a NAT router (netns testnets): peers
+	// cannot dial it, it dials them.
+	NAT bool `json:"nat,omitempty"`
 }
 
 // Name is "node<Index>".
@@ -355,6 +416,7 @@ type NodeSpec struct {
 	SimFailure float64       // sim providers' launch failure rate, default 0.2
 	APIListen  string        // host:port
 	P2PListen  string        // multiaddr, e.g. /ip4/127.0.0.1/tcp/PORT
+	P2PQUIC    string        // optional second listen multiaddr (QUIC)
 	Bootstrap  []string      // multiaddrs with /p2p/<peer ID>
 	Fakes      []FakeEndpoint
 	TSAs       []string // provenance.tsa: two RFC 3161 URLs, or none
@@ -381,6 +443,9 @@ func NodeConfig(s NodeSpec) (node.Config, error) {
 	cfg.Federation = s.Federation
 	cfg.API.Listen = s.APIListen
 	cfg.P2P.Listen = []string{s.P2PListen}
+	if s.P2PQUIC != "" {
+		cfg.P2P.Listen = append(cfg.P2P.Listen, s.P2PQUIC)
+	}
 	cfg.P2P.Bootstrap = append([]string{}, s.Bootstrap...)
 	cfg.P2P.MDNS = false
 	cfg.Provenance.Epoch = node.Duration(s.Epoch)
@@ -598,6 +663,33 @@ type UpOptions struct {
 	Timeout time.Duration
 	// Out receives progress and endpoint lines. Default: discard.
 	Out io.Writer
+
+	// Netns runs every process in a network namespace of its own on one
+	// bridge (which lives in a namespace too): the fakes and TSAs in one
+	// "svc" host, each node in its own with its own address (10.77.0.0/24
+	// unless LabSubnet is set), its API on 127.0.0.1:7070 inside it and
+	// libp2p on TCP and QUIC port 4001 of its address. Needs root,
+	// iproute2 (and nftables for NAT). Down removes the namespaces.
+	Netns bool
+	// NAT puts the last NAT nodes each behind a NAT router of its own
+	// (nftables masquerade): they dial their peers, nobody can dial them.
+	// At most 1 (two NAT'd nodes could not reach each other). Netns only.
+	NAT int
+	// LabPrefix starts every namespace's name (at most 10 bytes of
+	// [a-z0-9-]). Default "aur" + 6 hex digits of a hash of Dir + "-".
+	// Up first removes namespaces an earlier testnet with this prefix left.
+	LabPrefix string
+	// LabSubnet is the bridge's private IPv4 /24. Default 10.77.0.0/24.
+	LabSubnet netip.Prefix
+	// Configure, if set, adjusts node i's configuration before its
+	// config.toml is written.
+	Configure func(i int, cfg *node.Config)
+}
+
+// labPrefixOf is the default LabPrefix of a testnet directory.
+func labPrefixOf(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "aur" + hex.EncodeToString(sum[:3]) + "-"
 }
 
 // child is a process Up started and is waiting on.
@@ -660,6 +752,9 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	if o.NAT != 0 && (!o.Netns || o.NAT < 0 || o.NAT > 1 || o.NAT >= o.Nodes) {
+		return nil, fmt.Errorf("testnet: --nat %d: want 0, or 1 with --netns and at least 2 nodes", o.NAT)
+	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, err
@@ -667,11 +762,15 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 	if err := prepareDir(dir, o.Force); err != nil {
 		return nil, err
 	}
+	if o.LabPrefix == "" {
+		o.LabPrefix = labPrefixOf(dir)
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
 	st = &ProcessState{Version: StateVersion, Dir: dir, Federation: o.Federation, Created: time.Now().UTC()}
 	var children []*child
+	var lab *Lab
 	defer func() {
 		if err == nil {
 			return
@@ -681,16 +780,54 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 			procs = append(procs, c.proc)
 		}
 		Stop(procs, 15*time.Second)
+		if lab != nil {
+			lab.Close()
+		}
 		os.Remove(filepath.Join(dir, StateFile))
 		if len(children) > 0 {
 			fmt.Fprintf(o.Out, "testnet: stopped the %d processes started; logs kept in %s\n", len(children), dir)
 		}
 	}()
-	start := func(name, logPath string, args ...string) (*child, error) {
+	// Where each process runs: its namespace ("" = this machine's
+	// network) and the address it listens on.
+	var svc *LabHost
+	hosts := make([]*LabHost, o.Nodes)
+	if o.Netns {
+		if lab, err = NewLab(ctx, LabConfig{Prefix: o.LabPrefix, Subnet: o.LabSubnet}); err != nil {
+			return nil, err
+		}
+		st.Netns = &NetnsState{Prefix: lab.Prefix(), Subnet: lab.subnet.String()}
+		if svc, err = lab.AddHost(ctx, "svc"); err != nil {
+			return nil, err
+		}
+		for i := range hosts {
+			add := lab.AddHost
+			if i >= o.Nodes-o.NAT {
+				add = lab.AddNATHost
+			}
+			if hosts[i], err = add(ctx, fmt.Sprintf("node%d", i)); err != nil {
+				return nil, err
+			}
+		}
+		st.Netns.Namespaces = lab.Namespaces()
+		for _, h := range lab.Hosts() {
+			st.Netns.Hosts = append(st.Netns.Hosts, LabHostState{Name: h.Name, NS: h.NS, Addr: h.Addr.String(), Public: h.Public.String(), Router: h.Router})
+		}
+		if err := st.Save(); err != nil {
+			return nil, err
+		}
+	}
+	nsOf := func(h *LabHost) string {
+		if h == nil {
+			return ""
+		}
+		return h.NS
+	}
+	start := func(ns, name, logPath string, args ...string) (*child, error) {
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 			return nil, err
 		}
-		c, err := startChild(o.Bin, args, logPath, dir)
+		c, err := startChild(o.Bin, args, logPath, dir, ns)
 		if err != nil {
 			return nil, fmt.Errorf("testnet: start %s: %w", name, err)
 		}
@@ -713,13 +850,18 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 		return nil, err
 	}
 	next := func() string { p := ports[0]; ports = ports[1:]; return "127.0.0.1:" + strconv.Itoa(p) }
+	svcPort := 8000
+	if o.Netns {
+		// The services share one host; its ports are fixed.
+		next = func() string { svcPort++; return net.JoinHostPort(svc.Addr.String(), strconv.Itoa(svcPort)) }
+	}
 
 	// Provider fakes.
 	var endpoints []FakeEndpoint
 	for _, kind := range o.Fakes {
 		addr := next()
 		url, _ := FakeURL(kind, addr)
-		c, err := start("fake "+kind, filepath.Join(dir, "fakes", kind+".log"), "testnet", "fake-provider", "--kind", kind, "--listen", addr)
+		c, err := start(nsOf(svc), "fake "+kind, filepath.Join(dir, "fakes", kind+".log"), "testnet", "fake-provider", "--kind", kind, "--listen", addr)
 		if err != nil {
 			return nil, err
 		}
@@ -741,7 +883,7 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 		}
 		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: dev.Root().Raw})...)
 		addr := next()
-		c, err := start(fmt.Sprintf("tsa%d", i), filepath.Join(home, "tsa.log"), "tsa", "serve", "--home", home, "--listen", addr)
+		c, err := start(nsOf(svc), fmt.Sprintf("tsa%d", i), filepath.Join(home, "tsa.log"), "tsa", "serve", "--home", home, "--listen", addr)
 		if err != nil {
 			return nil, err
 		}
@@ -755,12 +897,12 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 		return nil, err
 	}
 	for _, f := range st.Fakes {
-		if err := pollUntil(ctx, children, func() bool { return dialable(f.Addr) }); err != nil {
+		if err := pollUntil(ctx, children, func() bool { return dialable(f.Netns, f.Addr) }); err != nil {
 			return nil, fail(f.Name()+" to listen on "+f.Addr, err)
 		}
 	}
 	for _, t := range st.TSAs {
-		if err := pollUntil(ctx, children, func() bool { return dialable(t.Addr) }); err != nil {
+		if err := pollUntil(ctx, children, func() bool { return dialable(t.Netns, t.Addr) }); err != nil {
 			return nil, fail(t.Name()+" to listen on "+t.Addr, err)
 		}
 	}
@@ -778,8 +920,17 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 	cfgs := make([]node.Config, o.Nodes)
 	for i := range specs {
 		specs[i] = NodeSpec{Index: i, Home: filepath.Join(dir, fmt.Sprintf("node%d", i)), Federation: o.Federation, Epoch: o.Epoch,
-			SimFailure: o.SimFailure, APIListen: next(), P2PListen: "/ip4/127.0.0.1/tcp/" + strings.TrimPrefix(next(), "127.0.0.1:"), Fakes: endpoints,
-			TSAs: []string{st.TSAs[0].URL, st.TSAs[1].URL}, TSARoots: st.TSARoots}
+			SimFailure: o.SimFailure, Fakes: endpoints, TSAs: []string{st.TSAs[0].URL, st.TSAs[1].URL}, TSARoots: st.TSARoots}
+		if o.Netns {
+			// Every node has a network of its own: the same ports everywhere.
+			specs[i].APIListen = "127.0.0.1:7070"
+			specs[i].P2PListen = "/ip4/" + hosts[i].Addr.String() + "/tcp/4001"
+			specs[i].P2PQUIC = "/ip4/" + hosts[i].Addr.String() + "/udp/4001/quic-v1"
+		} else {
+			specs[i].APIListen = "127.0.0.1:" + strconv.Itoa(ports[0])
+			specs[i].P2PListen = "/ip4/127.0.0.1/tcp/" + strconv.Itoa(ports[1])
+			ports = ports[2:]
+		}
 	}
 	ids := make([]node.Identity, o.Nodes)
 	initErrs := make([]error, o.Nodes)
@@ -789,6 +940,9 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 		go func() {
 			defer wg.Done()
 			ids[i], initErrs[i] = initHome(ctx, o.Bin, specs[i], &cfgs[i])
+			if initErrs[i] == nil && o.Configure != nil {
+				o.Configure(i, &cfgs[i])
+			}
 		}()
 	}
 	wg.Wait()
@@ -801,6 +955,9 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 	// connecting.
 	var boots []string
 	for i := range specs {
+		if hosts[i] != nil && hosts[i].Router != "" {
+			break // nobody can dial a node behind NAT (they are last)
+		}
 		boots = append(boots, specs[i].P2PListen+"/p2p/"+ids[i].PeerID.String())
 	}
 	shared := filepath.Join(dir, "policy-cache")
@@ -808,7 +965,7 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 		return nil, err
 	}
 	for i := range specs {
-		cfgs[i].P2P.Bootstrap = slices.Clone(boots[:i])
+		cfgs[i].P2P.Bootstrap = slices.Clone(boots[:min(i, len(boots))])
 		if err := WriteNodeConfig(specs[i].Home, cfgs[i]); err != nil {
 			return nil, err
 		}
@@ -820,7 +977,7 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 		}
 		st.Nodes = append(st.Nodes, NodeProcess{Index: i, Home: specs[i].Home, API: "http://" + specs[i].APIListen,
 			P2P: specs[i].P2PListen + "/p2p/" + ids[i].PeerID.String(), PeerID: ids[i].PeerID.String(), DID: string(ids[i].DID),
-			Origin: "aurora/" + o.Federation + "/" + ids[i].PeerID.String(), Regions: NodeRegions(i)})
+			Origin: "aurora/" + o.Federation + "/" + ids[i].PeerID.String(), Regions: NodeRegions(i), NAT: hosts[i] != nil && hosts[i].Router != ""})
 	}
 
 	// Nodes, one after the other: each dials the ones before it.
@@ -828,10 +985,13 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 	runNode := func(i int) error {
 		s := specs[i]
 		args := []string{"run", "--home", s.Home, "--api-listen", s.APIListen, "--p2p-listen", s.P2PListen}
-		for _, b := range boots[:i] {
+		if s.P2PQUIC != "" {
+			args = append(args, "--p2p-listen", s.P2PQUIC)
+		}
+		for _, b := range cfgs[i].P2P.Bootstrap {
 			args = append(args, "--bootstrap", b)
 		}
-		c, err := start(st.Nodes[i].Name(), filepath.Join(s.Home, "node.log"), args...)
+		c, err := start(nsOf(hosts[i]), st.Nodes[i].Name(), filepath.Join(s.Home, "node.log"), args...)
 		if err != nil {
 			return err
 		}
@@ -841,11 +1001,11 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 			return err
 		}
 		apis[i] = client.New(st.Nodes[i].API, string(tok))
-		apis[i].HTTP.Timeout = 10 * time.Second
+		apis[i].HTTP = HTTPClientIn(c.proc.Netns, 10*time.Second)
 		return st.Save()
 	}
 	ready := func(i int) error {
-		if err := pollUntil(ctx, children, func() bool { return readyz(ctx, st.Nodes[i].API) == nil }); err != nil {
+		if err := pollUntil(ctx, children, func() bool { return readyz(ctx, st.Nodes[i].Netns, st.Nodes[i].API) == nil }); err != nil {
 			return fail(st.Nodes[i].Name()+" /readyz", err)
 		}
 		return nil
@@ -885,8 +1045,19 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 	}
 	fmt.Fprintf(o.Out, "tsa     roots %s\n", st.TSARoots)
 	for _, n := range st.Nodes {
-		fmt.Fprintf(o.Out, "node%-3d api %s  p2p %s  did %s  regions %s  pid %d  log %s\n",
-			n.Index, n.API, n.P2P, n.DID, strings.Join(n.Regions, ","), n.PID, n.Log)
+		where := ""
+		if n.Netns != "" {
+			where = "  netns " + n.Netns
+			if n.NAT {
+				where += " (behind NAT)"
+			}
+		}
+		fmt.Fprintf(o.Out, "node%-3d api %s  p2p %s  did %s  regions %s  pid %d  log %s%s\n",
+			n.Index, n.API, n.P2P, n.DID, strings.Join(n.Regions, ","), n.PID, n.Log, where)
+	}
+	if st.Netns != nil {
+		fmt.Fprintf(o.Out, "netns   %s* on bridge %s (reach an API with: ip netns exec %s curl %s/readyz)\n",
+			st.Netns.Prefix, st.Netns.Subnet, st.Nodes[0].Netns, st.Nodes[0].API)
 	}
 	fmt.Fprintf(o.Out, "client  key %s  did %s\n", st.ClientKey, st.ClientDID)
 	fmt.Fprintf(o.Out, "state   %s\n", filepath.Join(dir, StateFile))
@@ -897,12 +1068,14 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 // prepareDir refuses a directory holding a running testnet, and one holding
 // a stopped testnet unless force (which wipes it).
 func prepareDir(dir string, force bool) error {
+	var lab *NetnsState
 	if st, err := LoadState(dir); err == nil {
 		for _, p := range st.Processes() {
 			if p.Alive() {
 				return fmt.Errorf("testnet: %s holds a running testnet (pid %d); run: aurora testnet down --dir %s", dir, p.PID, dir)
 			}
 		}
+		lab = st.Netns
 	}
 	old, _ := filepath.Glob(filepath.Join(dir, "node[0-9]*"))
 	tsas, _ := filepath.Glob(filepath.Join(dir, "tsa[0-9]*"))
@@ -914,6 +1087,11 @@ func prepareDir(dir string, force bool) error {
 	}
 	if len(old) > 0 && !force {
 		return fmt.Errorf("testnet: %s already holds a testnet (%s); use a new --dir or --force to wipe it", dir, filepath.Base(old[0]))
+	}
+	if lab != nil && lab.Prefix != "" {
+		if err := SweepNetns(context.Background(), lab.Prefix); err != nil {
+			return err
+		}
 	}
 	for _, p := range old {
 		if err := os.RemoveAll(p); err != nil {
@@ -936,14 +1114,19 @@ func childEnv() []string {
 }
 
 // startChild starts bin args in its own process group with stdout and
-// stderr appended to logPath, and reaps it when it exits.
-func startChild(bin string, args []string, logPath, dir string) (*child, error) {
+// stderr appended to logPath, and reaps it when it exits. With ns it runs
+// in that network namespace (ip netns exec, which execs bin: the pid is
+// bin's).
+func startChild(bin string, args []string, logPath, dir, ns string) (*child, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	cmd := exec.Command(bin, args...)
+	if ns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
+	}
 	cmd.Dir = dir
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = f, f
@@ -951,7 +1134,7 @@ func startChild(bin string, args []string, logPath, dir string) (*child, error) 
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{proc: Proc{PID: cmd.Process.Pid, StartTime: startTimeOf(cmd.Process.Pid), Log: logPath}, done: make(chan struct{})}
+	c := &child{proc: Proc{PID: cmd.Process.Pid, StartTime: startTimeOf(cmd.Process.Pid), Log: logPath, Netns: ns}, done: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
 		close(c.done)
@@ -1003,8 +1186,11 @@ func pollUntil(ctx context.Context, children []*child, cond func() bool) error {
 	}
 }
 
-func dialable(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+// dialable reports whether addr accepts TCP connections from inside ns.
+func dialable(ns, addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := DialIn(ns)(ctx, "tcp", addr)
 	if err != nil {
 		return false
 	}
@@ -1012,14 +1198,14 @@ func dialable(addr string) bool {
 	return true
 }
 
-var probe = &http.Client{Timeout: 3 * time.Second}
-
-// readyz returns nil when base/readyz answers 200.
-func readyz(ctx context.Context, base string) error {
+// readyz returns nil when base/readyz answers 200 (asked from inside ns).
+func readyz(ctx context.Context, ns, base string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
 	if err != nil {
 		return err
 	}
+	probe := HTTPClientIn(ns, 3*time.Second)
+	defer probe.CloseIdleConnections()
 	resp, err := probe.Do(req)
 	if err != nil {
 		return err
@@ -1071,7 +1257,7 @@ func (s *ProcessState) Status(ctx context.Context) []ProcStatus {
 	var out []ProcStatus
 	for _, n := range s.Nodes {
 		ps := ProcStatus{Name: n.Name(), PID: n.PID, Alive: n.Alive(), Endpoint: n.API}
-		if err := readyz(ctx, n.API); err != nil {
+		if err := readyz(ctx, n.Netns, n.API); err != nil {
 			ps.Check = "readyz: " + err.Error()
 		} else {
 			ps.Check = "ready"
@@ -1081,7 +1267,7 @@ func (s *ProcessState) Status(ctx context.Context) []ProcStatus {
 	}
 	listening := func(name string, p Proc, addr, url string) ProcStatus {
 		ps := ProcStatus{Name: name, PID: p.PID, Alive: p.Alive(), Endpoint: url, Check: "not listening"}
-		if dialable(addr) {
+		if dialable(p.Netns, addr) {
 			ps.Check = "listening"
 		}
 		ps.OK = ps.Alive && ps.Check == "listening"
@@ -1141,6 +1327,12 @@ func Down(dir string, grace time.Duration, out io.Writer) error {
 	}
 	if len(left) > 0 {
 		return fmt.Errorf("testnet: still running after SIGKILL: %s", strings.Join(left, ", "))
+	}
+	if st.Netns != nil && st.Netns.Prefix != "" {
+		if err := SweepNetns(context.Background(), st.Netns.Prefix); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "netns        %s* removed\n", st.Netns.Prefix)
 	}
 	if err := os.Remove(filepath.Join(dir, StateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

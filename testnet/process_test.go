@@ -174,7 +174,7 @@ func TestStatusAndDown(t *testing.T) {
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
 	var children []*child
 	start := func(i int, extra ...string) Proc {
-		c, err := startChild(os.Args[0], append([]string{"-test.run=^TestHelperProcess$", "--", addr(i)}, extra...), filepath.Join(dir, fmt.Sprintf("p%d.log", i)), dir)
+		c, err := startChild(os.Args[0], append([]string{"-test.run=^TestHelperProcess$", "--", addr(i)}, extra...), filepath.Join(dir, fmt.Sprintf("p%d.log", i)), dir, "")
 		if err != nil {
 			t.Fatal(err)
 		}

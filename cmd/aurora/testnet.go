@@ -43,7 +43,7 @@ func newTestnetCmd() *cobra.Command {
 func newTestnetUpCmd() *cobra.Command {
 	var o testnet.UpOptions
 	cmd := &cobra.Command{
-		Use:   "up --dir DIR [--nodes N] [--fakes vastai,salad,akash] [--epoch 1s]",
+		Use:   "up --dir DIR [--nodes N] [--fakes vastai,salad,akash] [--epoch 1s] [--netns [--nat 1]]",
 		Short: "Start a multi-process federation on 127.0.0.1 that keeps running after this command",
 		Long: `Start provider fakes (aurora testnet fake-provider), two dev TSAs (aurora tsa
 serve) and N nodes (aurora init + aurora run) as background processes on free
@@ -53,6 +53,10 @@ peer; node i also dials nodes 1..i-1, so every pair is connected. Waits for
 every /readyz, exchanges treaties in a ring over gossip, writes
 DIR/testnet.json (pids, API URLs, peer IDs, DIDs, fake and TSA URLs, the client
 key) and prints one line per endpoint.
+With --netns each process runs in a network namespace of its own (nodes on
+10.77.0.0/24, APIs on 127.0.0.1:7070 inside their namespace: ip netns exec
+NS curl …); --nat 1 puts the last node behind a NAT. down removes the
+namespaces.
 Stop it with: aurora testnet down --dir DIR`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -77,6 +81,8 @@ Stop it with: aurora testnet down --dir DIR`,
 	f.StringVar(&o.Federation, "federation", "testnet", "federation name")
 	f.BoolVar(&o.Force, "force", false, "wipe a stopped testnet left in --dir")
 	f.DurationVar(&o.Timeout, "timeout", 3*time.Minute, "give up (and stop everything started) after this long")
+	f.BoolVar(&o.Netns, "netns", false, "run every process in a network namespace of its own on one bridge (root, iproute2; see testnet/README.md)")
+	f.IntVar(&o.NAT, "nat", 0, "with --netns: put the last node behind a NAT router (nftables masquerade); 0 or 1")
 	return cmd
 }
 

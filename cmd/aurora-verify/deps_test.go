@@ -15,6 +15,7 @@ import (
 var allowedDeps = []string{
 	"github.com/aurora-federation/aurora/cmd/aurora-verify",
 	"github.com/aurora-federation/aurora/cmd/internal/proofverify",
+	"github.com/aurora-federation/aurora/internal/boundedio",
 	"github.com/aurora-federation/aurora/provenance/c2sp",
 	"github.com/aurora-federation/aurora/provenance/rfc3161",
 	"github.com/aurora-federation/aurora/provenance/trust",

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aurora-federation/aurora/internal/boundedio"
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/node/client"
 	"github.com/aurora-federation/aurora/node/store"
@@ -166,7 +167,7 @@ func (b *backupRun) start(ctx context.Context) (store.Manifest, error) {
 // resume keeps the whole frames of FILE.partial and streams the rest.
 func (b *backupRun) resume(ctx context.Context) (store.Manifest, error) {
 	part := b.path + partialSuffix
-	raw, err := readBoundedFile(b.path+partialStateSuffix, maxPartialState)
+	raw, err := boundedio.ReadFile(b.path+partialStateSuffix, maxPartialState)
 	if err != nil {
 		return store.Manifest{}, fmt.Errorf("backup --resume: %w (no interrupted backup of %s?)", err, b.path)
 	}
@@ -285,22 +286,6 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		fmt.Fprintf(p.out, "backup: %d MiB received in %s (%.1f MB/s)\n", p.n>>20, el.Round(time.Second), float64(p.n)/1e6/el.Seconds())
 	}
 	return n, err
-}
-
-func readBoundedFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 func newHealthCmd() *cobra.Command {

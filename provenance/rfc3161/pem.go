@@ -5,8 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"os"
+
+	"github.com/aurora-federation/aurora/internal/boundedio"
 )
 
 // Limits on PEM trust material, which comes from configuration files.
@@ -110,7 +110,7 @@ func CertPoolFromPEM(data []byte) (*x509.CertPool, error) {
 // LoadCertificates reads a PEM file of certificates, bounded and strict as
 // ParseCertificatesPEM.
 func LoadCertificates(path string) ([]*x509.Certificate, error) {
-	data, err := readBounded(path, MaxPEMSize)
+	data, err := boundedio.ReadFile(path, MaxPEMSize)
 	if err != nil {
 		return nil, &PEMError{Source: path, Reason: "read", Err: err}
 	}
@@ -127,18 +127,3 @@ func CertPool(certs ...*x509.Certificate) *x509.CertPool {
 }
 
 // readBounded reads at most limit bytes of a file, failing if it is larger.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return data, nil
-}

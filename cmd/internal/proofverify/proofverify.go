@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/aurora-federation/aurora/internal/boundedio"
 	"github.com/aurora-federation/aurora/provenance/c2sp"
 	"github.com/aurora-federation/aurora/provenance/rfc3161"
 	"github.com/aurora-federation/aurora/provenance/trust"
@@ -103,7 +103,7 @@ func (v *Verifier) AddFlags(f *pflag.FlagSet) {
 // *PartialError for a verification that skipped the witness or TSA check
 // without --partial-ok, and other errors for bad input.
 func (v *Verifier) Run(ctx context.Context, out io.Writer, fs *pflag.FlagSet, file string) error {
-	data, err := readBounded(file, c2sp.MaxBundleSize)
+	data, err := boundedio.ReadFile(file, c2sp.MaxBundleSize)
 	if err != nil {
 		return err
 	}
@@ -183,10 +183,10 @@ func (v *Verifier) Run(ctx context.Context, out io.Writer, fs *pflag.FlagSet, fi
 			opts.NewerWitnesses = true
 		}
 	} else if v.newer != "" {
-		if opts.Newer, err = readBounded(v.newer, maxCheckpointFile); err != nil {
+		if opts.Newer, err = boundedio.ReadFile(v.newer, maxCheckpointFile); err != nil {
 			return err
 		}
-		raw, err := readBounded(v.consistency, maxProofFile)
+		raw, err := boundedio.ReadFile(v.consistency, maxProofFile)
 		if err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func (e *PartialError) Error() string {
 // tsa-roots files (relative to the policy's directory) and the inline roots,
 // which the policy parsed already.
 func loadPolicy(path string) (*trust.Policy, []*x509.Certificate, error) {
-	data, err := readBounded(path, trust.MaxPolicySize)
+	data, err := boundedio.ReadFile(path, trust.MaxPolicySize)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -274,7 +274,7 @@ func LoadPolicy(path string) (*trust.Policy, []byte, error) {
 // readCertificates reads a PEM file of TSA roots, bounded and strict
 // (rfc3161.ParseCertificatesPEM).
 func readCertificates(path string) ([]*x509.Certificate, error) {
-	b, err := readBounded(path, maxRootsPEM)
+	b, err := boundedio.ReadFile(path, maxRootsPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -302,20 +302,4 @@ func parseLogKey(origin, s string) (note.Verifier, error) {
 		return c2sp.LogVerifier(origin, pub)
 	}
 	return c2sp.ParseLogKey(s)
-}
-
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }

@@ -121,19 +121,6 @@ func connected(ctx context.Context, api *client.Client) (map[string]bool, error)
 	return out, nil
 }
 
-// pairs are the unordered node pairs (i < j) with a treaty in the ring.
-func ringPairs(n int) [][2]int {
-	if n == 2 {
-		return [][2]int{{0, 1}}
-	}
-	var out [][2]int
-	for i := range n {
-		j := (i + 1) % n
-		out = append(out, [2]int{min(i, j), max(i, j)})
-	}
-	return out
-}
-
 // waitPairs waits until both nodes of every pair see each other
 // connected, and returns, per pair, how long it took from start (the
 // later of the two sides).

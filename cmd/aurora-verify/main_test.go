@@ -25,6 +25,35 @@ func TestAuroraVerify(t *testing.T) {
 	if err := os.WriteFile(tampered, bytes.Replace(f.Bundle, []byte("\n100\n"), []byte("\n101\n"), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	policy, err := os.ReadFile(f.Path("trust.policy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same witness listed, but "quorum none": the witness check is
+	// skipped (PROVENANCE.md §9), not judged as "at least one of them".
+	none := f.Path("none.policy")
+	if err := os.WriteFile(none, bytes.Replace(policy, []byte("\nquorum partners\n"), []byte("\nquorum none\n"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stripped, err := os.ReadFile(f.Path("job.proof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bundle without its cosignature line: under "quorum none" it still
+	// verifies everything else.
+	uncosigned := f.Path("uncosigned.proof")
+	var kept [][]byte
+	for _, line := range bytes.Split(stripped, []byte("\n")) {
+		if !bytes.HasPrefix(line, []byte("\u2014 aurora-witness/")) {
+			kept = append(kept, line)
+		}
+	}
+	if len(kept) == len(bytes.Split(stripped, []byte("\n"))) {
+		t.Fatal("the fixture bundle has no witness cosignature line")
+	}
+	if err := os.WriteFile(uncosigned, bytes.Join(kept, []byte("\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -39,6 +68,9 @@ func TestAuroraVerify(t *testing.T) {
 			"NOT fully verified", "tsa skipped"},
 		{"partial ok", []string{f.Path("job.proof"), "--origin", c2sptest.Origin, "--log-key", f.LogKey, "--partial-ok"}, 0, "partially verified", ""},
 		{"tampered", []string{"--policy", f.Path("trust.policy"), tampered}, 1, "", "log-signature"},
+		{"quorum none", []string{"--policy", none, f.Path("job.proof")}, 1, "skip  witnesses      the policy requires no cosignature (quorum none)", "witnesses skipped"},
+		{"quorum none, no cosignature", []string{"--policy", none, "--partial-ok", uncosigned}, 0, "partially verified", ""},
+		{"quorum partners, no cosignature", []string{"--policy", f.Path("trust.policy"), uncosigned}, 1, "", "witnesses"},
 		{"newer URL is offline only", []string{"--policy", f.Path("trust.policy"), "--newer", "http://127.0.0.1:1", f.Path("job.proof")}, 1, "", "needs the network"},
 		{"no file", []string{"--policy", f.Path("trust.policy")}, 2, "", "want one bundle FILE"},
 		{"two files", []string{"--policy", f.Path("trust.policy"), f.Path("job.proof"), f.Path("job.proof")}, 2, "", "got 2 arguments"},

@@ -129,7 +129,11 @@ func (v *Verifier) Run(ctx context.Context, out io.Writer, fs *pflag.FlagSet, fi
 			return fmt.Errorf("proof verify: %s lists no log with origin %q", v.policyFile, opts.Origin)
 		}
 		opts.LogKey = l.Verifier
-		opts.WitnessKeys, opts.Quorum = pol.WitnessKeys(), pol.Quorum()
+		if q := pol.Quorum(); q != nil {
+			opts.WitnessKeys, opts.Quorum = pol.WitnessKeys(), q
+		} else {
+			opts.SkipWitnesses = "the policy requires no cosignature (quorum none)"
+		}
 		if pol.TSA.MinTokens > 0 && !fs.Changed("min-tokens") {
 			opts.MinTokens = pol.TSA.MinTokens
 		}
@@ -227,7 +231,7 @@ type PartialError struct {
 }
 
 func (e *PartialError) Error() string {
-	return fmt.Sprintf("proof verify: not fully verified: %s skipped (give --witness-key/--min-witnesses and --tsa-roots, or --partial-ok to accept a partial verification)",
+	return fmt.Sprintf("proof verify: not fully verified: %s skipped (a trust policy with a witness quorum and TSA roots, or the --witness-key and --tsa-roots flags, verifies fully; --partial-ok accepts a partial verification)",
 		strings.Join(e.Skipped, " and "))
 }
 

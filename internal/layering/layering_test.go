@@ -32,6 +32,12 @@ var rules = []rule{
 	{pkg: "provenance/trust", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs", mod + "/provenance/tsa", mod + "/provenance/c2sphttp"}, upper...), direct: []string{"net/http", "os"}},
 	{pkg: "provenance/monitor", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs", mod + "/provenance/tsa", mod + "/provenance/c2sphttp"}, upper...), direct: []string{"net/http", "os"}},
 	{pkg: "provenance/c2sphttp", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs"}, upper...), direct: []string{"os"}},
+	// The light verifier's core (what cmd/aurora-verify links) and the
+	// browser page's Go package reach nothing of Aurora but a bounded file
+	// read, and no transport.
+	{pkg: "provenance/c2sp", graph: []string{mod + "/"}, direct: []string{"net/http", "net", "os"}},
+	{pkg: "provenance/rfc3161", graph: []string{mod + "/treaty", mod + "/provenance/c2sp", mod + "/provenance/tsa", mod + "/provenance/ipfs", mod + "/clock", mod + "/policy", mod + "/order", mod + "/providers", mod + "/node", mod + "/mesh", mod + "/testnet", mod + "/cmd"}, direct: []string{"net/http", "net"}},
+	{pkg: "web/verify", graph: []string{mod + "/"}, direct: []string{"net/http", "os"}},
 	{pkg: "order", graph: append([]string{mod + "/policy", mod + "/provenance"}, upper...), direct: []string{"net/http", "os"}},
 	{pkg: "providers", graph: append([]string{mod + "/order", mod + "/provenance", mod + "/policy"}, upper...), direct: []string{"net/http"}}, // credentials come from env and files
 	{pkg: "providers/simulate", graph: upper},

@@ -1,6 +1,10 @@
 package node
 
 import (
+	"slices"
+	"strings"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -12,7 +16,7 @@ import (
 // registered on the node's own registry (never the global one: many nodes
 // share a test process).
 type Metrics struct {
-	Registry *prometheus.Registry
+	Registry *Registry
 
 	Order         *order.Metrics         // the order path: orders, launches, fills, forwards
 	BackupLast    prometheus.Gauge       // aurora_backup_last_success_timestamp_seconds
@@ -25,7 +29,7 @@ type Metrics struct {
 
 // NewMetrics creates the node's registry and collectors.
 func NewMetrics() *Metrics {
-	reg := prometheus.NewRegistry()
+	reg := &Registry{Registry: prometheus.NewRegistry()}
 	m := &Metrics{
 		Registry:   reg,
 		Order:      order.NewMetrics(reg),
@@ -48,4 +52,77 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.BackupLast, m.AnchorFetches, m.BackupStreamBytes, m.BackupStreams, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Registry is the node's Prometheus registry, which also remembers the
+// metric family of every collector registered on it, also those not yet
+// exported (a vector with no children is absent from Gather): Families is
+// what ops/metrics.txt, the dashboard and the alert rules must know.
+type Registry struct {
+	*prometheus.Registry
+
+	mu       sync.Mutex
+	families map[string]bool
+}
+
+var _ prometheus.Registerer = (*Registry)(nil)
+
+// Register registers c and records its families.
+func (r *Registry) Register(c prometheus.Collector) error {
+	if err := r.Registry.Register(c); err != nil {
+		return err
+	}
+	descs := make(chan *prometheus.Desc)
+	go func() {
+		c.Describe(descs)
+		close(descs)
+	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.families == nil {
+		r.families = map[string]bool{}
+	}
+	for d := range descs {
+		if name := descName(d); name != "" {
+			r.families[name] = true
+		}
+	}
+	return nil
+}
+
+// MustRegister registers cs, panicking on the first error.
+func (r *Registry) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// Families returns the sorted names of every metric family registered.
+func (r *Registry) Families() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.families))
+	for n := range r.families {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// descName is a descriptor's fully qualified name. client_golang exposes it
+// only through Desc.String ("Desc{fqName: \"name\", …}").
+func descName(d *prometheus.Desc) string {
+	s := d.String()
+	const key = `fqName: "`
+	i := strings.Index(s, key)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(key):]
+	if j := strings.IndexByte(s, '"'); j >= 0 {
+		return s[:j]
+	}
+	return ""
 }

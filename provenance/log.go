@@ -413,12 +413,12 @@ func (l *Log) ReadLeaves(ctx context.Context, start, end uint64, fn func(index u
 		return fmt.Errorf("%w: leaves [%d, %d), log size %d", ErrNotFound, start, end, l.Size())
 	}
 	if end-start <= readBatch {
-		for i := start; i < end; i++ {
-			lf, err := l.Leaf(ctx, i)
-			if err != nil {
-				return err
-			}
-			if err := fn(i, lf); err != nil {
+		leaves, err := l.leafRange(ctx, start, end, nil)
+		if err != nil {
+			return err
+		}
+		for n, lf := range leaves {
+			if err := fn(start+uint64(n), lf); err != nil {
 				return err
 			}
 		}
@@ -442,13 +442,9 @@ func (l *Log) ReadLeaves(ctx context.Context, start, end uint64, fn func(index u
 			defer close(outs[w])
 			for k := uint64(w); k < nbatches; k += readers {
 				first := start + k*readBatch
-				b := batch{leaves: make([][]byte, 0, min(readBatch, end-first))}
-				for i := first; i < min(first+readBatch, end) && b.err == nil; i++ {
-					var lf []byte
-					if lf, b.err = l.Leaf(ctx, i); b.err == nil {
-						b.leaves = append(b.leaves, lf)
-					}
-				}
+				last := min(first+readBatch, end)
+				var b batch
+				b.leaves, b.err = l.leafRange(ctx, first, last, make([][]byte, 0, last-first))
 				select {
 				case outs[w] <- b:
 				case <-ctx.Done():
@@ -476,6 +472,45 @@ func (l *Log) ReadLeaves(ctx context.Context, start, end uint64, fn func(index u
 		}
 	}
 	return nil
+}
+
+// RangeReader is a datastore that reads a key range in key order in one
+// pass (node/store's badger view does): ReadLeaves then costs one seek per
+// batch instead of a lookup per leaf.
+type RangeReader interface {
+	ReadRange(ctx context.Context, start, end datastore.Key, fn func(key datastore.Key, value []byte) error) error
+}
+
+// leafRange appends leaves [first, last) to out: in one pass over the key
+// range when the datastore is a RangeReader, else leaf by leaf. Either way
+// a leaf missing below the log's size is an error, as in Leaf (leafKey
+// orders like the index: fixed-width hex of big-endian).
+func (l *Log) leafRange(ctx context.Context, first, last uint64, out [][]byte) ([][]byte, error) {
+	rr, ok := l.ds.(RangeReader)
+	if !ok {
+		for i := first; i < last; i++ {
+			lf, err := l.Leaf(ctx, i)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, lf)
+		}
+		return out, nil
+	}
+	next := first
+	err := rr.ReadRange(ctx, leafKey(first), leafKey(last), func(k datastore.Key, v []byte) error {
+		_, leaf, good := leafEntry(v)
+		if k != leafKey(next) || !good {
+			return fmt.Errorf("provenance: leaf %d missing or corrupt below size %d", next, l.Size())
+		}
+		out = append(out, leaf)
+		next++
+		return nil
+	})
+	if err == nil && next != last {
+		err = fmt.Errorf("provenance: leaf %d missing or corrupt below size %d", next, l.Size())
+	}
+	return out, err
 }
 
 // Leaf returns the bytes of leaf i. The caller owns the returned slice

@@ -38,6 +38,8 @@ var rules = []rule{
 	{pkg: "provenance/c2sp", graph: []string{mod + "/"}, direct: []string{"net/http", "net", "os"}},
 	{pkg: "provenance/rfc3161", graph: []string{mod + "/treaty", mod + "/provenance/c2sp", mod + "/provenance/tsa", mod + "/provenance/ipfs", mod + "/clock", mod + "/policy", mod + "/order", mod + "/providers", mod + "/node", mod + "/mesh", mod + "/testnet", mod + "/cmd"}, direct: []string{"net/http", "net"}},
 	{pkg: "web/verify", graph: []string{mod + "/"}, direct: []string{"net/http", "os"}},
+	// The SLO report reads Prometheus, nothing of Aurora.
+	{pkg: "slo", graph: []string{mod + "/"}},
 	// Credit accounting is pure arithmetic over records.
 	{pkg: "credit", graph: []string{mod + "/policy", mod + "/provenance", mod + "/providers", mod + "/order", mod + "/clock", mod + "/judge", mod + "/node", mod + "/mesh", mod + "/testnet", mod + "/cmd"}, direct: []string{"net/http", "os", "time"}},
 	{pkg: "order", graph: append([]string{mod + "/policy", mod + "/provenance"}, upper...), direct: []string{"net/http", "os"}},

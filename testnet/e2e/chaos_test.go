@@ -27,7 +27,7 @@ var (
 	chaosPartitions = flag.String("chaos-partitions", "10s,75s", "TestChaosPartition: comma-separated partition lengths (the budget holds for 10s to 5m)")
 	chaosRounds     = flag.Int("chaos-rounds", 5, "TestChaosChurn: kill -9 and restart rounds")
 	chaosSeed       = flag.Uint64("chaos-seed", 0, "TestChaosChurn: seed of the victims and moments (0: from the clock; printed)")
-	chaosRate       = flag.Int64("chaos-rate", 256_000, "TestChaosBandwidth: node0's link rate in bit/s (tc tbf)")
+	chaosRate       = flag.Int64("chaos-rate", 64_000, "TestChaosBandwidth: node0's link rate in bit/s (tc tbf)")
 )
 
 // Chaos budgets (README, Budgets): every treaty pair reconnected directly
@@ -216,10 +216,19 @@ func TestChaosPartition(t *testing.T) {
 			case <-time.After(rest):
 			}
 		}
+		// Whether the partition outlasted the connections (keep-alives
+		// and idle timeouts end them after some 30 s of silence).
+		var dropped []string
+		for _, p := range pairs {
+			if c, err := connected(ctx, n.apis[p[1]]); err == nil && !c[n.st.Nodes[0].PeerID] {
+				dropped = append(dropped, fmt.Sprintf("node%d–node%d", p[0], p[1]))
+			}
+		}
 		if err := h.Heal(ctx); err != nil {
 			t.Fatal(err)
 		}
 		healed := time.Now()
+		t.Logf("chaos: partition %v (%s): connections dropped by the heal: %v", d, mode, dropped)
 
 		type figure struct {
 			what string
@@ -497,6 +506,21 @@ func TestChaosBandwidth(t *testing.T) {
 	var st loadStats
 	wg := n.load(lctx, []int{0, 1, 2}, 1, 0, &st)
 	defer func() { stopLoad(); wg.Wait() }()
+	// Witnessing over the limited link: node0's next checkpoint cosigned
+	// by both partners.
+	var cp provenance.Checkpoint
+	if err := waitUntil(ctx, time.Minute, func() bool {
+		var err error
+		cp, err = n.latestCheckpoint(ctx, 0)
+		return err == nil
+	}); err != nil {
+		t.Fatalf("node0 signs no checkpoint over the limited link: %v", err)
+	}
+	start := time.Now()
+	if err := waitUntil(ctx, time.Minute, func() bool { return n.cosignedBy(ctx, 0, cp.Size, []int{1, 2}) }); err != nil {
+		t.Errorf("node0's checkpoints are not cosigned over the limited link: %v", err)
+	}
+	t.Logf("chaos: %d bit/s on node0: its next checkpoint after size %d cosigned by node1 and node2 in %v", *chaosRate, cp.Size, time.Since(start).Round(10*time.Millisecond))
 	var worst time.Duration
 	for k, p := range [][2]int{{0, 1}, {1, 2}, {2, 0}, {0, 2}} {
 		start := time.Now()

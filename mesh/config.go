@@ -192,9 +192,13 @@ type Config struct {
 	// connected peers (it also syncs with every newly connected peer).
 	// Default 30s; testnets use 2s.
 	SyncInterval time.Duration
-	// ReconnectInterval is how often the node redials disconnected treaty
-	// and bootstrap peers. Default 10s.
+	// ReconnectInterval is how often the node redials disconnected
+	// bootstrap and remembered peers (treaty partners have dial loops of
+	// their own: Redial). Default 10s.
 	ReconnectInterval time.Duration
+	// Redial configures the treaty partners' dial loops and how long a
+	// request waits for one. The zero value works.
+	Redial RedialConfig
 	// StreamTimeout is the deadline of every stream exchange (order,
 	// witness, sync) and bounds OnOrder and OnWitness. Default 10s.
 	StreamTimeout time.Duration
@@ -280,6 +284,9 @@ func (c *Config) validate() error {
 	}
 	if c.SLAWindow == 0 {
 		c.SLAWindow = 5 * time.Minute
+	}
+	if err := c.Redial.validate(); err != nil {
+		return err
 	}
 	for name, d := range map[string]time.Duration{"SyncInterval": c.SyncInterval, "ReconnectInterval": c.ReconnectInterval,
 		"StreamTimeout": c.StreamTimeout, "DialTimeout": c.DialTimeout, "SLAWindow": c.SLAWindow} {

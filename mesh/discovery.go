@@ -47,6 +47,7 @@ func (m *Mesh) eventLoop() {
 		switch ev := e.(type) {
 		case event.EvtPeerConnectednessChanged:
 			m.metrics.peers.Set(float64(len(m.host.Network().Peers())))
+			m.redial.notify(ev.Peer)
 			if ev.Connectedness == network.Connected {
 				select {
 				case m.syncQ <- ev.Peer:
@@ -55,6 +56,9 @@ func (m *Mesh) eventLoop() {
 			}
 		case event.EvtPeerIdentificationCompleted:
 			m.storePeer(m.ctx, ev.Peer, ev.ListenAddrs)
+			if v := m.book.current(); v.keep[ev.Peer] != "" {
+				m.allow.setPartners(m.partnerAddrs(v.keep))
+			}
 		}
 	}
 }
@@ -141,8 +145,9 @@ func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	}
 }
 
-// reconnectLoop keeps treaty partners direct, protected and connected, and
-// bootstrap peers connected; it also dials mDNS discoveries.
+// reconnectLoop keeps treaty partners direct and protected, with a dial
+// loop each (redialer), and bootstrap peers connected; it also dials mDNS
+// discoveries.
 func (m *Mesh) reconnectLoop() {
 	t := time.NewTicker(m.cfg.ReconnectInterval)
 	defer t.Stop()
@@ -191,10 +196,17 @@ func (m *Mesh) reconcile() {
 		cm.Unprotect(pid, protectTag)
 		delete(m.direct, pid)
 	}
-	targets := map[peer.ID]bool{}
+	// Every party of a treaty we signed has its own dial loop, with its
+	// own backoff; the rest here is redialled once per ReconnectInterval.
+	keep := make(map[peer.ID]bool, len(v.keep))
 	for pid := range v.keep {
-		targets[pid] = true
+		if pid != m.id {
+			keep[pid] = true
+		}
 	}
+	m.redial.set(keep)
+	m.allow.setPartners(m.partnerAddrs(v.keep))
+	targets := map[peer.ID]bool{}
 	for _, ai := range m.boot {
 		targets[ai.ID] = true
 	}
@@ -205,7 +217,7 @@ func (m *Mesh) reconcile() {
 			if n == minPeers {
 				break
 			}
-			if !targets[pid] {
+			if !targets[pid] && !keep[pid] {
 				targets[pid] = true
 				n++
 			}
@@ -221,7 +233,7 @@ func (m *Mesh) reconcile() {
 		}
 	}
 	for pid := range targets {
-		if pid == m.id || m.host.Network().Connectedness(pid) == network.Connected {
+		if pid == m.id || keep[pid] || m.host.Network().Connectedness(pid) == network.Connected {
 			continue
 		}
 		// A peer is redialled once per interval however often the book
@@ -251,8 +263,11 @@ func (m *Mesh) reconcile() {
 }
 
 // dial connects to a peer from the peerstore's addresses, reaping dead
-// connections and clearing any dial backoff first (a peer that restarted answers again), and asks the
-// DHT for fresh addresses when those fail.
+// connections and clearing the swarm's dial backoff first (the callers —
+// a partner's dial loop, the bootstrap redial once per ReconnectInterval —
+// keep their own schedule, and a peer that restarted answers again), and
+// asks the DHT for fresh addresses when those fail. Requests (forwards,
+// queries, witnessing) never call it: they wait for the partner's loop.
 func (m *Mesh) dial(ctx context.Context, pid peer.ID) error {
 	// A connection the peer closed may not be reaped yet; Connect would
 	// take it for a live one.

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/x/rate"
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/aurora-federation/aurora/treaty"
@@ -114,9 +115,10 @@ type hostParts struct {
 }
 
 // newHost builds the host. partner tells treaty partners from strangers
-// for the resource manager's stranger budgets (guardedRM); refused counts
-// its refusals.
-func newHost(cfg *Config, partner func(peer.ID) bool, refused func(kind, reason string)) (*hostParts, error) {
+// for the resource manager's stranger budgets (guardedRM), conns holds
+// the connection rate limit with partners' addresses exempt (connlimit.go);
+// refused counts their refusals.
+func newHost(cfg *Config, partner func(peer.ID) bool, refused func(kind, reason string), conns *connAllow) (*hostParts, error) {
 	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key.Ed25519())
 	if err != nil {
 		return nil, fmt.Errorf("mesh: identity: %w", err)
@@ -147,7 +149,9 @@ func newHost(cfg *Config, partner func(peer.ID) bool, refused func(kind, reason 
 	if err != nil {
 		return nil, fmt.Errorf("mesh: connection manager: %w", err)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits()))
+	// No connection rate limiter in the resource manager: guardedRM
+	// applies go-libp2p's default one to non-partners only (connlimit.go).
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits()), rcmgr.WithConnRateLimiters(&rate.Limiter{}))
 	if err != nil {
 		return nil, fmt.Errorf("mesh: resource manager: %w", err)
 	}
@@ -156,7 +160,7 @@ func newHost(cfg *Config, partner func(peer.ID) bool, refused func(kind, reason 
 		// Start listens, once the handlers are bound.
 		libp2p.NoListenAddrs,
 		libp2p.ConnectionManager(cm),
-		libp2p.ResourceManager(newGuardedRM(rm, partner, refused)),
+		libp2p.ResourceManager(newGuardedRM(rm, partner, refused, conns)),
 		libp2p.UserAgent("aurora/1"),
 		// libp2p's own metrics are process-global collectors: a process
 		// running many meshes (tests, the testnet) cannot own them per

@@ -112,14 +112,17 @@ type guardedRM struct {
 	network.ResourceManager
 	partner func(peer.ID) bool
 	refused func(kind, reason string)
+	// conns rate-limits new connections of non-partners' addresses
+	// (connlimit.go); nil: none.
+	conns *connAllow
 
 	mu    sync.Mutex // protects following
 	total map[protocol.ID]int
 	open  map[protocol.ID]map[peer.ID]int
 }
 
-func newGuardedRM(rm network.ResourceManager, partner func(peer.ID) bool, refused func(kind, reason string)) *guardedRM {
-	return &guardedRM{ResourceManager: rm, partner: partner, refused: refused, total: map[protocol.ID]int{}, open: map[protocol.ID]map[peer.ID]int{}}
+func newGuardedRM(rm network.ResourceManager, partner func(peer.ID) bool, refused func(kind, reason string), conns *connAllow) *guardedRM {
+	return &guardedRM{ResourceManager: rm, partner: partner, refused: refused, conns: conns, total: map[protocol.ID]int{}, open: map[protocol.ID]map[peer.ID]int{}}
 }
 
 // OpenStream wraps inbound stream scopes.

@@ -31,7 +31,7 @@ func TestStrangerStreamBudget(t *testing.T) {
 	defer inner.Close()
 	partner := pid(t, testKey(t, 1))
 	refused := map[string]int{}
-	g := newGuardedRM(inner, func(p peer.ID) bool { return p == partner }, func(kind, reason string) { refused[kind+" "+reason]++ })
+	g := newGuardedRM(inner, func(p peer.ID) bool { return p == partner }, func(kind, reason string) { refused[kind+" "+reason]++ }, nil)
 	open := func(p peer.ID, dir network.Direction, proto protocol.ID) (network.StreamManagementScope, error) {
 		t.Helper()
 		s, err := g.OpenStream(p, dir)

@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
@@ -81,6 +82,12 @@ type Mesh struct {
 	// direct and dialed are owned by the reconnect loop.
 	direct map[peer.ID]bool
 	dialed map[peer.ID]time.Time // last reconnect attempt
+
+	// redial runs one dial loop per treaty partner (redial.go).
+	redial *redialer
+	// allow exempts partners' addresses from the connection rate limit
+	// (connlimit.go).
+	allow *connAllow
 }
 
 // The node's order pipeline uses the mesh through its Forwarder,
@@ -129,7 +136,7 @@ func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		cfg: cfg, log: cfg.Logger, me: cfg.Key.DID(), metrics: met,
 		kick: make(chan struct{}, 1), found: make(chan peer.AddrInfo, 16), syncQ: make(chan peer.ID, 64),
 		repSeen: map[treaty.DID]int64{}, stats: map[treaty.DID]*peerStats{}, stored: map[peer.ID]string{}, direct: map[peer.ID]bool{},
-		dialed: map[peer.ID]time.Time{},
+		dialed: map[peer.ID]time.Time{}, allow: newConnAllow(),
 	}
 	m.book = newBook(&m.cfg, m.log)
 	m.book.refused = func(reason string) { met.refused.WithLabelValues(kindNames[kindTreaty], reason).Inc() }
@@ -157,7 +164,7 @@ func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		ai, _ := peer.AddrInfoFromString(b) // checked by validate
 		m.boot = append(m.boot, *ai)
 	}
-	parts, err := newHost(&m.cfg, m.isPartner, func(kind, reason string) { met.refused.WithLabelValues(kind, reason).Inc() })
+	parts, err := newHost(&m.cfg, m.isPartner, func(kind, reason string) { met.refused.WithLabelValues(kind, reason).Inc() }, m.allow)
 	if err != nil {
 		met.unregister()
 		return nil, err
@@ -167,11 +174,18 @@ func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		m.log.Warn("QUIC cannot carry a PSK: listen addresses dropped", "addrs", parts.dropped)
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.redial = newRedialer(m.ctx, m.cfg.Redial, m.cfg.DialTimeout, m.dialPartner, m.isConnected, m.log)
 	defer func() {
 		if err != nil {
 			m.Close()
 		}
 	}()
+	if err := met.add(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "aurora_mesh_partners_disconnected",
+		Help: "Parties of this node's active treaties with no open connection to it (each has a dial loop redialling it).",
+	}, m.partnersDisconnected)); err != nil {
+		return nil, err
+	}
 	m.host.SetStreamHandler(ProtocolOrder, m.handleOrder)
 	m.host.SetStreamHandler(ProtocolWitness, m.handleWitness)
 	m.host.SetStreamHandler(ProtocolSync, m.handleSync)
@@ -279,11 +293,42 @@ func (m *Mesh) Close() error {
 			errs = append(errs, m.host.Close())
 		}
 		m.loops.Wait()
+		if m.redial != nil {
+			m.redial.wait()
+		}
 		m.handlers.Wait()
 		m.metrics.unregister()
 		m.closeErr = errors.Join(errs...)
 	})
 	return m.closeErr
+}
+
+// dialPartner is one dial of a partner's loop, counted.
+func (m *Mesh) dialPartner(ctx context.Context, p peer.ID) error {
+	err := m.dial(ctx, p)
+	res := DialOK
+	if err != nil {
+		res = DialFailed
+	}
+	m.metrics.dials.WithLabelValues(res).Inc()
+	return err
+}
+
+// partnersDisconnected counts the parties of our active treaties with no
+// connection.
+func (m *Mesh) partnersDisconnected() float64 {
+	n := 0
+	for p := range m.book.current().partners {
+		if p != m.id && !m.isConnected(p) {
+			n++
+		}
+	}
+	return float64(n)
+}
+
+// isConnected reports whether p has a live connection.
+func (m *Mesh) isConnected(p peer.ID) bool {
+	return m.host.Network().Connectedness(p) == network.Connected
 }
 
 // Host returns the libp2p host (bitswap runs on it). The mesh owns it: do

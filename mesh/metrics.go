@@ -42,7 +42,14 @@ type metrics struct {
 	bookSize   prometheus.Gauge
 	forwardTry *prometheus.CounterVec
 	refused    *prometheus.CounterVec
+	dials      *prometheus.CounterVec
 }
+
+// Results of aurora_mesh_partner_dials_total.
+const (
+	DialOK     = "ok"
+	DialFailed = "failed"
+)
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -93,8 +100,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "aurora_mesh_refused_total",
 			Help: "What peers without an active treaty (strangers) were refused, by kind (a protocol ID, or treaty, reputation, anchor gossip) and reason (peer_budget, stranger_budget, rate, not_member, proposals, anchor_origins, evidence_logs).",
 		}, []string{"kind", "reason"}),
+		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aurora_mesh_partner_dials_total",
+			Help: "Dials by the treaty partners' dial loops (one loop per partner, jittered exponential backoff), by result (ok, failed).",
+		}, []string{"result"}),
 	}
-	m.collectors = []prometheus.Collector{m.rtt, m.orders, m.filled, m.peers, m.dropped, m.validated, m.repairs, m.streams, m.bookSize, m.forwardTry, m.refused}
+	m.collectors = []prometheus.Collector{m.rtt, m.orders, m.filled, m.peers, m.dropped, m.validated, m.repairs, m.streams, m.bookSize, m.forwardTry, m.refused, m.dials}
+	for _, r := range []string{DialOK, DialFailed} {
+		m.dials.WithLabelValues(r)
+	}
 	for _, r := range []string{LaneSentAck, LaneSentDenial, LaneSentError, LaneRecvAck, LaneRecvDenial, LaneRecvError} {
 		m.orders.WithLabelValues(r)
 	}

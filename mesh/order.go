@@ -164,11 +164,14 @@ func isAck(b []byte) bool {
 
 // Forward sends a signed order (dag-cbor) to a treaty peer under treatyCID
 // and returns the peer's signed Ack or Denial. A refusal by the peer is a
-// *ForwardError (its code, e.g. no_lane or replay). When the peer cannot
-// be reached, or the stream breaks before the answer, Forward redials once
-// and resends the same bytes (a peer answers a resend of an order it holds
-// with its original answer); if that fails too it returns an
-// *UnreachableError. Its Refused method tells whether the order never left
+// *ForwardError (its code, e.g. no_lane or replay). Forward never dials a
+// treaty partner: when it is not connected, Forward waits for the
+// partner's dial loop (at most Config.Redial.Wait and ctx), or fails at
+// once with an *UnreachableError (Refused, wrapping a *PartnerDownError)
+// when the loop is backing off beyond that. When the stream breaks before
+// the answer, Forward waits for a connection again and resends the same
+// bytes once (a peer answers a resend of an order it holds with its
+// original answer); if that fails too it returns an *UnreachableError. Its Refused method tells whether the order never left
 // (no stream opened): only then may the caller try another candidate;
 // otherwise the outcome is unknown and the caller asks the peer (Query).
 // ctx bounds the whole exchange; each attempt is also bounded by
@@ -196,18 +199,22 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 	}
 	frame := appendFrame(make([]byte, 0, len(payload)+10), payload)
 	start := time.Now()
-	reply, err := m.forwardOnce(ctx, pid, frame)
-	sent := !notSent(err)
+	var (
+		reply []byte
+		sent  bool
+	)
+	if err = m.reach(ctx, pid); err == nil {
+		reply, err = m.forwardOnce(ctx, pid, frame)
+		sent = !notSent(err)
+	}
 	if retryable(ctx, err) {
-		m.log.Debug("forward broke; redialling once", "peer", to.Short(), "err", err)
+		m.log.Debug("forward broke; resending once when connected", "peer", to.Short(), "err", err)
 		var derr error
 		// The bytes are resent once. Opening the stream may be tried twice:
-		// the first redial can hand back a dying connection that is not
-		// reaped yet, and nothing is sent when a stream does not open.
+		// the first connection can be a dying one that is not reaped yet,
+		// and nothing is sent when a stream does not open.
 		for range 2 {
-			dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
-			derr = m.dial(dctx, pid)
-			cancel()
+			derr = m.reach(ctx, pid)
 			if derr != nil {
 				break
 			}
@@ -267,6 +274,30 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 	}
 }
 
+// reach makes sure a request can open a stream to pid: a treaty partner
+// is waited for (its dial loop connects it; requests never dial it), and
+// any other peer is dialled once, honouring the swarm's dial backoff.
+func (m *Mesh) reach(ctx context.Context, pid peer.ID) error {
+	if m.redial.loop(pid) != nil {
+		return m.redial.await(ctx, pid)
+	}
+	if m.isConnected(pid) {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+	defer cancel()
+	return m.host.Connect(dctx, peer.AddrInfo{ID: pid})
+}
+
+// streamCtx is ctx for opening a stream to pid: a treaty partner's stream
+// never dials (its loop does).
+func (m *Mesh) streamCtx(ctx context.Context, pid peer.ID) context.Context {
+	if m.redial.loop(pid) != nil {
+		return network.WithNoDial(ctx, "treaty partners are dialled by their loop")
+	}
+	return ctx
+}
+
 // notSent reports whether an exchange failed before writing anything: the
 // stream did not open.
 func notSent(err error) bool {
@@ -300,7 +331,7 @@ func (m *Mesh) forwardOnce(ctx context.Context, pid peer.ID, frame []byte) ([]by
 // exchange sends one request frame on a new stream of proto and reads the
 // orderResponse.
 func (m *Mesh) exchange(ctx context.Context, pid peer.ID, proto protocol.ID, frame []byte) ([]byte, error) {
-	s, err := m.host.NewStream(ctx, pid, proto)
+	s, err := m.host.NewStream(m.streamCtx(ctx, pid), pid, proto)
 	if err != nil {
 		return nil, &brokenError{&openError{err}}
 	}
@@ -444,12 +475,12 @@ func (m *Mesh) Query(ctx context.Context, to treaty.DID, treatyCID treaty.Link, 
 		return nil, err
 	}
 	frame := appendFrame(make([]byte, 0, len(payload)+10), payload)
+	if err := m.reach(ctx, pid); err != nil {
+		return nil, &UnreachableError{Peer: to, ID: pid, Err: err, Sent: true}
+	}
 	reply, err := m.exchange(ctx, pid, ProtocolOrderQuery, frame)
 	if retryable(ctx, err) {
-		dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
-		derr := m.dial(dctx, pid)
-		cancel()
-		if derr != nil {
+		if derr := m.reach(ctx, pid); derr != nil {
 			return nil, &UnreachableError{Peer: to, ID: pid, Err: derr, Sent: true}
 		}
 		reply, err = m.exchange(ctx, pid, ProtocolOrderQuery, frame)

@@ -102,7 +102,10 @@ func (m *Mesh) RequestCosign(ctx context.Context, to treaty.DID, body []byte) ([
 	if m.isClosed() {
 		return nil, ErrClosed
 	}
-	s, err := m.host.NewStream(ctx, pid, ProtocolWitness)
+	if err := m.reach(ctx, pid); err != nil {
+		return nil, &UnreachableError{Peer: to, ID: pid, Err: err}
+	}
+	s, err := m.host.NewStream(m.streamCtx(ctx, pid), pid, ProtocolWitness)
 	if err != nil {
 		return nil, &UnreachableError{Peer: to, ID: pid, Err: err}
 	}

@@ -160,6 +160,10 @@ type NodeProcess struct {
 	// NAT is set for a node behind a NAT router (netns testnets): peers
 	// cannot dial it, it dials them.
 	NAT bool `json:"nat,omitempty"`
+	// Bin and Args are the command the node runs as (`aurora run …`), for
+	// RestartNode.
+	Bin  string   `json:"bin,omitempty"`
+	Args []string `json:"args,omitempty"`
 }
 
 // Name is "node<Index>".
@@ -995,7 +999,7 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 		if err != nil {
 			return err
 		}
-		st.Nodes[i].Proc = c.proc
+		st.Nodes[i].Proc, st.Nodes[i].Bin, st.Nodes[i].Args = c.proc, o.Bin, args
 		tok, err := node.LoadToken(s.Home)
 		if err != nil {
 			return err
@@ -1063,6 +1067,29 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 	fmt.Fprintf(o.Out, "state   %s\n", filepath.Join(dir, StateFile))
 	fmt.Fprintf(o.Out, "testnet ready: %d nodes (%s)\n", o.Nodes, dir)
 	return st, nil
+}
+
+// RestartNode starts node i again with the command it was started with
+// (in its namespace, appending to its log), after its process exited or
+// was killed, and records the new process in the state file. It does not
+// wait for the node to be ready (poll its /readyz).
+func (s *ProcessState) RestartNode(i int) error {
+	if i < 0 || i >= len(s.Nodes) {
+		return fmt.Errorf("testnet: no node%d", i)
+	}
+	n := &s.Nodes[i]
+	if n.Bin == "" || len(n.Args) == 0 {
+		return fmt.Errorf("testnet: %s has no recorded command (state written by an older aurora)", n.Name())
+	}
+	if n.Alive() {
+		return fmt.Errorf("testnet: %s (pid %d) is still running", n.Name(), n.PID)
+	}
+	c, err := startChild(n.Bin, n.Args, n.Log, s.Dir, n.Netns)
+	if err != nil {
+		return fmt.Errorf("testnet: restart %s: %w", n.Name(), err)
+	}
+	n.Proc = c.proc
+	return s.Save()
 }
 
 // prepareDir refuses a directory holding a running testnet, and one holding

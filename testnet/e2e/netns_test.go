@@ -203,6 +203,11 @@ func (n *netnsNet) load(ctx context.Context, from []int, workers int, pause time
 					switch {
 					case err != nil:
 						st.errs.Add(1)
+						// A node that is down refuses at once: do not spin.
+						select {
+						case <-ctx.Done():
+						case <-time.After(50 * time.Millisecond):
+						}
 					case r.Result == "ack":
 						st.acks.Add(1)
 						st.mu.Lock()

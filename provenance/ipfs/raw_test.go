@@ -85,7 +85,10 @@ func TestRawAskedAgain(t *testing.T) {
 	a := newNode(t, ha, aMembers.Allow)
 	b := newNode(t, hb, newMembers(ha).Allow)
 	connect(t, hb, ha)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	// Well under bitswap's one-minute rebroadcast; room for GetRaw's
+	// attempt at 15.5 s, as bitswap sometimes ignores the first ones
+	// after a membership change on a loaded machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	id, err := a.PutRaw(ctx, []byte("a module's bytes"))
 	if err != nil {

@@ -73,6 +73,9 @@ type APIHandlerConfig struct {
 	// BackupProgressEvery is how often, in bytes, a backup stream logs its
 	// progress. Default 256 MiB.
 	BackupProgressEvery int64
+	// Module returns the wasm of a policy module the node holds, nil when
+	// it holds none by that CID (GET /v1/policies/{cid}).
+	Module func(cid.Cid) []byte
 	// Extra registers more routes (treaties, peers) on the mux.
 	Extra func(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc)
 	// ProofRetryAfter is the Retry-After of a 503 proof_unavailable (the
@@ -113,6 +116,8 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 	mux.HandleFunc("GET /v1/jobs", a.auth(a.listJobs))
 	mux.HandleFunc("GET /v1/jobs/{id}", a.getJob)
 	mux.HandleFunc("GET /v1/jobs/{id}/proof", a.getProof)
+	mux.HandleFunc("GET /v1/jobs/{id}/decision", a.getDecision)
+	mux.HandleFunc("GET /v1/policies/{cid}", a.getModule)
 	mux.HandleFunc("GET /v1/checkpoints/latest", a.latestCheckpoint)
 	mux.HandleFunc("GET /v1/providers", a.listProviders)
 	if cfg.Backup != nil {
@@ -391,18 +396,29 @@ func (a *api) getJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (a *api) job(w http.ResponseWriter, r *http.Request) (*order.Job, bool) {
+// jobCID parses the {id} of a job route. A job ID is the order's CID, in
+// its canonical text form: parsed before any lookup, so no other spelling
+// (or a path) reaches the store.
+func jobCID(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
 	id := r.PathValue("id")
-	// A job ID is the order's CID, in its canonical text form: parsed
-	// before any lookup, so no other spelling (or a path) reaches the store.
-	if c, err := cid.Decode(id); err != nil || c.String() != id {
+	c, err := cid.Decode(id)
+	if err != nil || c.String() != id {
 		msg := "not a CID in canonical form (CIDv1, base32, as the POST answer's job)"
 		if err != nil {
 			msg = "not a CID: " + err.Error()
 		}
 		writeError(w, http.StatusBadRequest, "bad_request", "id", msg)
+		return cid.Undef, false
+	}
+	return c, true
+}
+
+func (a *api) job(w http.ResponseWriter, r *http.Request) (*order.Job, bool) {
+	c, ok := jobCID(w, r)
+	if !ok {
 		return nil, false
 	}
+	id := c.String()
 	j, err := a.cfg.Ledger.Job(r.Context(), id)
 	if errors.Is(err, order.ErrJobNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", "id", fmt.Sprintf("no job %q", id))

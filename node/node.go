@@ -311,7 +311,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// HTTP API.
 	handler := NewAPIHandler(APIHandlerConfig{
 		Core: n.core, Ledger: n.ledger, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.BackupFrom, BackupIdleTimeout: cfg.Backup.StreamIdleTimeout.Std(), Extra: n.apiRoutes, Providers: n.providerInfo, Ready: n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.BackupFrom, BackupIdleTimeout: cfg.Backup.StreamIdleTimeout.Std(), Extra: n.apiRoutes, Module: n.policy.wasm, Providers: n.providerInfo, Ready: n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {

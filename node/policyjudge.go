@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aurora-federation/aurora/clock"
+	"github.com/aurora-federation/aurora/internal/boundedio"
 	"github.com/aurora-federation/aurora/judge"
 	"github.com/aurora-federation/aurora/mesh"
 	"github.com/aurora-federation/aurora/policy"
@@ -121,7 +122,7 @@ func newPolicies(ctx context.Context, cfg Config, home, cacheDir string, me trea
 	}
 	var params []byte
 	if cfg.Policy.Params != "" {
-		if params, err = os.ReadFile(cfg.Policy.Params); err == nil {
+		if params, err = boundedio.ReadFile(cfg.Policy.Params, policy.MaxLogParams); err == nil {
 			_, err = p.eng.Prepare(ctx, def, params, policy.Limits{}) // params the module refuses stop the node here
 		}
 		if err != nil {
@@ -211,6 +212,20 @@ func (p *policies) fromIPFS(ctx context.Context, c cid.Cid, limit int) ([]byte, 
 		return nil, fmt.Errorf("%w: %w", judge.ErrTooLarge, err)
 	}
 	return b, err
+}
+
+// wasm returns the bytes of module c when this node holds it: loaded in
+// the engine, or in the policy dir with bytes that hash to c. nil
+// otherwise.
+func (p *policies) wasm(c cid.Cid) []byte {
+	if b, err := p.eng.Wasm(c); err == nil {
+		return b
+	}
+	b, err := boundedio.ReadFile(p.path(c), maxFetchBytes)
+	if err != nil || policy.ModuleCID(b) != c {
+		return nil
+	}
+	return b
 }
 
 func (p *policies) publish(ctx context.Context, wasm []byte) {

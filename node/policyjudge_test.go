@@ -1,14 +1,20 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -185,17 +191,27 @@ func TestTreatyNamedPolicy(t *testing.T) {
 	}
 }
 
-// makeTreaty has x propose a bilateral treaty to y with the given policy,
-// both sign it, and waits until it is active on both. It returns the
-// treaty's CID.
+// makeTreaty has x propose a bilateral treaty to y with the given policy
+// (set through the template's policy_* keys, as `aurora treaty new
+// --policy-module --policy-params` does), both sign it, and waits until it
+// is active on both. It returns the treaty's CID.
 func makeTreaty(ctx context.Context, t *testing.T, x, y *testnet.Node, ref treaty.PolicyRef) treaty.Link {
 	t.Helper()
+	set := map[string]string{"min_provider_reputation": "0", "policy_deadline_ms": strconv.FormatInt(ref.DeadlineMS, 10)}
+	if ref.Module != "" {
+		set["policy_module"] = ref.Module
+	}
+	if len(ref.Params) > 0 {
+		set["policy_params"] = base64.StdEncoding.EncodeToString(ref.Params)
+	}
 	tr, err := treaty.FromTemplate(treaty.Proposal{Template: treaty.TemplateBilateral, Federation: "testnet",
-		Proposer: x.Identity().DID, Peer: y.Identity().DID, Now: time.Now().Add(-time.Minute)})
+		Proposer: x.Identity().DID, Peer: y.Identity().DID, Now: time.Now().Add(-time.Minute), Set: set})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.MinProviderReputation, tr.Policy = 0, ref
+	if diff := cmp.Diff(ref, tr.Policy); diff != "" {
+		t.Fatalf("the template's policy (-want +got):\n%s", diff)
+	}
 	for _, n := range []*testnet.Node{x, y} {
 		k, err := node.LoadKey(filepath.Join(n.Home, node.KeyFile))
 		if err != nil {
@@ -348,6 +364,47 @@ func TestPolicyConfig(t *testing.T) {
 		le, err := tn.n.Decision(t.Context(), ocid)
 		if err != nil || !le.Module.Equals(gpu) {
 			t.Fatalf("%s: the logged decision names %v (%v), want gpulimit", gpus, le, err)
+		}
+		// The same over GET /v1/jobs/{id}/decision, in its documented shape.
+		d, err := tn.api.Decision(t.Context(), ocid.String())
+		if err != nil {
+			t.Fatalf("GET decision of %s: %v", gpus, err)
+		}
+		wantResult, wantWord, wantReasons := "allow", uint32(0), []string{}
+		if want == "denial" {
+			wantResult, wantWord, wantReasons = "deny", 1, []string{"too_many_gpus"}
+		}
+		got := client.Decision{Job: d.Job, Module: d.Module, Params: d.Params, ParamsData: d.ParamsData, Result: d.Result, Word: d.Word, Reasons: d.Reasons, At: d.At}
+		wantD := client.Decision{Job: ocid.String(), Module: gpu.String(), Params: policy.ParamsCID(gpulimittest.Params(1)).String(), ParamsData: gpulimittest.Params(1),
+			Result: wantResult, Word: wantWord, Reasons: wantReasons, At: le.At}
+		if diff := cmp.Diff(wantD, got); diff != "" {
+			t.Errorf("GET decision of %s (-want +got):\n%s", gpus, diff)
+		}
+		if "A100:"+strconv.Itoa(int(d.Facts.GPUCount)) != gpus || d.Facts.GPUModel != "A100" || d.Facts.Regions[0] != "eu-west" || d.Facts.Now != le.At ||
+			!bytes.Equal(d.Input, le.Input) || d.InputSHA256 != hex.EncodeToString(le.InputSHA256) {
+			t.Errorf("GET decision of %s: facts %+v", gpus, d.Facts)
+		}
+		if back, err := policy.DecodeLogEntry(d.Entry); err != nil || back.Word != le.Word {
+			t.Errorf("GET decision of %s: entry %v, %v", gpus, back, err)
+		}
+	}
+	// The module by CID, and the errors naming the field.
+	if b, err := tn.api.Module(t.Context(), gpu.String()); err != nil || !bytes.Equal(b, gpulimittest.Wasm()) {
+		t.Errorf("GET /v1/policies/%s: %d bytes, %v", gpu, len(b), err)
+	}
+	for _, c := range []struct {
+		path, code, field string
+		status            int
+	}{
+		{"/v1/jobs/" + treaty.CIDOf([]byte("no order")).String() + "/decision", "not_found", "id", 404},
+		{"/v1/jobs/job-1/decision", "bad_request", "id", 400},
+		{"/v1/policies/" + policy.ModuleCID([]byte("no module")).String(), "not_found", "cid", 404},
+		{"/v1/policies/" + treaty.CIDOf([]byte("dag-cbor")).String(), "bad_request", "cid", 400},
+	} {
+		_, err := tn.api.Raw(t.Context(), http.MethodGet, c.path, "", nil)
+		var ae *client.APIError
+		if !errors.As(err, &ae) || ae.Status != c.status || ae.Code != c.code || ae.Field != c.field {
+			t.Errorf("GET %s: %v, want %d %s naming %s", c.path, err, c.status, c.code, c.field)
 		}
 	}
 

@@ -90,3 +90,52 @@ func TestDecisionEntries(t *testing.T) {
 		t.Errorf("a judge without entries: Decision = %v, want ErrNotFound", err)
 	}
 }
+
+// TestDecisionEntryOfResolvedForward: an order whose forward's answer was
+// lost is settled later by the resolver (the peer's Ack, or, when the peer
+// never read it, a local provider), also after the origin restarted; the
+// origin's decision entry is kept with the answer it finally commits.
+func TestDecisionEntryOfResolvedForward(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		fault     fault
+		restart   bool
+		wantRoute string
+	}{
+		{"peer acked, resolved", faultLostAfter, false, treaty.RoutePeer},
+		{"peer acked, resolved after a restart", faultLostAfter, true, treaty.RoutePeer},
+		{"peer never read it, run locally after a restart", faultLostBefore, true, treaty.RouteProvider},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			clk := clock.NewVirtual(start)
+			judge := order.JudgeFunc(func(_ context.Context, in *order.JudgeInput) (order.Verdict, error) {
+				return order.Verdict{Module: "m", Entry: []byte("entry " + string(in.Order.Nonce))}, nil
+			})
+			a := newNode(t, clk, "a", nodeOpts{gpu: "A100", latency: time.Second, peersFirst: true, judge: judge})
+			b := newNode(t, clk, "b", nodeOpts{gpu: "A100", latency: time.Second})
+			l := pair(a, b, c.fault)
+			l.queryUp = false
+			o := newOrder(t, key(t, "client"), "A100", clk.Now())
+			var re *order.RejectError
+			if _, err := a.core.Submit(ctx, o); !errors.As(err, &re) || re.Code != "forward_unresolved" {
+				t.Fatalf("first answer: %v, want forward_unresolved", err)
+			}
+			if c.restart {
+				a.restart(ctx)
+			}
+			l.mu.Lock()
+			l.queryUp = true
+			l.mu.Unlock()
+			run(ctx, clk, clk.Now().Add(2*time.Minute), a, b)
+			r, err := a.core.Submit(ctx, o)
+			if err != nil || r.Ack == nil || r.Ack.Route.Kind != c.wantRoute {
+				t.Fatalf("after resolution: %+v %v, want an Ack by %s", r, err, c.wantRoute)
+			}
+			ocid, _, _ := treaty.ID(o)
+			if got, err := a.ledger.Decision(ctx, ocid); err != nil || string(got) != "entry "+string(o.Nonce) {
+				t.Errorf("the origin's decision entry: %q, %v; want the judge's", got, err)
+			}
+		})
+	}
+}

@@ -84,6 +84,11 @@ func (c *Core) resolve(ctx context.Context, s *step) {
 	res := c.query(ctx, p.Peer, treaty.LinkTo(tc), s.ocid)
 	now := c.cfg.Clock.Now()
 	op := opts{quotaKey: p.Lane, law: c.cfg.Law, limits: c.cfg.Limits}
+	// The decision was stored with the intent: commit it again with the
+	// answer, which sets its lifetime.
+	if d, err := c.ledger.Decision(ctx, s.ocid); err == nil {
+		op.decision = d
+	}
 	switch res.out {
 	case outAck:
 		if _, err := c.commitForward(ctx, &o, s.ocid, p.Order, p.Peer, treaty.LinkTo(tc), res, op, now); err != nil {

@@ -49,7 +49,7 @@ func (c *Core) route(ctx context.Context, o *treaty.Order, ocid cid.Cid, obytes 
 				continue
 			}
 			p := &pending{Order: obytes, Peer: cand.Peer, Treaty: cand.Treaty.Bytes(), Tried: tried, Since: now.Unix(), Lane: op.quotaKey}
-			if err := c.intend(ctx, o, ocid, p, now); err != nil {
+			if err := c.intend(ctx, o, ocid, p, op.decision, now); err != nil {
 				return nil, err
 			}
 			intended = true
@@ -97,13 +97,18 @@ func localOnly(cs []providers.Candidate) []providers.Candidate {
 }
 
 // intend durably records that the order is about to be forwarded, with its
-// nonce: a crash, a lost answer or a resubmission after this point finds
-// the record and asks the peer instead of deciding again.
-func (c *Core) intend(ctx context.Context, o *treaty.Order, ocid cid.Cid, p *pending, now time.Time) error {
+// nonce and its decision entry: a crash, a lost answer or a resubmission
+// after this point finds the record and asks the peer instead of deciding
+// again, and the resolver commits the answer with the entry (and the
+// answer's lifetime).
+func (c *Core) intend(ctx context.Context, o *treaty.Order, ocid cid.Cid, p *pending, decision []byte, now time.Time) error {
 	ops := []Op{
 		nonceOp(o, ocid, now),
 		answerOp(ocid, answer{Kind: answerPending}, 0),
 		{Key: pendingKey(ocid), Value: marshal(p)},
+	}
+	if len(decision) > 0 {
+		ops = append(ops, decisionOp(ocid, decision, 0))
 	}
 	if err := c.commit(ctx, &write{ops: ops}); err != nil {
 		return fmt.Errorf("order: record forward intent: %w", err)

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -347,6 +348,16 @@ func (e *Engine) Manifest(module cid.Cid) (sdk.Manifest, error) {
 	mf := *m.manifest
 	mf.Reasons = append([]string(nil), mf.Reasons...)
 	return mf, nil
+}
+
+// Wasm returns a copy of a loaded module's bytes (they hash to id), so a
+// node can hand a module it judges with to whoever re-runs its decisions.
+func (e *Engine) Wasm(id cid.Cid) ([]byte, error) {
+	m, err := e.module(id)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(m.wasm), nil
 }
 
 func (e *Engine) module(id cid.Cid) (*module, error) {

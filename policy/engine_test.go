@@ -548,8 +548,17 @@ func TestLogEntry(t *testing.T) {
 	if err := tampered.Validate(); err == nil {
 		t.Fatal("tampered input passed Validate")
 	}
-	if _, err := peer.Replay(t.Context(), back, nil); err == nil {
+	if _, err := peer.Replay(t.Context(), back, []byte{}); err == nil {
 		t.Fatal("replay with the wrong params succeeded")
+	}
+	// The entry carries its params: nil replays with them.
+	if d, err := peer.Replay(t.Context(), back, nil); err != nil || d.Word != std.BitReputationTooLow {
+		t.Fatalf("Replay with the entry's own params = %+v, %v", d, err)
+	}
+	swapped := *back
+	swapped.ParamsData = []byte{0xa0}
+	if err := swapped.Validate(); err == nil {
+		t.Fatal("params_data not matching the params CID passed Validate")
 	}
 }
 

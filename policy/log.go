@@ -13,21 +13,25 @@ import (
 )
 
 // LogEntry records one decision so that any peer can re-run it: the module
-// and params CIDs, the exact input record (and its SHA-256), the decision
-// word and reasons, and the decision time (the facts' Now). Policies are
-// pure and deterministic, so re-running Input under the same module and
-// params must give Word (see Engine.Replay). Encode gives canonical
-// dag-cbor; the node stores or logs it.
+// and params CIDs, the params themselves (at most MaxLogParams bytes, so an
+// entry needs nothing but the module to re-run), the exact input record
+// (and its SHA-256), the decision word and reasons, and the decision time
+// (the facts' Now). Policies are pure and deterministic, so re-running
+// Input under the same module and params must give Word (see
+// Engine.Replay). Encode gives canonical dag-cbor; the node stores or logs
+// it.
 type LogEntry struct {
-	V           int64       `cbor:"v"`
-	ABI         string      `cbor:"abi"`
-	Module      treaty.Link `cbor:"module"`
-	Params      treaty.Link `cbor:"params"`
-	Input       []byte      `cbor:"input"`
-	InputSHA256 []byte      `cbor:"input_sha256"`
-	Word        int64       `cbor:"word"`
-	Reasons     []string    `cbor:"reasons"`
-	At          int64       `cbor:"at"` // unix ms, = the input's Now
+	V      int64       `cbor:"v"`
+	ABI    string      `cbor:"abi"`
+	Module treaty.Link `cbor:"module"`
+	Params treaty.Link `cbor:"params"`
+	// ParamsData are the params Params names (empty: no params).
+	ParamsData  []byte   `cbor:"params_data"`
+	Input       []byte   `cbor:"input"`
+	InputSHA256 []byte   `cbor:"input_sha256"`
+	Word        int64    `cbor:"word"`
+	Reasons     []string `cbor:"reasons"`
+	At          int64    `cbor:"at"` // unix ms, = the input's Now
 }
 
 // Kind implements treaty.Record.
@@ -46,6 +50,7 @@ func NewLogEntry(module cid.Cid, params []byte, f *Facts, d Decision) LogEntry {
 		ABI:         sdk.ABIName,
 		Module:      treaty.LinkTo(module),
 		Params:      treaty.LinkTo(ParamsCID(params)),
+		ParamsData:  append([]byte{}, params...),
 		Input:       in,
 		InputSHA256: sum[:],
 		Word:        int64(d.Word),
@@ -53,6 +58,10 @@ func NewLogEntry(module cid.Cid, params []byte, f *Facts, d Decision) LogEntry {
 		At:          f.Now,
 	}
 }
+
+// MaxLogParams bounds a LogEntry's ParamsData: a treaty's params
+// (treaty.MaxParamsLen), and the node's own policy.params file.
+const MaxLogParams = treaty.MaxParamsLen
 
 // Encode returns the entry's canonical dag-cbor.
 func (l *LogEntry) Encode() ([]byte, error) { return treaty.Encode(l) }
@@ -85,6 +94,10 @@ func (l *LogEntry) Validate() error {
 		return fail("module", "missing CID")
 	case !l.Params.Defined():
 		return fail("params", "missing CID")
+	case len(l.ParamsData) > MaxLogParams:
+		return fail("params_data", "%d bytes, limit %d", len(l.ParamsData), MaxLogParams)
+	case !ParamsCID(l.ParamsData).Equals(l.Params.Cid):
+		return fail("params_data", "hashes to %s, not the entry's params %s", ParamsCID(l.ParamsData), l.Params.Cid)
 	case len(l.Input) != sdk.RecordSize || !f.Decode(l.Input):
 		return fail("input", "not an %s record", sdk.InputSchema)
 	case !bytes.Equal(sum[:], l.InputSHA256):
@@ -111,11 +124,14 @@ func (e *ReplayMismatchError) Error() string {
 }
 
 // Replay re-runs a logged decision with params (which must hash to the
-// entry's params CID) on the already loaded module, and returns a
-// *ReplayMismatchError if the word differs.
+// entry's params CID; nil: the entry's own ParamsData) on the already
+// loaded module, and returns a *ReplayMismatchError if the word differs.
 func (e *Engine) Replay(ctx context.Context, l *LogEntry, params []byte) (Decision, error) {
 	if err := l.Validate(); err != nil {
 		return Decision{}, err
+	}
+	if params == nil {
+		params = l.ParamsData
 	}
 	if got := ParamsCID(params); !got.Equals(l.Params.Cid) {
 		return Decision{}, fmt.Errorf("policy: replay: params hash to %s, the entry names %s", got, l.Params.Cid)

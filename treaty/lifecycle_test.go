@@ -1,9 +1,15 @@
 package treaty
 
 import (
+	"encoding/base64"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -118,4 +124,53 @@ func mustTemplate(t *testing.T, name string, a, b *PrivateKey) *Treaty {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// TestTemplatePolicy: the policy_* template keys name a module by CID with
+// its params and limits; a CID no module can have, params that are not
+// base64 or over MaxParamsLen, and limits beyond the treaty's bounds are
+// refused naming the key.
+func TestTemplatePolicy(t *testing.T) {
+	a, b := testKey(t, 1), testKey(t, 2)
+	mod, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: multihash.SHA2_256, MhLength: -1}.Sum([]byte("a module's wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := []byte{0xa1, 0x68, 'm', 'a', 'x', '_', 'g', 'p', 'u', 's', 0x01}
+	tr, err := FromTemplate(Proposal{Template: TemplateGPUInference, Federation: "testnet", Proposer: a.DID(), Peer: b.DID(), Now: fixedNow,
+		Set: map[string]string{"policy_module": mod.String(), "policy_params": base64.StdEncoding.EncodeToString(params),
+			"policy_deadline_ms": "200", "policy_memory_pages": "64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PolicyRef{ABI: policyABIFedpolicy, Module: mod.String(), Params: params, DeadlineMS: 200, MemoryPages: 64}
+	if diff := cmp.Diff(want, tr.Policy); diff != "" {
+		t.Fatalf("policy (-want +got):\n%s", diff)
+	}
+	// Without the keys: the standard law, params from the treaty's fields.
+	if p := mustTemplate(t, TemplateGPUInference, a, b).Policy; p.Module != "" || len(p.Params) != 0 {
+		t.Fatalf("default template policy %+v, want the standard law", p)
+	}
+	maxParams := base64.StdEncoding.EncodeToString(make([]byte, MaxParamsLen))
+	if _, err := FromTemplate(Proposal{Template: TemplateBilateral, Federation: "testnet", Proposer: a.DID(), Peer: b.DID(), Now: fixedNow,
+		Set: map[string]string{"policy_params": maxParams}}); err != nil {
+		t.Fatalf("policy_params of MaxParamsLen bytes: %v", err)
+	}
+	dagCBOR := CIDOf([]byte("not a module"))
+	for _, c := range []struct {
+		set  map[string]string
+		want string
+	}{
+		{map[string]string{"policy_module": "bafy-nope"}, "policy_module"},
+		{map[string]string{"policy_module": dagCBOR.String()}, "not a module CID"},
+		{map[string]string{"policy_params": "%%%"}, "policy_params: not base64"},
+		{map[string]string{"policy_params": base64.StdEncoding.EncodeToString(make([]byte, MaxParamsLen+1))}, "policy_params: 16385 bytes"},
+		{map[string]string{"policy_deadline_ms": strconv.Itoa(MaxPolicyDeadline + 1)}, "policy.deadline_ms"},
+		{map[string]string{"policy_memory_pages": "-1"}, "policy.memory_pages"},
+	} {
+		_, err := FromTemplate(Proposal{Template: TemplateBilateral, Federation: "testnet", Proposer: a.DID(), Peer: b.DID(), Now: fixedNow, Set: c.set})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Set %v: %v, want an error with %q", c.set, err, c.want)
+		}
+	}
 }

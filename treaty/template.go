@@ -1,11 +1,15 @@
 package treaty
 
 import (
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 )
 
 // Template names.
@@ -37,7 +41,8 @@ type Proposal struct {
 // TemplateKeys are the keys Proposal.Set accepts.
 func TemplateKeys() []string {
 	return []string{"gpu_hours_per_day", "max_inflight", "max_price_per_gpu_hour", "min_provider_reputation",
-		"orders_per_min", "providers", "regions", "seq", "validity_days"}
+		"orders_per_min", "policy_deadline_ms", "policy_memory_pages", "policy_module", "policy_params", "providers",
+		"regions", "seq", "validity_days"}
 }
 
 // FromTemplate builds an unsigned treaty from a template.
@@ -49,6 +54,13 @@ func TemplateKeys() []string {
 //   - sovereign-eu: like bilateral, restricted to EU regions.
 //   - burst-overflow: one lane, proposer → peer, 256 in flight and 1,200
 //     orders/min, 7 days.
+//
+// Every template names the standard law (policy.module "") with params
+// from the treaty's own fields; the policy_module key names another module
+// by CID (CIDv1, raw codec, sha2-256 of its wasm: `aurora policy add`
+// prints it), policy_params gives its params (base64 of their canonical
+// CBOR, at most MaxParamsLen bytes), policy_deadline_ms and
+// policy_memory_pages its limits.
 func FromTemplate(p Proposal) (*Treaty, error) {
 	if p.Proposer == p.Peer {
 		return nil, fmt.Errorf("treaty: template: proposer and peer are the same DID")
@@ -149,7 +161,29 @@ func (t *Treaty) set(key, val string) error {
 		t.Regions = list()
 	case "providers":
 		t.Providers = list()
-	case "max_price_per_gpu_hour", "min_provider_reputation", "seq", "max_inflight", "orders_per_min", "gpu_hours_per_day":
+	case "policy_module":
+		if val != "" {
+			c, err := cid.Decode(val)
+			if err != nil {
+				return fmt.Errorf("treaty: template: policy_module=%q: not a CID: %v", val, err)
+			}
+			if p := c.Prefix(); p.Version != 1 || p.Codec != cid.Raw || p.MhType != multihash.SHA2_256 {
+				return fmt.Errorf("treaty: template: policy_module=%q: not a module CID (CIDv1, raw codec, sha2-256 of the wasm)", val)
+			}
+			val = c.String()
+		}
+		t.Policy.Module = val
+	case "policy_params":
+		b, err := base64.StdEncoding.DecodeString(val)
+		if err != nil {
+			return fmt.Errorf("treaty: template: policy_params: not base64: %v", err)
+		}
+		if len(b) > MaxParamsLen {
+			return fmt.Errorf("treaty: template: policy_params: %d bytes, limit %d", len(b), MaxParamsLen)
+		}
+		t.Policy.Params = b
+	case "max_price_per_gpu_hour", "min_provider_reputation", "seq", "max_inflight", "orders_per_min", "gpu_hours_per_day",
+		"policy_deadline_ms", "policy_memory_pages":
 		if n, err = num(); err != nil {
 			return err
 		}
@@ -163,6 +197,10 @@ func (t *Treaty) set(key, val string) error {
 		t.MinProviderReputation = n
 	case "seq":
 		t.Seq = n
+	case "policy_deadline_ms":
+		t.Policy.DeadlineMS = n
+	case "policy_memory_pages":
+		t.Policy.MemoryPages = n
 	case "max_inflight":
 		for i := range t.Lanes {
 			t.Lanes[i].MaxInflight = n

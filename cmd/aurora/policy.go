@@ -28,7 +28,7 @@ func newPolicyCmd() *cobra.Command {
 		Use:   "policy",
 		Short: "Build, evaluate and test fedpolicy/1 WASM policies",
 	}
-	cmd.AddCommand(newPolicyBuildCmd(), newPolicyEvalCmd(), newPolicyTestCmd(), newPolicyParamsCmd(), newPolicyAddCmd())
+	cmd.AddCommand(newPolicyBuildCmd(), newPolicyEvalCmd(), newPolicyTestCmd(), newPolicyParamsCmd(), newPolicyAddCmd(), newPolicyReplayCmd())
 	return cmd
 }
 

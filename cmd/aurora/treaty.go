@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aurora-federation/aurora/internal/boundedio"
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/node/client"
 	"github.com/aurora-federation/aurora/treaty"
@@ -59,14 +61,20 @@ func operatorClient(cmd *cobra.Command) (*client.Client, error) {
 
 func newTreatyNewCmd() *cobra.Command {
 	var (
-		template, peer string
-		sets           []string
+		template, peer               string
+		sets                         []string
+		policyModule, policyParamsIn string
 	)
 	cmd := &cobra.Command{
-		Use:   "new --template NAME --peer DID [--set key=value ...]",
+		Use:   "new --template NAME --peer DID [--set key=value ...] [--policy-module CID [--policy-params FILE]]",
 		Short: "Propose a treaty with a peer from a template (signed by this node)",
+		Long: "New proposes a treaty from a template, signed by this node. Orders on its lanes are judged by the\n" +
+			"standard law under the treaty's own fields, or, with --policy-module, by the module of that CID\n" +
+			"(`aurora policy add FILE.wasm` prints it and publishes the module to partners) under the params in\n" +
+			"--policy-params (canonical CBOR, e.g. from `aurora policy params`).",
 		Example: `  aurora treaty new --template bilateral --peer did:key:z6Mk...
-  aurora treaty new --template sovereign-eu --peer did:key:z6Mk... --set validity_days=30 --set max_inflight=16`,
+  aurora treaty new --template sovereign-eu --peer did:key:z6Mk... --set validity_days=30 --set max_inflight=16
+  aurora treaty new --template gpu-inference --peer did:key:z6Mk... --policy-module bafkrei... --policy-params gpulimit.cbor`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !slices.Contains(treaty.Templates(), template) {
@@ -85,6 +93,20 @@ func newTreatyNewCmd() *cobra.Command {
 					return fmt.Errorf("--set %q: unknown key (have %s)", kv, strings.Join(treaty.TemplateKeys(), ", "))
 				}
 				set[k] = v
+			}
+			if policyModule != "" {
+				set["policy_module"] = policyModule
+			}
+			if policyParamsIn != "" {
+				b, err := boundedio.ReadFile(policyParamsIn, treaty.MaxParamsLen)
+				if err != nil {
+					return fmt.Errorf("--policy-params: %w", err)
+				}
+				set["policy_params"] = base64.StdEncoding.EncodeToString(b)
+			}
+			// The node builds the treaty; checking here too names the flag.
+			if err := checkTemplateSet(template, set); err != nil {
+				return err
 			}
 			c, err := operatorClient(cmd)
 			if err != nil {
@@ -106,10 +128,32 @@ func newTreatyNewCmd() *cobra.Command {
 	cmd.Flags().StringVar(&template, "template", "", "template: "+strings.Join(treaty.Templates(), ", "))
 	cmd.Flags().StringVar(&peer, "peer", "", "the counterparty's operator DID (did:key:z6Mk...)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a template value, key=value (repeatable): "+strings.Join(treaty.TemplateKeys(), ", "))
+	cmd.Flags().StringVar(&policyModule, "policy-module", "", "the CID of the policy module that judges the treaty's lanes (default: the standard law)")
+	cmd.Flags().StringVar(&policyParamsIn, "policy-params", "", "a file of the module's params, canonical CBOR (`aurora policy params -o FILE` for the standard law)")
 	cmd.MarkFlagRequired("template")
 	cmd.MarkFlagRequired("peer")
 	addAPIFlag(cmd)
 	return cmd
+}
+
+// checkTemplateSet builds the treaty between two throw-away DIDs so that a
+// bad value is reported before anything is sent.
+func checkTemplateSet(template string, set map[string]string) error {
+	a, err := treaty.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		return err
+	}
+	b, err := treaty.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
+	if err != nil {
+		return err
+	}
+	if _, err := treaty.FromTemplate(treaty.Proposal{Template: template, Federation: "check", Proposer: a.DID(), Peer: b.DID(), Now: time.Now(), Set: set}); err != nil {
+		if k, ok := set["policy_module"]; ok && strings.Contains(err.Error(), "policy_module") {
+			return fmt.Errorf("--policy-module %q: %w", k, err)
+		}
+		return err
+	}
+	return nil
 }
 
 func newTreatySignCmd() *cobra.Command {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aurora-federation/aurora/policy"
+	"github.com/aurora-federation/aurora/policy/examples/gpulimit/gpulimittest"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -68,6 +71,15 @@ func TestTreatyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	peer := string(k.DID())
+	gpuModule := policy.ModuleCID(gpulimittest.Wasm()).String()
+	gpuParams := gpulimittest.Params(1)
+	paramsFile, bigParams := filepath.Join(home, "gpulimit.cbor"), filepath.Join(home, "big.cbor")
+	if err := os.WriteFile(paramsFile, gpuParams, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bigParams, make([]byte, treaty.MaxParamsLen+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cli := func(args ...string) (code int, stdout, stderr string) {
 		var out, errb bytes.Buffer
 		code = run(append(args, "--home", home, "--api", srv.URL), strings.NewReader(""), &out, &errb)
@@ -85,6 +97,11 @@ func TestTreatyCLI(t *testing.T) {
 		{name: "new", args: []string{"treaty", "new", "--template", "bilateral", "--peer", peer, "--set", "validity_days=30"},
 			wantOut: []string{"cid:   bafyprop", "state: proposed", "aurora treaty sign bafyprop"},
 			wantReq: `POST /v1/treaties {"peer":"` + peer + `","set":{"validity_days":"30"},"template":"bilateral"}`},
+		{name: "new naming a policy module", args: []string{"treaty", "new", "--template", "gpu-inference", "--peer", peer, "--policy-module", gpuModule, "--policy-params", paramsFile},
+			wantOut: []string{"cid:   bafyprop"},
+			wantReq: `POST /v1/treaties {"peer":"` + peer + `","set":{"policy_module":"` + gpuModule + `","policy_params":"` + base64.StdEncoding.EncodeToString(gpuParams) + `"},"template":"gpu-inference"}`},
+		{name: "new: not a module CID", args: []string{"treaty", "new", "--template", "bilateral", "--peer", peer, "--policy-module", treaty.CIDOf([]byte("x")).String()}, wantCode: 1, wantErr: `--policy-module "bafyrei`},
+		{name: "new: params file too large", args: []string{"treaty", "new", "--template", "bilateral", "--peer", peer, "--policy-params", bigParams}, wantCode: 1, wantErr: "--policy-params:"},
 		{name: "new: unknown template", args: []string{"treaty", "new", "--template", "nope", "--peer", peer}, wantCode: 1, wantErr: `--template "nope": want one of`},
 		{name: "new: bad peer", args: []string{"treaty", "new", "--template", "bilateral", "--peer", "did:key:zzz"}, wantCode: 1, wantErr: `--peer "did:key:zzz"`},
 		{name: "new: unknown key", args: []string{"treaty", "new", "--template", "bilateral", "--peer", peer, "--set", "colour=red"}, wantCode: 1, wantErr: "unknown key"},

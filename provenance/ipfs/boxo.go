@@ -70,6 +70,8 @@ func (b boxoBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return blk.RawData(), nil
 }
 
+func (b boxoBlocks) Delete(ctx context.Context, c cid.Cid) error { return b.bs.DeleteBlock(ctx, c) }
+
 // boxoExchange is a blockservice: local first, then bitswap when online.
 type boxoExchange struct {
 	bserv blockservice.BlockService

@@ -13,3 +13,6 @@ func PinWithoutWalk(ctx context.Context, n *Node, c cid.Cid) error {
 	defer n.pinMu.Unlock()
 	return n.pins.Pin(ctx, c)
 }
+
+// HasLocal reports whether n's blockstore holds c.
+func HasLocal(ctx context.Context, n *Node, c cid.Cid) (bool, error) { return n.local.Has(ctx, c) }

@@ -131,6 +131,8 @@ type (
 		Has(ctx context.Context, c cid.Cid) (bool, error)
 		// Get returns errBlockNotFound when the block is not stored.
 		Get(ctx context.Context, c cid.Cid) ([]byte, error)
+		// Delete removes a block (a no-op when it is not stored).
+		Delete(ctx context.Context, c cid.Cid) error
 	}
 	// exchange stores blocks, announcing them to members that want them,
 	// and gets blocks locally or from members; fetched blocks are checked

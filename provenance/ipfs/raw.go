@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -48,7 +49,9 @@ func (n *Node) PutRaw(ctx context.Context, data []byte) (cid.Cid, error) {
 // deadline (or FetchTimeout if it has none); a *MissingBlocksError says
 // nobody sent it in time. A block over limit bytes (at most
 // MaxRawBlockSize; 0 means MaxRawBlockSize) is refused with a *BlockError
-// wrapping ErrTooLarge. Bitswap checks a fetched block against its CID; a
+// wrapping ErrTooLarge, and one fetched for this call is not kept (bitswap
+// stores what it receives): a member cannot make the node keep blocks
+// bigger than it asked for. Bitswap checks a fetched block against its CID; a
 // block read from the local store is not re-hashed, so callers that must
 // trust the bytes verify them. The caller owns the returned slice.
 func (n *Node) GetRaw(ctx context.Context, c cid.Cid, limit int) ([]byte, error) {
@@ -64,8 +67,23 @@ func (n *Node) GetRaw(ctx context.Context, c cid.Cid, limit int) ([]byte, error)
 	if c.Prefix().Codec != cid.Raw {
 		return nil, &BlockError{CID: c, Rule: fmt.Sprintf("codec %#x, want raw (0x55)", c.Prefix().Codec)}
 	}
+	had, err := n.local.Has(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("ipfs: %s: %w", c, err)
+	}
 	ctx, cancel := n.fetchContext(ctx)
 	defer cancel()
+	got, err := n.getRawRetrying(ctx, c, limit)
+	if errors.Is(err, ErrTooLarge) && !had {
+		if derr := n.local.Delete(context.WithoutCancel(ctx), c); derr != nil {
+			n.log.LogAttrs(ctx, slog.LevelError, "oversized block not removed", slog.String("cid", c.String()), slog.String("error", derr.Error()))
+		}
+	}
+	return got, err
+}
+
+// getRawRetrying is GetRaw's fetch.
+func (n *Node) getRawRetrying(ctx context.Context, c cid.Cid, limit int) ([]byte, error) {
 	// A member that did not count us as one when we asked (a treaty
 	// becomes active on each side when that side learns it) dropped our
 	// want, and bitswap would not send it again for a minute: ask anew, at

@@ -85,7 +85,10 @@ func TestRawAskedAgain(t *testing.T) {
 	a := newNode(t, ha, aMembers.Allow)
 	b := newNode(t, hb, newMembers(ha).Allow)
 	connect(t, hb, ha)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	// Well under bitswap's one-minute rebroadcast; room for GetRaw's
+	// attempt at 15.5 s, as bitswap sometimes ignores the first ones
+	// after a membership change on a loaded machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	id, err := a.PutRaw(ctx, []byte("a module's bytes"))
 	if err != nil {
@@ -105,5 +108,71 @@ func TestRawAskedAgain(t *testing.T) {
 	a.MembershipChanged()
 	if err := <-done; err != nil {
 		t.Fatalf("GetRaw after b became a member: %v", err)
+	}
+}
+
+// TestRawOverLimitNotKept: over real bitswap, a block of exactly the
+// fetch's limit is returned and kept; one byte more is refused and not
+// left in the blockstore (bitswap stores what it receives), so a second
+// fetch asks the member again and is refused again; a block the node
+// already held is refused over a smaller limit but not deleted.
+func TestRawOverLimitNotKept(t *testing.T) {
+	ha, hb := newHost(t), newHost(t)
+	a := newNode(t, ha, newMembers(hb).Allow)
+	b := newNode(t, hb, newMembers(ha).Allow)
+	connect(t, hb, ha)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const limit = 64 << 10
+	r := rand.New(rand.NewPCG(3, 4))
+	block := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return b
+	}
+	atLimit, over := block(limit), block(limit+1)
+	atID, err := a.PutRaw(ctx, atLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overID, err := a.PutRaw(ctx, over)
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(c cid.Cid) bool {
+		t.Helper()
+		ok, err := ipfs.HasLocal(ctx, b, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+
+	if got, err := b.GetRaw(ctx, atID, limit); err != nil || !bytes.Equal(got, atLimit) {
+		t.Fatalf("GetRaw of a block at the limit: %d bytes, %v", len(got), err)
+	}
+	if !has(atID) {
+		t.Error("a block at the limit was not kept")
+	}
+	for i := range 2 {
+		if _, err := b.GetRaw(ctx, overID, limit); !errors.Is(err, ipfs.ErrTooLarge) {
+			t.Fatalf("fetch %d of a block one byte over the limit: %v, want ErrTooLarge", i+1, err)
+		}
+		if has(overID) {
+			t.Fatalf("fetch %d: the refused block was kept in the blockstore", i+1)
+		}
+	}
+	// Fetched within a larger limit it is kept; refusing it later over a
+	// smaller one leaves it.
+	if _, err := b.GetRaw(ctx, overID, limit+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetRaw(ctx, overID, limit); !errors.Is(err, ipfs.ErrTooLarge) {
+		t.Fatalf("a held block over a smaller limit: %v, want ErrTooLarge", err)
+	}
+	if !has(overID) {
+		t.Error("a block the node held was deleted when refused over a smaller limit")
 	}
 }

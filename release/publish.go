@@ -33,7 +33,7 @@ type Signed struct {
 // SignAndTimestamp signs the tarball at path with key and has each TSA
 // timestamp its SHA-256.
 func SignAndTimestamp(ctx context.Context, path string, key *SigningKey, tsas []Timestamper, now time.Time) (*Signed, error) {
-	digest, err := fileSHA256(path)
+	digest, err := FileSHA256(path)
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}

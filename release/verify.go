@@ -136,7 +136,7 @@ func Verify(in VerifyInput) (*Report, error) {
 	name := filepath.Base(in.Tarball)
 
 	// 1. SHA-256 against SHA256SUMS.
-	digest, err := fileSHA256(in.Tarball)
+	digest, err := FileSHA256(in.Tarball)
 	if err != nil {
 		add(StepSHA256, err, "")
 	} else if err := checkSums(in.Sums, name, digest); err != nil {
@@ -189,7 +189,8 @@ func Verify(in VerifyInput) (*Report, error) {
 	return r, nil
 }
 
-func fileSHA256(path string) ([32]byte, error) {
+// FileSHA256 is the SHA-256 of the file at path, read streaming.
+func FileSHA256(path string) ([32]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return [32]byte{}, err
@@ -247,6 +248,10 @@ func checkProof(in VerifyInput, name string, digest [32]byte, sig *SignatureInfo
 	b, err := c2sp.ParseBundle(in.Proof)
 	if err != nil {
 		return "", err
+	}
+	if in.Bundle.LogKey == nil && in.Bundle.LogDID == "" {
+		origin, _, _ := strings.Cut(string(b.Checkpoint), "\n")
+		return "", fmt.Errorf("the proof is from the log %q, which the trust policy does not list", origin)
 	}
 	var rel *c2sp.ReleaseSummary
 	opts := in.Bundle

@@ -99,6 +99,9 @@ func ParseSigningKey(data []byte) (*SigningKey, error) {
 	if len(data) > MaxKeySize {
 		return nil, fmt.Errorf("release: signing key: %d bytes, limit %d", len(data), MaxKeySize)
 	}
+	if err := oneArmorBlock(data); err != nil {
+		return nil, fmt.Errorf("release: signing key: %w", err)
+	}
 	list, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("release: signing key: %w", err)
@@ -123,6 +126,9 @@ func ParseSigningKey(data []byte) (*SigningKey, error) {
 func ParsePublicKeys(data []byte) (openpgp.EntityList, error) {
 	if len(data) > MaxKeySize {
 		return nil, fmt.Errorf("release: public key: %d bytes, limit %d", len(data), MaxKeySize)
+	}
+	if err := oneArmorBlock(data); err != nil {
+		return nil, fmt.Errorf("release: public key: %w", err)
 	}
 	list, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
 	if err != nil {
@@ -155,6 +161,9 @@ type SignatureInfo struct {
 func CheckSignature(keys openpgp.EntityList, message io.Reader, armored []byte, now time.Time) (*SignatureInfo, error) {
 	if len(armored) > MaxSignatureSize {
 		return nil, fmt.Errorf("%d bytes, limit %d", len(armored), MaxSignatureSize)
+	}
+	if err := oneArmorBlock(armored); err != nil {
+		return nil, err
 	}
 	blk, err := armor.Decode(bytes.NewReader(armored))
 	if err != nil {
@@ -195,4 +204,13 @@ func algName(a packet.PublicKeyAlgorithm) string {
 		return "ECDSA"
 	}
 	return fmt.Sprintf("algorithm %d", a)
+}
+
+// oneArmorBlock requires exactly one ASCII-armor block: the armor reader
+// would silently ignore a second one (a second key or signature).
+func oneArmorBlock(data []byte) error {
+	if n := bytes.Count(data, []byte("-----BEGIN PGP ")); n != 1 {
+		return fmt.Errorf("%d ASCII-armor blocks, want exactly one", n)
+	}
+	return nil
 }

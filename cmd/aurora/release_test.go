@@ -132,8 +132,10 @@ func TestReleaseOperatorFlow(t *testing.T) {
 	api := "http://" + n.APIAddr()
 
 	key := filepath.Join(dir, "release-key.asc")
-	if out, errs, code := runAurora(t, "release", "keygen", "-o", key, "--email", "ops@example.org"); code != 0 {
-		t.Fatalf("keygen: exit %d\n%s%s", code, out, errs)
+	out, errs, code := runAurora(t, "release", "keygen", "-o", key, "--email", "ops@example.org")
+	fpr, _, _ := strings.Cut(strings.TrimPrefix(out, "release key "), "\n")
+	if code != 0 || len(fpr) != 40 {
+		t.Fatalf("keygen: exit %d, want the fingerprint printed\n%s%s", code, out, errs)
 	}
 	if info, err := os.Stat(key); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("secret key file: %v %v", err, info.Mode())
@@ -164,8 +166,8 @@ func TestReleaseOperatorFlow(t *testing.T) {
 	if out, errs, code := runAurora(t, "federation", "policy", "--api", api, "-o", pol); code != 0 {
 		t.Fatalf("federation policy: exit %d\n%s%s", code, out, errs)
 	}
-	out, errs, code := runAurora(t, "release", "verify", "--key", pub, "--policy", pol, tarball)
-	if code != 0 || strings.Contains(out, "DEV") {
+	out, errs, code = runAurora(t, "release", "verify", "--key", pub, "--policy", pol, tarball)
+	if code != 0 || strings.Contains(out, "DEV") || !strings.Contains(out, "signature by "+fpr) {
 		t.Fatalf("release verify: exit %d\n%s%s\npolicy:\n%s", code, out, errs, mustReadFile(t, pol))
 	}
 	t.Logf("\n%s", out)

@@ -6,12 +6,12 @@ BIN       ?= bin/aurora
 PKGS       = ./...
 # Suites that run under the race detector in `make test` (the concurrent core),
 # and the rest (CLI end to end, in-process testnet) that run without it.
-RACE_PKGS  = ./treaty/... ./clock/... ./credit/... ./order/... ./judge/... ./node/... ./policy/... ./providers/... ./provenance/... ./mesh/...
+RACE_PKGS  = ./treaty/... ./clock/... ./credit/... ./order/... ./judge/... ./node/... ./policy/... ./providers/... ./provenance/... ./mesh/... ./release/...
 OTHER_PKGS = ./cmd/... ./testnet/... ./internal/... ./web/... ./slo/...
 FUZZTIME  ?= 10s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-all test-ops check demo bench fuzz fuzz-ci smoke-e2e sustained test-browser chaos clean
+.PHONY: all build test test-all test-ops check demo bench fuzz fuzz-ci smoke-e2e sustained test-browser chaos release clean
 
 all: build
 
@@ -131,5 +131,40 @@ chaos: build
 	if [ $$rc -ne 0 ]; then echo "== make chaos failed ($$rc); the last 60 lines:"; tail -n 60 $$out; fi; \
 	rm -f $$out; exit $$rc
 
+# The release bundle (README "Releases"): dist/aurora-YYYYMMDD.tar.gz with
+# static linux/amd64 and linux/arm64 binaries, the std policy module rebuilt
+# from source, and the shipped source paths (release.Sources), reproducible
+# from SOURCE_DATE_EPOCH (default: the last commit's time); SHA256SUMS; then
+# with RELEASE_KEY (the operator's secret key file) it is signed and
+# timestamped by the home's two TSAs and logged on the node (RELEASE_API,
+# default the home's), else `aurora release dev` signs, timestamps and logs
+# it with throw-away DEV keys, TSAs and log in dist/dev.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+RELEASE_STAGE     ?= dist/.stage
+RELEASE_KEY       ?=
+RELEASE_PUBKEY    ?= $(RELEASE_KEY:.asc=.pub.asc)
+RELEASE_API       ?=
+RELEASE_VERSION    = $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y%m%d)
+RELEASE_LDFLAGS    = -s -w -buildid= -X main.version=$(RELEASE_VERSION)
+release: build
+	@test -n "$(SOURCE_DATE_EPOCH)" || { echo "release: no SOURCE_DATE_EPOCH and no git history"; exit 1; }
+	rm -rf $(RELEASE_STAGE) dist/aurora-*.tar.gz* dist/SHA256SUMS dist/dev
+	for arch in amd64 arm64; do for cmd in aurora aurora-verify; do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -buildvcs=false -ldflags='$(RELEASE_LDFLAGS)' \
+	    -o $(RELEASE_STAGE)/bin/linux-$$arch/$$cmd ./cmd/$$cmd || exit 1; \
+	done; done
+	mkdir -p $(RELEASE_STAGE)/policy/std
+	cd policy/std && $(GO) run ../cmd/fpbuild -o $(abspath $(RELEASE_STAGE))/policy/std/std.wasm ./guest
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(BIN) release build --src . --stage $(RELEASE_STAGE) --out dist
+	rm -rf $(RELEASE_STAGE)
+	@if [ -n "$(RELEASE_KEY)" ]; then \
+	  set -e; t=$$(ls dist/aurora-*.tar.gz); \
+	  $(BIN) release sign --key $(RELEASE_KEY) $$t; \
+	  $(BIN) release log --key $(RELEASE_PUBKEY) $(if $(RELEASE_API),--api $(RELEASE_API)) $$t; \
+	else \
+	  echo "release: no RELEASE_KEY: signing, timestamping and logging with throw-away DEV keys (dist/dev)"; \
+	  $(BIN) release dev dist/aurora-*.tar.gz; \
+	fi
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

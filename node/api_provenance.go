@@ -87,13 +87,14 @@ type EpochView struct {
 	ClosedAt     int64  `json:"closed_at"` // unix seconds
 }
 
-// apiRoutes mounts the routes beyond the core API: the federation's and
-// provenance's.
+// apiRoutes mounts the routes beyond the core API: the federation's,
+// provenance's and releases'.
 func (n *Node) apiRoutes(mux *http.ServeMux, auth func(http.HandlerFunc) http.HandlerFunc) {
 	n.federationRoutes(mux, auth)
 	n.provenanceRoutes(mux)
 	verifyPageRoutes(mux)
 	n.equivocationRoutes(mux)
+	n.releaseRoutes(mux, auth)
 }
 
 // provenanceRoutes serves the log as C2SP tlog-tiles, the witness as C2SP

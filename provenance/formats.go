@@ -251,6 +251,28 @@ func CheckJobLeaf(leaf []byte) (*c2sp.JobSummary, error) {
 	return s, nil
 }
 
+// CheckLeaf is CheckJobLeaf that also accepts a release leaf (a LogEntry
+// holding a ReleaseEntry that passes treaty's field rules), reported in
+// JobSummary.Release. `aurora proof verify` and `aurora release verify` use
+// it; the light verifier (c2sp.DecodeJobLeaf) takes job leaves only.
+func CheckLeaf(leaf []byte) (*c2sp.JobSummary, error) {
+	var entry treaty.LogEntry
+	if err := treaty.Decode(leaf, &entry); err != nil {
+		return nil, err
+	}
+	if err := entry.Validate(); err != nil {
+		return nil, err
+	}
+	if r := entry.Release; r != nil {
+		s := &c2sp.ReleaseSummary{Name: r.Name, SHA256: [32]byte(r.SHA256), Signer: r.Signer, At: r.At}
+		for _, d := range r.TokensSHA256 {
+			s.TokensSHA256 = append(s.TokensSHA256, [32]byte(d))
+		}
+		return &c2sp.JobSummary{Release: s}, nil
+	}
+	return CheckJobLeaf(leaf)
+}
+
 // Unexported helpers of the formats, for the log, the witness and the
 // epoch loop.
 type signedNote = c2sp.Note

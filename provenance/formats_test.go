@@ -173,3 +173,41 @@ func FuzzDecodeJobLeaf(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckLeafRelease: CheckLeaf reports a release leaf's fields and still
+// reads job leaves; the light verifier (c2sp.DecodeJobLeaf) and
+// CheckJobLeaf refuse a release leaf, naming its kind; a release entry that
+// breaks treaty's rules is refused.
+func TestCheckLeafRelease(t *testing.T) {
+	rel := &treaty.ReleaseEntry{V: treaty.ReleaseVersion, Name: "aurora-20261207.tar.gz", SHA256: bytes.Repeat([]byte{7}, 32),
+		Signer: strings.Repeat("ab", 20), TokensSHA256: [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)}, At: 1780000000}
+	leaf, err := treaty.Encode(&treaty.LogEntry{Release: rel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := CheckLeaf(leaf)
+	if err != nil || s.Release == nil {
+		t.Fatalf("CheckLeaf: %+v, %v", s, err)
+	}
+	want := c2sp.ReleaseSummary{Name: rel.Name, SHA256: [32]byte(rel.SHA256), Signer: rel.Signer, TokensSHA256: [][32]byte{[32]byte(rel.TokensSHA256[0]), [32]byte(rel.TokensSHA256[1])}, At: rel.At}
+	if !reflect.DeepEqual(*s.Release, want) {
+		t.Fatalf("CheckLeaf = %+v, want %+v", *s.Release, want)
+	}
+	if _, err := c2sp.DecodeJobLeaf(leaf); err == nil || !strings.Contains(err.Error(), "release entry, not a job record entry") {
+		t.Fatalf("DecodeJobLeaf of a release leaf: %v", err)
+	}
+	if _, err := CheckJobLeaf(leaf); err == nil {
+		t.Fatal("CheckJobLeaf accepted a release leaf")
+	}
+	rel.Signer = "ABC"
+	bad, err := treaty.Encode(&treaty.LogEntry{Release: rel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckLeaf(bad); err == nil || !strings.Contains(err.Error(), "release.signer") {
+		t.Fatalf("CheckLeaf of a bad signer: %v", err)
+	}
+	if s, err := CheckLeaf(jobLeaf(t, 3)); err != nil || s.Release != nil || s.Job == "" {
+		t.Fatalf("CheckLeaf of a job leaf: %+v, %v", s, err)
+	}
+}

@@ -85,7 +85,9 @@ func sampleRecords(t testing.TB) map[string]Record {
 		Root: &root, TSA: [][]byte{{0x30, 0x03, 0x02, 0x01, 0x00}}}
 	entry := &LogEntry{Job: job}
 	tsaEntry := &LogEntry{TSA: &TSAEntry{Size: 7, CheckpointSHA256: make([]byte, 32), TokensSHA256: [][]byte{make([]byte, 32), make([]byte, 32)}, At: fixedNow.Unix()}}
-	return map[string]Record{"entry-job": entry, "entry-tsa": tsaEntry, "order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
+	relEntry := &LogEntry{Release: &ReleaseEntry{V: ReleaseVersion, Name: "aurora-20261207.tar.gz", SHA256: bytes.Repeat([]byte{0xab}, 32),
+		Signer: "0123456789abcdef0123456789abcdef01234567", TokensSHA256: [][]byte{make([]byte, 32), bytes.Repeat([]byte{1}, 32)}, At: fixedNow.Unix()}}
+	return map[string]Record{"entry-job": entry, "entry-tsa": tsaEntry, "entry-release": relEntry, "order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
 }
 
 func newOf(r Record) Record {
@@ -113,7 +115,7 @@ func newOf(r Record) Record {
 }
 
 var schemaNames = map[string]string{"order": "Order", "ack": "Ack", "denial": "Denial", "job": "JobRecord", "treaty": "Treaty",
-	"revocation": "Revocation", "reputation": "ReputationReport", "anchor": "Anchor", "entry-job": "LogEntry", "entry-tsa": "LogEntry"}
+	"revocation": "Revocation", "reputation": "ReputationReport", "anchor": "Anchor", "entry-job": "LogEntry", "entry-tsa": "LogEntry", "entry-release": "LogEntry"}
 
 // TestGolden pins the exact dag-cbor and dag-json of every record kind.
 // Regenerate with: go test ./treaty -run TestGolden -update

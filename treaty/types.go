@@ -267,11 +267,26 @@ type TSAEntry struct {
 	At               int64    `cbor:"at"`
 }
 
+// ReleaseEntry records, in the operator's log, a release bundle the
+// operator published: the tarball's name and SHA-256, the OpenPGP v4
+// fingerprint of the key that signed it, and the SHA-256 of each RFC 3161
+// token over it (`aurora release log`).
+type ReleaseEntry struct {
+	V            int64    `cbor:"v"`
+	Name         string   `cbor:"name"`
+	SHA256       []byte   `cbor:"sha256"`
+	Signer       string   `cbor:"signer"`
+	TokensSHA256 [][]byte `cbor:"tokens_sha256"`
+	At           int64    `cbor:"at"`
+}
+
 // LogEntry is one leaf of a node's provenance log: exactly one of Job, Anchor
-// (a peer checkpoint this node verified: cross-anchoring) or TSA is set. The
-// leaf bytes are its canonical dag-cbor, a keyed union in the IPLD schema.
+// (a peer checkpoint this node verified: cross-anchoring), TSA or Release is
+// set. The leaf bytes are its canonical dag-cbor, a keyed union in the IPLD
+// schema.
 type LogEntry struct {
-	Job    *JobRecord `cbor:"job,omitempty"`
-	Anchor *Anchor    `cbor:"anchor,omitempty"`
-	TSA    *TSAEntry  `cbor:"tsa,omitempty"`
+	Job     *JobRecord    `cbor:"job,omitempty"`
+	Anchor  *Anchor       `cbor:"anchor,omitempty"`
+	TSA     *TSAEntry     `cbor:"tsa,omitempty"`
+	Release *ReleaseEntry `cbor:"release,omitempty"`
 }

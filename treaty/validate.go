@@ -554,8 +554,73 @@ func (e *LogEntry) Validate() error {
 		c.rangeInt("tsa.at", e.TSA.At, 1, 1<<40)
 		err = c.result()
 	}
+	if e.Release != nil {
+		n++
+		err = e.Release.Validate()
+	}
 	if n != 1 {
-		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa", n)}
+		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa, release", n)}
 	}
 	return err
+}
+
+// Limits of a ReleaseEntry.
+const (
+	ReleaseVersion    = 1
+	MaxReleaseNameLen = 128
+	MaxReleaseTokens  = 8
+)
+
+// Validate checks a release entry: version 1; a name of 1 to
+// MaxReleaseNameLen bytes of [A-Za-z0-9._-] that does not start with a dot;
+// a 32-byte SHA-256; a signer of 40 lowercase hex digits (an OpenPGP v4
+// fingerprint); 1 to MaxReleaseTokens token digests of 32 bytes; at > 0.
+func (r *ReleaseEntry) Validate() error {
+	c := checker{kind: "entry"}
+	if r.V != ReleaseVersion {
+		c.fail("release.v", "unsupported version %d, want %d", r.V, ReleaseVersion)
+	}
+	if !releaseName(r.Name) {
+		c.fail("release.name", "want 1 to %d bytes of [A-Za-z0-9._-], not starting with a dot", MaxReleaseNameLen)
+	}
+	if len(r.SHA256) != 32 {
+		c.fail("release.sha256", "%d bytes, want 32", len(r.SHA256))
+	}
+	if !lowerHex(r.Signer, 40) {
+		c.fail("release.signer", "want an OpenPGP v4 fingerprint: 40 lowercase hex digits")
+	}
+	if len(r.TokensSHA256) == 0 || len(r.TokensSHA256) > MaxReleaseTokens {
+		c.fail("release.tokens_sha256", "%d digests, want 1 to %d", len(r.TokensSHA256), MaxReleaseTokens)
+	}
+	for i, d := range r.TokensSHA256 {
+		if len(d) != 32 {
+			c.fail(fmt.Sprintf("release.tokens_sha256[%d]", i), "%d bytes, want 32", len(d))
+		}
+	}
+	c.rangeInt("release.at", r.At, 1, 1<<40)
+	return c.result()
+}
+
+func releaseName(s string) bool {
+	if s == "" || len(s) > MaxReleaseNameLen || s[0] == '.' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -189,3 +189,58 @@ func TestGPUHours(t *testing.T) {
 		t.Fatalf("GPUHours without GPU = %d", got)
 	}
 }
+
+// TestReleaseEntryValidate checks each field rule of a release entry at
+// and beyond its limit, and that the failing field is named.
+func TestReleaseEntryValidate(t *testing.T) {
+	good := func() *ReleaseEntry {
+		return &ReleaseEntry{V: ReleaseVersion, Name: "aurora-20261207.tar.gz", SHA256: make([]byte, 32),
+			Signer: strings.Repeat("ab", 20), TokensSHA256: [][]byte{make([]byte, 32), make([]byte, 32)}, At: 1780000000}
+	}
+	tests := []struct {
+		name      string
+		mutate    func(r *ReleaseEntry)
+		wantField string // "" means valid
+	}{
+		{"valid", func(*ReleaseEntry) {}, ""},
+		{"name at limit", func(r *ReleaseEntry) { r.Name = strings.Repeat("a", MaxReleaseNameLen) }, ""},
+		{"name beyond limit", func(r *ReleaseEntry) { r.Name = strings.Repeat("a", MaxReleaseNameLen+1) }, "release.name"},
+		{"name with a slash", func(r *ReleaseEntry) { r.Name = "dist/aurora.tar.gz" }, "release.name"},
+		{"name starting with a dot", func(r *ReleaseEntry) { r.Name = ".aurora" }, "release.name"},
+		{"version 2", func(r *ReleaseEntry) { r.V = 2 }, "release.v"},
+		{"short digest", func(r *ReleaseEntry) { r.SHA256 = make([]byte, 31) }, "release.sha256"},
+		{"upper-case signer", func(r *ReleaseEntry) { r.Signer = strings.Repeat("AB", 20) }, "release.signer"},
+		{"v6 fingerprint length", func(r *ReleaseEntry) { r.Signer = strings.Repeat("ab", 32) }, "release.signer"},
+		{"no tokens", func(r *ReleaseEntry) { r.TokensSHA256 = nil }, "release.tokens_sha256"},
+		{"tokens at limit", func(r *ReleaseEntry) { r.TokensSHA256 = make([][]byte, MaxReleaseTokens); fill32(r.TokensSHA256) }, ""},
+		{"tokens beyond limit", func(r *ReleaseEntry) { r.TokensSHA256 = make([][]byte, MaxReleaseTokens+1); fill32(r.TokensSHA256) }, "release.tokens_sha256"},
+		{"bad token digest", func(r *ReleaseEntry) { r.TokensSHA256[1] = []byte{1} }, "release.tokens_sha256[1]"},
+		{"no time", func(r *ReleaseEntry) { r.At = 0 }, "release.at"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := good()
+			tt.mutate(r)
+			err := (&LogEntry{Release: r}).Validate()
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field != tt.wantField {
+				t.Fatalf("Validate = %v, want a ValidationError on %s", err, tt.wantField)
+			}
+		})
+	}
+	if err := (&LogEntry{Release: good(), TSA: &TSAEntry{}}).Validate(); err == nil || !strings.Contains(err.Error(), "want exactly one of job, anchor, tsa, release") {
+		t.Fatalf("two members: %v", err)
+	}
+}
+
+func fill32(ds [][]byte) {
+	for i := range ds {
+		ds[i] = make([]byte, 32)
+	}
+}

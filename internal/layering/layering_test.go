@@ -45,6 +45,9 @@ var rules = []rule{
 	{pkg: "order", graph: append([]string{mod + "/policy", mod + "/provenance"}, upper...), direct: []string{"net/http", "os"}},
 	{pkg: "providers", graph: append([]string{mod + "/order", mod + "/provenance", mod + "/policy"}, upper...), direct: []string{"net/http"}}, // credentials come from env and files
 	{pkg: "providers/simulate", graph: upper},
+	// The release bundle builder and verifier: files, OpenPGP and the log's
+	// formats, no transport, node or mesh.
+	{pkg: "release", graph: append([]string{mod + "/policy", mod + "/providers", mod + "/order", mod + "/provenance/ipfs", mod + "/provenance/tsa", mod + "/provenance/c2sphttp"}, upper...), direct: []string{"net/http"}},
 	{pkg: "mesh", graph: []string{mod + "/node", mod + "/order", mod + "/testnet", mod + "/cmd"}},
 }
 

@@ -18,6 +18,21 @@ type JobSummary struct {
 	Operator, Client string
 	// Transitions are the job's status changes, oldest first.
 	Transitions []Transition
+	// Release is set, instead of the job fields, by a checker that also
+	// accepts release leaves (provenance.CheckLeaf); DecodeJobLeaf never
+	// sets it.
+	Release *ReleaseSummary
+}
+
+// ReleaseSummary is what a verifier reports of a release leaf: the
+// tarball's name and SHA-256, the signing key's OpenPGP fingerprint and
+// the SHA-256 of each RFC 3161 token over the tarball.
+type ReleaseSummary struct {
+	Name         string
+	SHA256       [32]byte
+	Signer       string
+	TokensSHA256 [][32]byte
+	At           int64 // unix seconds
 }
 
 // Transition is one status change of a job.

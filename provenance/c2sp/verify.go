@@ -12,7 +12,7 @@ import (
 
 // The links (checks) of VerifyBundle, in order. Each yields one Verdict.
 const (
-	LinkRecord       = "record"        // the leaf decodes as a LogEntry holding a valid job record
+	LinkRecord       = "record"        // the leaf decodes as a LogEntry holding a valid job record (or release, if the checker accepts it)
 	LinkLeafHash     = "leaf-hash"     // the RFC 6962 leaf hash of the exact leaf bytes
 	LinkLogSignature = "log-signature" // the checkpoint is signed by the log's key for the origin
 	LinkInclusion    = "inclusion"     // the inclusion proof reaches the checkpoint's root
@@ -212,6 +212,9 @@ func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
 	}
 	if job, err := check(b.Leaf); err != nil {
 		fail(LinkRecord, err)
+	} else if rel := job.Release; rel != nil {
+		r.Job = job
+		r.add(LinkRecord, nil, fmt.Sprintf("release %s sha256 %x signed by %s, %d tokens", rel.Name, rel.SHA256, rel.Signer, len(rel.TokensSHA256)))
 	} else if len(job.Transitions) == 0 {
 		fail(LinkRecord, errors.New("the job record has no transitions"))
 	} else {

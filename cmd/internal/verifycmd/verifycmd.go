@@ -4,7 +4,7 @@
 // milliseconds because it links only provenance/c2sp, the trust policy and
 // the RFC 3161 verifier: no libp2p, boxo, wazero, storage or metrics). This
 // command also checks the job record against the treaty schema
-// (provenance.CheckJobLeaf).
+// (provenance.CheckLeaf), and accepts release leaves (`aurora release log`).
 package verifycmd
 
 import (
@@ -29,7 +29,7 @@ func New(use string) *cobra.Command { return NewOnline(use, nil) }
 // fetch gets the newer checkpoint and the consistency proof.
 func NewOnline(use string, fetch NewerFetcher) *cobra.Command {
 	v := proofverify.New(fetch)
-	v.Record = provenance.CheckJobLeaf
+	v.Record = provenance.CheckLeaf
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: proofverify.Short,

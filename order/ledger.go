@@ -79,7 +79,7 @@ func (j *Job) Status() string {
 // Settled reports whether the job needs no more launch work.
 func (j *Job) Settled() bool {
 	switch j.Status() {
-	case treaty.StatusRunning, treaty.StatusSucceeded, treaty.StatusFailed, treaty.StatusTerminated, treaty.StatusForwarded:
+	case treaty.StatusRunning, treaty.StatusSucceeded, treaty.StatusFailed, treaty.StatusTerminated, treaty.StatusForwarded, treaty.StatusCanceled:
 		return true
 	}
 	return false

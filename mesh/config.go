@@ -29,6 +29,9 @@ const (
 	// ProtocolOrderQuery asks a peer what became of a forwarded order
 	// whose answer was lost (docs/TREATY_PROTOCOL.md).
 	ProtocolOrderQuery protocol.ID = "/aurora/order-query/1.0.0"
+	// ProtocolCancel relays a tenant's signed Cancel of a forwarded job to
+	// the treaty peer that runs it.
+	ProtocolCancel protocol.ID = "/aurora/cancel/1.0.0"
 )
 
 // Resource-manager service names the stream handlers account to.
@@ -93,6 +96,12 @@ type OrderHandler func(ctx context.Context, from treaty.DID, treatyCID treaty.Li
 // gave it, or a signed Denial withdrawing an order we never received.
 // Errors are sent like OrderHandler's.
 type QueryHandler func(ctx context.Context, from treaty.DID, treatyCID treaty.Link, order cid.Cid) (reply []byte, err error)
+
+// CancelHandler applies a tenant's signed Cancel (dag-cbor) that the treaty
+// peer from relayed under treatyCID, and returns the canceled job's record
+// (dag-cbor). Errors with an ErrorCode reach the peer with their code and
+// message.
+type CancelHandler func(ctx context.Context, from treaty.DID, treatyCID treaty.Link, cancel []byte) (record []byte, err error)
 
 // WitnessHandler takes a C2SP add-checkpoint body from a peer and returns
 // the cosignature lines (provenance.Witness.AddCheckpoint). Errors are
@@ -163,6 +172,9 @@ type Config struct {
 	// OnQuery answers /aurora/order-query/1.0.0. Default: every query is
 	// refused with code "unavailable".
 	OnQuery QueryHandler
+	// OnCancel answers /aurora/cancel/1.0.0 (treaty partners only).
+	// Default: every cancel is refused with code "unavailable".
+	OnCancel CancelHandler
 	// OnWitness handles cosigning requests. Default: refused (404).
 	OnWitness WitnessHandler
 	// OnAnchor judges received anchors. Default: well-formed anchors are

@@ -36,6 +36,11 @@ func seeds(t testing.TB) map[string][][]byte {
 			enc(&orderResponse{V: 1, Reply: []byte{}, Code: "replay", Message: "used"}),
 			enc(&orderResponse{V: 1, Reply: []byte("x"), Code: "both"}),
 		},
+		"FuzzCancelRequest": {
+			enc(&cancelRequest{V: 1, Cancel: []byte("cancel"), Treaty: link}),
+			enc(&cancelRequest{V: 1, Cancel: []byte{}, Treaty: link}),
+			enc(&cancelRequest{V: 1, Cancel: make([]byte, MaxCancelBytes+1), Treaty: link}),
+		},
 		"FuzzWitnessRequest":  {enc(&witnessRequest{V: 1, Body: []byte("old 0\n\nnote")}), {0xa1, 0x61, 'v', 0x01}},
 		"FuzzWitnessResponse": {enc(&witnessResponse{V: 1, Status: 200, Body: []byte("— w sig\n")}), enc(&witnessResponse{V: 1, Status: 99})},
 		"FuzzSyncRequest": {
@@ -108,6 +113,7 @@ func FuzzOrderResponse(f *testing.F)   { fuzzDecoder(f, decodeOrderResponse) }
 func FuzzWitnessRequest(f *testing.F)  { fuzzDecoder(f, decodeWitnessRequest) }
 func FuzzWitnessResponse(f *testing.F) { fuzzDecoder(f, decodeWitnessResponse) }
 func FuzzSyncRequest(f *testing.F)     { fuzzDecoder(f, decodeSyncRequest) }
+func FuzzCancelRequest(f *testing.F)   { fuzzDecoder(f, decodeCancelRequest) }
 
 func FuzzSyncResponse(f *testing.F) {
 	fuzzDecoder(f, func(b []byte) (*syncResponse, error) {

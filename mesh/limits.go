@@ -72,10 +72,10 @@ const (
 type streamBudget struct{ total, perPeer int }
 
 // strangerBudget returns strangers' budget on an Aurora protocol (the two
-// order protocols share one), and false for any other protocol.
+// order protocols and cancel share one), and false for any other protocol.
 func strangerBudget(p protocol.ID) (key protocol.ID, b streamBudget, ok bool) {
 	switch p {
-	case ProtocolOrder, ProtocolOrderQuery:
+	case ProtocolOrder, ProtocolOrderQuery, ProtocolCancel:
 		return ProtocolOrder, streamBudget{StrangerOrderStreams, StrangerOrderStreamsPerPeer}, true
 	case ProtocolWitness:
 		return ProtocolWitness, streamBudget{StrangerWitnessStreams, StrangerWitnessStreamsPerPeer}, true

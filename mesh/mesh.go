@@ -190,6 +190,7 @@ func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 	m.host.SetStreamHandler(ProtocolWitness, m.handleWitness)
 	m.host.SetStreamHandler(ProtocolSync, m.handleSync)
 	m.host.SetStreamHandler(ProtocolOrderQuery, m.handleQuery)
+	m.host.SetStreamHandler(ProtocolCancel, m.handleCancel)
 	if err := m.startPubsub(); err != nil {
 		return nil, err
 	}

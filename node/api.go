@@ -21,7 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aurora-federation/aurora/node/events"
 	"github.com/aurora-federation/aurora/node/store"
+	"github.com/aurora-federation/aurora/node/wire"
 	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -81,9 +83,21 @@ type APIHandlerConfig struct {
 	// ProofRetryAfter is the Retry-After of a 503 proof_unavailable (the
 	// job's epoch has not closed): the epoch interval. Default 1 s.
 	ProofRetryAfter time.Duration
-	Ready           func() bool
-	Clock           func() time.Time
-	Logger          *slog.Logger
+	// Events fans job changes out to GET /v1/jobs/{id}/events; nil: no
+	// event streams.
+	Events *events.Hub
+	// EventsBufferSize is the hub's per-stream buffer, named in a lagged
+	// stream's last event.
+	EventsBufferSize int
+	// EventsHeartbeat is how often an idle event stream gets a comment
+	// line. Default 15s.
+	EventsHeartbeat time.Duration
+	// Endpoints says where a running job is reached (its provider's
+	// Status); nil: no endpoints events.
+	Endpoints func(ctx context.Context, j *order.Job) ([]wire.Endpoint, error)
+	Ready     func() bool
+	Clock     func() time.Time
+	Logger    *slog.Logger
 }
 
 type api struct {
@@ -104,6 +118,9 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 	if cfg.ProofRetryAfter <= 0 {
 		cfg.ProofRetryAfter = time.Second
 	}
+	if cfg.EventsHeartbeat <= 0 {
+		cfg.EventsHeartbeat = 15 * time.Second
+	}
 	if cfg.BackupIdleTimeout <= 0 {
 		cfg.BackupIdleTimeout = time.Minute
 	}
@@ -118,6 +135,8 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/proof", a.getProof)
 	mux.HandleFunc("GET /v1/jobs/{id}/decision", a.getDecision)
 	mux.HandleFunc("GET /v1/policies/{cid}", a.getModule)
+	mux.HandleFunc("POST /v1/jobs/{id}/cancel", a.cancelJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/events", a.jobEvents)
 	mux.HandleFunc("GET /v1/checkpoints/latest", a.latestCheckpoint)
 	mux.HandleFunc("GET /v1/providers", a.listProviders)
 	if cfg.Backup != nil {

@@ -70,6 +70,18 @@ type APIConfig struct {
 	// Tenants, when not empty, is the allow-list of client DIDs whose orders
 	// are accepted.
 	Tenants []string `toml:"tenants"`
+	// EventsBuffer is how many events one GET /v1/jobs/{id}/events stream
+	// holds unsent before the node drops it as lagged. Default 64.
+	EventsBuffer int `toml:"events_buffer"`
+	// MaxEventStreamsPerClient bounds the event streams one client address
+	// holds open at once (429 beyond). Default 4.
+	MaxEventStreamsPerClient int `toml:"max_event_streams_per_client"`
+	// MaxEventStreams bounds every client's event streams together.
+	// Default 1024.
+	MaxEventStreams int `toml:"max_event_streams"`
+	// EventsHeartbeat is how often an idle event stream gets a comment
+	// line, so proxies keep it open. Default 15s.
+	EventsHeartbeat Duration `toml:"events_heartbeat"`
 }
 
 // P2PConfig is the libp2p host.
@@ -224,7 +236,8 @@ type ProviderConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Federation: "testnet",
-		API:        APIConfig{Listen: "127.0.0.1:7070", MaxBodyBytes: 256 << 10, Tenants: []string{}},
+		API: APIConfig{Listen: "127.0.0.1:7070", MaxBodyBytes: 256 << 10, Tenants: []string{},
+			EventsBuffer: 64, MaxEventStreamsPerClient: 4, MaxEventStreams: 1024, EventsHeartbeat: Duration(15 * time.Second)},
 		P2P: P2PConfig{
 			Listen:    []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
 			Bootstrap: []string{}, MDNS: true, Members: []string{}, Auditors: []string{},
@@ -454,6 +467,18 @@ func (c *Config) Validate() error {
 	}
 	if c.API.MaxBodyBytes <= 0 || c.API.MaxBodyBytes > 16<<20 {
 		return &ConfigError{Key: "api.max_body_bytes", Reason: "want 1 to 16 MiB"}
+	}
+	if c.API.EventsBuffer < 1 || c.API.EventsBuffer > 4096 {
+		return &ConfigError{Key: "api.events_buffer", Reason: "want 1 to 4096"}
+	}
+	if c.API.MaxEventStreamsPerClient < 1 || c.API.MaxEventStreamsPerClient > 1024 {
+		return &ConfigError{Key: "api.max_event_streams_per_client", Reason: "want 1 to 1024"}
+	}
+	if c.API.MaxEventStreams < c.API.MaxEventStreamsPerClient || c.API.MaxEventStreams > 65536 {
+		return &ConfigError{Key: "api.max_event_streams", Reason: "want max_event_streams_per_client to 65536"}
+	}
+	if hb := c.API.EventsHeartbeat.Std(); hb < time.Second || hb > 10*time.Minute {
+		return &ConfigError{Key: "api.events_heartbeat", Reason: "want 1s to 10m"}
 	}
 	if c.Policy.DeadlineMS <= 0 || c.Policy.DeadlineMS > 1000 {
 		return &ConfigError{Key: "policy.deadline_ms", Reason: "want 1 to 1000"}

@@ -101,6 +101,13 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 		Logger: n.log.With("component", "mesh"), Registerer: n.metrics.Registry,
 		OnOrder: f.onOrder,
 		OnQuery: f.onQuery,
+		OnCancel: func(ctx context.Context, from treaty.DID, _ treaty.Link, cancel []byte) ([]byte, error) {
+			res, err := f.n.core.Cancel(ctx, cancel, from)
+			if err != nil {
+				return nil, err
+			}
+			return treaty.Encode(&res.Job.Record)
+		},
 		OnWitness: func(ctx context.Context, _ treaty.DID, body []byte) ([]byte, error) {
 			return f.addCheckpoint(ctx, body)
 		},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/aurora-federation/aurora/clock"
 	"github.com/aurora-federation/aurora/mesh"
+	"github.com/aurora-federation/aurora/node/events"
 	"github.com/aurora-federation/aurora/node/store"
 	"github.com/aurora-federation/aurora/order"
 	"github.com/aurora-federation/aurora/provenance"
@@ -79,6 +80,7 @@ type Node struct {
 	router  *providers.Router
 	provs   []providers.Provider
 	core    *order.Core
+	events  *events.Hub
 	backups *store.Scheduler
 
 	ln     net.Listener
@@ -257,8 +259,11 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if opts.Clock != nil {
 		ccfg.Clock = funcClock(opts.Clock)
 	}
+	n.events = events.New(events.Config{Buffer: cfg.API.EventsBuffer, MaxPerClient: cfg.API.MaxEventStreamsPerClient, MaxTotal: cfg.API.MaxEventStreams})
+	ccfg.OnJob = n.events.Publish
 	if n.fed != nil {
 		ccfg.Peers, ccfg.Forward, ccfg.Lanes = n.fed.mesh, n.fed.mesh, meshLanes{n.fed.mesh}
+		ccfg.Cancels = n.fed.mesh
 		ccfg.Blocks = n.fed.putJobBlocks
 		// A forwarded job that runs here, or fails, is an observation of
 		// its lane's fill (node/sla.go).
@@ -312,6 +317,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	handler := NewAPIHandler(APIHandlerConfig{
 		Core: n.core, Ledger: n.ledger, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
 		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.BackupFrom, BackupIdleTimeout: cfg.Backup.StreamIdleTimeout.Std(), Extra: n.apiRoutes, Module: n.policy.wasm, Providers: n.providerInfo, Ready: n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
+		Events: n.events, EventsBufferSize: cfg.API.EventsBuffer, EventsHeartbeat: cfg.API.EventsHeartbeat.Std(), Endpoints: n.jobEndpoints,
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {
@@ -322,6 +328,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.server = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	// Event streams last as long as their jobs: Shutdown ends them first,
+	// or it would wait for them.
+	n.server.RegisterOnShutdown(n.events.Close)
 	go func() { n.served <- n.server.Serve(jsonErrorListener{n.ln}) }()
 	if n.fed != nil {
 		loopCtx, stopLoop := context.WithCancel(context.Background())

@@ -218,6 +218,14 @@ type Config struct {
 	// OnSettled, if set, is called when a local job reaches running or
 	// failed (reputation reports, per-lane fill accounting).
 	OnSettled func(j *Job)
+	// Cancels relays tenants' Cancels of forwarded jobs to the treaty peer
+	// that runs them (the mesh); nil: a forwarded job cannot be canceled
+	// here (503).
+	Cancels Canceler
+	// OnJob, if set, is called after every committed change of a job
+	// (accepted, each settlement, canceled) with a copy of its record:
+	// the node's event streams. It must not block.
+	OnJob func(rec treaty.JobRecord)
 	// Blocks, if set, stores the blocks a job record links to (order, Ack,
 	// the treaty of a forward) so the epoch DAG is complete and fetchable.
 	Blocks func(ctx context.Context, ack *treaty.Ack, order, ackBytes []byte) error
@@ -283,6 +291,9 @@ type Core struct {
 
 	trackMu sync.Mutex // protects tracked
 	tracked map[cid.Cid]bool
+
+	activeMu sync.Mutex       // protects active
+	active   map[string]*step // local jobs still launching, by job ID
 }
 
 // New returns a Core. It starts nothing: launch steps wait on the queue for
@@ -292,7 +303,7 @@ func New(cfg Config) (*Core, error) {
 		return nil, err
 	}
 	return &Core{cfg: cfg, me: cfg.Key.DID(), log: cfg.Logger, m: cfg.Metrics, ledger: cfg.Ledger,
-		quotas: NewQuotas(), work: newFIFO()}, nil
+		quotas: NewQuotas(), work: newFIFO(), active: map[string]*step{}}, nil
 }
 
 // Close stops taking launch work: Work returns false, timers that fire

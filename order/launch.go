@@ -39,6 +39,14 @@ type step struct {
 
 	ocid  cid.Cid // stepResolve
 	tries int
+
+	// mu is held by the step whenever it decides on the job (between
+	// provider calls, never across one) and by Cancel: a job is canceled
+	// either before a decision (the step drops it) or after (Cancel sees
+	// the lease), never between.
+	mu       sync.Mutex
+	canceled bool // protected by mu: Cancel recorded the job canceled
+	done     bool // protected by mu: settled or canceled, no longer tracked
 }
 
 // fifo is the queue of ready steps. Every step belongs to a job that holds
@@ -225,6 +233,11 @@ func (c *Core) attempted(s *step, provider string, err error) {
 var errNotRunning = errors.New("lease did not reach running")
 
 func (c *Core) launch(ctx context.Context, s *step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.canceled {
+		return
+	}
 	if now := c.cfg.Clock.Now(); !now.Before(time.Unix(s.order.Expires, 0)) {
 		c.settle(ctx, s, fmt.Errorf("order: the order expired at %s before a lease ran", time.Unix(s.order.Expires, 0).UTC().Format(time.RFC3339)))
 		return
@@ -234,7 +247,17 @@ func (c *Core) launch(ctx context.Context, s *step) {
 		c.settle(ctx, s, err)
 		return
 	}
+	s.mu.Unlock()
 	l, cand, err := c.cfg.Router.Launch(ctx, providers.Plan{Candidates: s.plan}, spec, c.onAttempt(s))
+	s.mu.Lock()
+	if s.canceled {
+		// Canceled while the launch was in flight: Cancel could not see
+		// this lease, so it is ended here.
+		if err == nil {
+			c.terminate(ctx, cand.Name, l.ID, "canceled during launch")
+		}
+		return
+	}
 	if ctx.Err() != nil {
 		return // shutting down: the job stays accepted and resumes at the next start
 	}
@@ -258,9 +281,16 @@ func (c *Core) launch(ctx context.Context, s *step) {
 const maxStatusErrors = 3
 
 func (c *Core) poll(ctx context.Context, s *step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.canceled {
+		return // Cancel terminated the lease
+	}
 	name := s.cand.Name
+	s.mu.Unlock()
 	st, err := c.cfg.Providers[name].Status(ctx, s.lease.ID)
-	if ctx.Err() != nil {
+	s.mu.Lock()
+	if s.canceled || ctx.Err() != nil {
 		return
 	}
 	now := c.cfg.Clock.Now()
@@ -299,13 +329,8 @@ func (c *Core) fallback(ctx context.Context, s *step, why error) {
 	if rep := c.cfg.Reputation; rep != nil {
 		rep.Observe(name, false, c.cfg.Clock.Now().Sub(s.launched))
 	}
-	if prov := c.cfg.Providers[name]; prov != nil {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		if err := prov.Terminate(tctx, s.lease.ID); err != nil && !errors.Is(err, providers.ErrNotFound) {
-			c.log.Warn("terminate failed lease", "provider", name, "lease", s.lease.ID, "err", err)
-		}
-		cancel()
-	}
+	c.terminate(ctx, name, s.lease.ID, "failed lease")
+	s.kind = stepLaunch // the lease is gone: Cancel has none to end
 	i := 0
 	for i < len(s.plan) && (s.plan[i].Name != name || s.plan[i].Offer.ID != s.cand.Offer.ID) {
 		i++
@@ -319,7 +344,22 @@ func (c *Core) fallback(ctx context.Context, s *step, why error) {
 	c.enqueue(s)
 }
 
+// terminate ends a lease, logging (not returning) a failure: for leases
+// the job no longer wants.
+func (c *Core) terminate(ctx context.Context, provider, lease, why string) {
+	prov := c.cfg.Providers[provider]
+	if prov == nil {
+		return
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := prov.Terminate(tctx, lease); err != nil && !errors.Is(err, providers.ErrNotFound) {
+		c.log.Warn("terminate lease", "provider", provider, "lease", lease, "why", why, "err", err)
+	}
+}
+
 // settle records a job's end of launching: running (err nil) or failed.
+// The caller holds s.mu.
 func (c *Core) settle(ctx context.Context, s *step, err error) {
 	now := c.cfg.Clock.Now()
 	job := s.job
@@ -340,7 +380,13 @@ func (c *Core) settle(ctx context.Context, s *step, err error) {
 	}
 	if lerr != nil {
 		c.log.Error("persist job transition", "job", rec.Job, "err", lerr)
+	} else {
+		c.changed(job)
 	}
+	// Untracked only once committed: a Cancel that finds no launch step
+	// reads the settled job from the ledger.
+	s.done = true
+	c.untrackJob(s)
 	c.quotas.Done(job.Lane)
 	c.releaseSlot()
 	c.m.InflightJobs.Dec()
@@ -385,7 +431,7 @@ func (c *Core) Resume(ctx context.Context) (jobs, forwards int, err error) {
 		if err := c.cfg.Router.PlanInto(ctx, &plan, &o, law, nil); err != nil {
 			plan = providers.Plan{}
 		}
-		c.enqueue(&step{kind: stepLaunch, job: j, order: &o, plan: localOnly(plan.Candidates), acked: now})
+		c.startJob(&step{kind: stepLaunch, job: j, order: &o, plan: localOnly(plan.Candidates), acked: now})
 	}
 	err = c.ledger.pendingAll(ctx, func(ocid cid.Cid, p *pending) {
 		c.track(ocid, p, 0)

@@ -79,7 +79,7 @@ func (j *Job) Status() string {
 // Settled reports whether the job needs no more launch work.
 func (j *Job) Settled() bool {
 	switch j.Status() {
-	case treaty.StatusRunning, treaty.StatusSucceeded, treaty.StatusFailed, treaty.StatusTerminated, treaty.StatusForwarded:
+	case treaty.StatusRunning, treaty.StatusSucceeded, treaty.StatusFailed, treaty.StatusTerminated, treaty.StatusForwarded, treaty.StatusCanceled:
 		return true
 	}
 	return false
@@ -187,16 +187,29 @@ type Ledger struct {
 	stop  context.CancelFunc
 }
 
-// write is one commit: an optional job with its leaf, plus other ops.
+// write is one commit: an optional job with its leaf (and the leaves of
+// records logged with it, pre: a Cancel), plus other ops.
 type write struct {
 	job  *Job
+	pre  [][]byte // appended just before leaf, with leaf: only with a job
 	leaf []byte
 	ops  []Op
 	err  chan error
 }
 
+// leaves returns the write's leaves in log order.
+func (w *write) leaves() [][]byte {
+	if w.leaf == nil {
+		return nil
+	}
+	return append(w.pre[:len(w.pre):len(w.pre)], w.leaf)
+}
+
 func (w *write) size() int {
 	n := len(w.leaf)
+	for _, p := range w.pre {
+		n += len(p)
+	}
 	for _, op := range w.ops {
 		n += len(op.Key) + len(op.Value)
 	}
@@ -230,8 +243,10 @@ func (l *Ledger) Close() {
 // commit makes w durable: the job's leaf appended to the log (its index
 // recorded in the job), then the job and ops in one atomic store write.
 func (l *Ledger) commit(ctx context.Context, w *write) error {
-	if len(w.leaf) > MaxLeafBytes {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrLeafTooLarge, len(w.leaf), MaxLeafBytes)
+	for _, leaf := range w.leaves() {
+		if len(leaf) > MaxLeafBytes {
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrLeafTooLarge, len(leaf), MaxLeafBytes)
+		}
 	}
 	if !l.cfg.Group {
 		l.inline.Lock()
@@ -275,14 +290,16 @@ func (l *Ledger) flush(ctx context.Context) {
 		n, leaves, leafBytes, bytes := 0, 0, 0, 0
 		for n < len(l.queue) {
 			w := l.queue[n]
-			lb, wb := len(w.leaf), w.size()
-			if n > 0 && (leaves+1 > MaxCommitLeaves || leafBytes+lb > MaxCommitLeafBytes || bytes+wb > MaxCommitBytes) {
+			wl := w.leaves()
+			lb, wb := 0, w.size()
+			for _, leaf := range wl {
+				lb += len(leaf)
+			}
+			if n > 0 && (leaves+len(wl) > MaxCommitLeaves || leafBytes+lb > MaxCommitLeafBytes || bytes+wb > MaxCommitBytes) {
 				break
 			}
 			n++
-			if w.leaf != nil {
-				leaves++
-			}
+			leaves += len(wl)
 			leafBytes += lb
 			bytes += wb
 		}
@@ -302,9 +319,7 @@ func (l *Ledger) flush(ctx context.Context) {
 func (l *Ledger) apply(ctx context.Context, batch []*write) error {
 	var leaves [][]byte
 	for _, w := range batch {
-		if w.leaf != nil {
-			leaves = append(leaves, w.leaf)
-		}
+		leaves = append(leaves, w.leaves()...)
 	}
 	// Each job's Leaves grow by its new leaf's index; when an atomic
 	// commit fails they are cut back, as no leaf was appended. (Without
@@ -318,7 +333,7 @@ func (l *Ledger) apply(ctx context.Context, batch []*write) error {
 	}
 	index := func(first uint64) {
 		for _, w := range batch {
-			if w.leaf != nil {
+			for range w.leaves() {
 				w.job.Leaves = append(w.job.Leaves, first)
 				first++
 			}

@@ -231,7 +231,7 @@ func (c *Core) commitLocal(ctx context.Context, o *treaty.Order, ocid cid.Cid, o
 	}
 	c.m.JobsAcked.Inc()
 	c.m.InflightJobs.Inc()
-	c.enqueue(&step{kind: stepLaunch, job: job, order: o, plan: plan, acked: now})
+	c.startJob(&step{kind: stepLaunch, job: job, order: o, plan: plan, acked: now})
 	return r, nil
 }
 
@@ -283,6 +283,7 @@ func (c *Core) commitAck(ctx context.Context, o *treaty.Order, ocid cid.Cid, oby
 	if err := c.commit(ctx, &write{job: job, leaf: leaf, ops: ops}); err != nil {
 		return nil, nil, fmt.Errorf("order: persist job: %w", err)
 	}
+	c.changed(job)
 	return &Reply{Ack: ack, Bytes: abytes, Job: ack.Job}, job, nil
 }
 

@@ -40,6 +40,7 @@ func (*Revocation) Kind() string       { return "revocation" }
 func (*ReputationReport) Kind() string { return "reputation" }
 func (*Anchor) Kind() string           { return "anchor" }
 func (*LogEntry) Kind() string         { return "entry" }
+func (*Cancel) Kind() string           { return "cancel" }
 
 // The CBOR modes implement dag-cbor's strict subset: map keys sorted
 // length-first then bytewise (RFC 7049 canonical), shortest integer and length

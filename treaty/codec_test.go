@@ -87,7 +87,11 @@ func sampleRecords(t testing.TB) map[string]Record {
 	tsaEntry := &LogEntry{TSA: &TSAEntry{Size: 7, CheckpointSHA256: make([]byte, 32), TokensSHA256: [][]byte{make([]byte, 32), make([]byte, 32)}, At: fixedNow.Unix()}}
 	relEntry := &LogEntry{Release: &ReleaseEntry{V: ReleaseVersion, Name: "aurora-20261207.tar.gz", SHA256: bytes.Repeat([]byte{0xab}, 32),
 		Signer: "0123456789abcdef0123456789abcdef01234567", TokensSHA256: [][]byte{make([]byte, 32), bytes.Repeat([]byte{1}, 32)}, At: fixedNow.Unix()}}
-	return map[string]Record{"entry-job": entry, "entry-tsa": tsaEntry, "entry-release": relEntry, "order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
+	cancel := &Cancel{V: Version, Order: LinkTo(ocid), Client: client.DID(), At: fixedNow.Unix() + 120, Reason: "no longer needed"}
+	if err := Sign(cancel, client); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]Record{"cancel": cancel, "entry-cancel": &LogEntry{Cancel: cancel}, "entry-job": entry, "entry-tsa": tsaEntry, "entry-release": relEntry, "order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
 }
 
 func newOf(r Record) Record {
@@ -110,12 +114,15 @@ func newOf(r Record) Record {
 		return new(Anchor)
 	case *LogEntry:
 		return new(LogEntry)
+	case *Cancel:
+		return new(Cancel)
 	}
 	panic("unknown record")
 }
 
 var schemaNames = map[string]string{"order": "Order", "ack": "Ack", "denial": "Denial", "job": "JobRecord", "treaty": "Treaty",
-	"revocation": "Revocation", "reputation": "ReputationReport", "anchor": "Anchor", "entry-job": "LogEntry", "entry-tsa": "LogEntry", "entry-release": "LogEntry"}
+	"revocation": "Revocation", "reputation": "ReputationReport", "anchor": "Anchor", "entry-job": "LogEntry", "entry-tsa": "LogEntry", "entry-release": "LogEntry",
+	"cancel": "Cancel", "entry-cancel": "LogEntry"}
 
 // TestGolden pins the exact dag-cbor and dag-json of every record kind.
 // Regenerate with: go test ./treaty -run TestGolden -update

@@ -23,12 +23,14 @@ func (a *Ack) Signer() DID              { return a.Operator }
 func (d *Denial) Signer() DID           { return d.Operator }
 func (r *Revocation) Signer() DID       { return r.By }
 func (r *ReputationReport) Signer() DID { return r.Reporter }
+func (c *Cancel) Signer() DID           { return c.Client }
 
 func (o *Order) signature() *[]byte            { return &o.Sig }
 func (a *Ack) signature() *[]byte              { return &a.Sig }
 func (d *Denial) signature() *[]byte           { return &d.Sig }
 func (r *Revocation) signature() *[]byte       { return &r.Sig }
 func (r *ReputationReport) signature() *[]byte { return &r.Sig }
+func (c *Cancel) signature() *[]byte           { return &c.Sig }
 
 // SignatureError reports a signature that does not verify, with the evidence
 // needed to tell which record and which signer.
@@ -86,6 +88,10 @@ func withoutSig(s Signed) Record {
 		c.Sig = nil
 		return &c
 	case *ReputationReport:
+		c := *v
+		c.Sig = nil
+		return &c
+	case *Cancel:
 		c := *v
 		c.Sig = nil
 		return &c

@@ -125,6 +125,9 @@ const (
 	StatusFailed     = "failed"
 	StatusTerminated = "terminated"
 	StatusForwarded  = "forwarded"
+	// StatusCanceled: the tenant canceled the job (a Cancel record); any
+	// lease it held was terminated. Terminal.
+	StatusCanceled = "canceled"
 )
 
 // Transition is one status change of a job at unix time At.
@@ -280,13 +283,28 @@ type ReleaseEntry struct {
 	At           int64    `cbor:"at"`
 }
 
-// LogEntry is one leaf of a node's provenance log: exactly one of Job, Anchor
-// (a peer checkpoint this node verified: cross-anchoring), TSA or Release is
-// set. The leaf bytes are its canonical dag-cbor, a keyed union in the IPLD
-// schema.
+// Cancel is a tenant's signed request to stop the job of an order: only
+// the order's client may sign it. At is unix seconds; Reason is the
+// tenant's own words ("" allowed). A Cancel is logged as a leaf by every
+// node along the order's via-chain that applies it.
+type Cancel struct {
+	V      int64  `cbor:"v"`
+	Order  Link   `cbor:"order"`
+	Client DID    `cbor:"client"`
+	At     int64  `cbor:"at"`
+	Reason string `cbor:"reason"`
+	Sig    []byte `cbor:"sig,omitempty"`
+}
+
+// LogEntry is one leaf of a node's provenance log: exactly one of Job,
+// Anchor (a peer checkpoint this node verified: cross-anchoring), TSA,
+// Release (a release bundle the operator published) or Cancel (a tenant's
+// signed cancel this node applied) is set. The leaf bytes are its canonical
+// dag-cbor, a keyed union in the IPLD schema.
 type LogEntry struct {
 	Job     *JobRecord    `cbor:"job,omitempty"`
 	Anchor  *Anchor       `cbor:"anchor,omitempty"`
 	TSA     *TSAEntry     `cbor:"tsa,omitempty"`
 	Release *ReleaseEntry `cbor:"release,omitempty"`
+	Cancel  *Cancel       `cbor:"cancel,omitempty"`
 }

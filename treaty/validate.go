@@ -359,7 +359,29 @@ func (j *JobRecord) Validate() error {
 	return c.result()
 }
 
-var jobStatuses = []string{StatusAccepted, StatusLaunching, StatusRunning, StatusSucceeded, StatusFailed, StatusTerminated, StatusForwarded}
+var jobStatuses = []string{StatusAccepted, StatusLaunching, StatusRunning, StatusSucceeded, StatusFailed, StatusTerminated, StatusForwarded, StatusCanceled}
+
+// Validate checks c's fields (not its signature: see Verify). Whether At
+// is fresh is the receiver's decision (CheckCancelTime).
+func (c *Cancel) Validate() error {
+	k := checker{kind: "cancel"}
+	k.version(c.V)
+	k.link("order", c.Order)
+	k.did("client", c.Client)
+	k.rangeInt("at", c.At, 1, 1<<40)
+	k.str("reason", c.Reason, 0, MaxDetailLen)
+	return k.result()
+}
+
+// CheckCancelTime refuses a Cancel dated more than MaxClockSkew after now.
+// An old Cancel stays valid: a job is canceled once, so replaying one
+// changes nothing.
+func (c *Cancel) CheckCancelTime(now time.Time) error {
+	if c.At > now.Unix()+int64(MaxClockSkew/time.Second) {
+		return &ValidationError{Kind: "cancel", Field: "at", Rule: fmt.Sprintf("%d is more than %s in the future", c.At, MaxClockSkew)}
+	}
+	return nil
+}
 
 // Validate checks t's fields (not its signatures: see VerifyTreaty).
 func (t *Treaty) Validate() error {
@@ -558,8 +580,12 @@ func (e *LogEntry) Validate() error {
 		n++
 		err = e.Release.Validate()
 	}
+	if e.Cancel != nil {
+		n++
+		err = e.Cancel.Validate()
+	}
 	if n != 1 {
-		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa, release", n)}
+		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa, release, cancel", n)}
 	}
 	return err
 }

@@ -154,8 +154,8 @@ func (c *Client) Jobs(ctx context.Context, offset, limit int) ([]Job, error) {
 	return out.Jobs, err
 }
 
-// WaitSettled polls a job until it is running, failed or forwarded (or
-// ctx ends).
+// WaitSettled polls a job until it is running, failed, forwarded or
+// canceled (or ctx ends).
 func (c *Client) WaitSettled(ctx context.Context, id string) (*Job, error) {
 	for {
 		j, err := c.Job(ctx, id)
@@ -163,7 +163,7 @@ func (c *Client) WaitSettled(ctx context.Context, id string) (*Job, error) {
 			return nil, err
 		}
 		switch j.Status {
-		case treaty.StatusRunning, treaty.StatusFailed, treaty.StatusSucceeded, treaty.StatusTerminated, treaty.StatusForwarded:
+		case treaty.StatusRunning, treaty.StatusFailed, treaty.StatusSucceeded, treaty.StatusTerminated, treaty.StatusForwarded, treaty.StatusCanceled:
 			return j, nil
 		}
 		select {

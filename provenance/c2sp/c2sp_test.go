@@ -81,3 +81,32 @@ func TestDecodeJobLeafNamesTheField(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeJobLeafCanceled: a job that ends canceled decodes; a Cancel
+// leaf is not a job record entry, and says which entry it is.
+func TestDecodeJobLeafCanceled(t *testing.T) {
+	k, _ := treaty.NewKeyFromSeed([]byte(strings.Repeat("k", 32)))
+	ocid := treaty.LinkTo(treaty.CIDOf([]byte("o")))
+	rec := &treaty.JobRecord{V: 1, Job: "j", Order: ocid, Ack: treaty.LinkTo(treaty.CIDOf([]byte("a"))),
+		Operator: k.DID(), Client: k.DID(), Route: treaty.Route{Kind: treaty.RouteProvider, Name: "sim"},
+		Transitions: []treaty.Transition{{Status: treaty.StatusAccepted, At: 1}, {Status: treaty.StatusCanceled, At: 2}}}
+	leaf, err := treaty.Encode(&treaty.LogEntry{Job: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := DecodeJobLeaf(leaf); err != nil || s.Transitions[1].Status != treaty.StatusCanceled {
+		t.Fatalf("canceled job leaf: %+v %v", s, err)
+	}
+	c := &treaty.Cancel{V: 1, Order: ocid, Client: k.DID(), At: 2}
+	if err := treaty.Sign(c, k); err != nil {
+		t.Fatal(err)
+	}
+	cleaf, err := treaty.Encode(&treaty.LogEntry{Cancel: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var re *RecordError
+	if _, err := DecodeJobLeaf(cleaf); !errors.As(err, &re) || re.Field != "leaf" || !strings.Contains(re.Rule, "cancel entry") {
+		t.Errorf("cancel leaf: %v, want a leaf error naming the cancel entry", err)
+	}
+}

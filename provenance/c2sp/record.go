@@ -62,7 +62,7 @@ var (
 	routeKeys      = []string{"kind", "name"}
 	routeOptional  = []string{"treaty"}
 	transitionKeys = []string{"status", "at", "detail"}
-	jobStatuses    = []string{"accepted", "launching", "running", "succeeded", "failed", "terminated", "forwarded"}
+	jobStatuses    = []string{"accepted", "launching", "running", "succeeded", "failed", "terminated", "forwarded", "canceled"}
 )
 
 const (
@@ -97,7 +97,7 @@ func DecodeJobLeaf(leaf []byte) (*JobSummary, error) {
 	}
 	entry, ok := v.(map[any]any)
 	if !ok || len(entry) != 1 {
-		return bad("leaf", "not a LogEntry: want a map with exactly one of job, anchor, tsa")
+		return bad("leaf", "not a LogEntry: want a map with exactly one of job, anchor, tsa, cancel")
 	}
 	jv, ok := entry["job"]
 	if !ok {

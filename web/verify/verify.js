@@ -296,7 +296,7 @@
 
   // ------------------------------------------------------------ the record
 
-  const JOB_STATUSES = ['accepted', 'launching', 'running', 'succeeded', 'failed', 'terminated', 'forwarded'];
+  const JOB_STATUSES = ['accepted', 'launching', 'running', 'succeeded', 'failed', 'terminated', 'forwarded', 'canceled'];
   const DID_PREFIX = 'did:key:z';
 
   class FieldError extends Error {
@@ -402,7 +402,7 @@
     if (leaf.length > L.leaf) throw new Error(`record is ${leaf.length} bytes, limit ${L.leaf}`);
     const e = cborDecode(leaf, { tags: true, maxDepth: 16, maxArray: 256, maxMap: 32 });
     checkFields('entry', '', e, [], ['job', 'tsa', 'anchor']);
-    if (e.size !== 1) throw new FieldError('entry', '', `${e.size} members set, want exactly one of job, anchor, tsa`);
+    if (e.size !== 1) throw new FieldError('entry', '', `${e.size} members set, want exactly one of job, anchor, tsa, cancel`);
     if (!e.has('job')) throw new Error(`leaf is not a job record entry (it is a ${[...e.keys()][0]} entry)`);
     const j = checkJob(e.get('job'));
     const ts = j.get('transitions');

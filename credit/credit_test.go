@@ -131,7 +131,7 @@ func TestLedger(t *testing.T) {
 			t.Fatalf("Add(%s): %v", j.ID, err)
 		}
 	}
-	want := Account{Lane: laneAB, Period: Period{0, 100}, Items: []Item{{"j0", 5, 5000}, {"j1", 40, 40000}}, Total: 45000}
+	want := Account{Lane: laneAB, Period: Period{0, 100}, Items: []Item{{Job: "j0", Price: 3_600_000, Billed: 5, Amount: 5000}, {Job: "j1", Price: 3_600_000, Billed: 40, Amount: 40000}}, Total: 45000}
 	if diff := cmp.Diff(want, l.Account(laneAB, 42)); diff != "" {
 		t.Fatalf("account (-want +got):\n%s", diff)
 	}
@@ -169,19 +169,21 @@ func TestLedger(t *testing.T) {
 	}
 }
 
+func it(job string, billed, amount int64) Item { return Item{Job: job, Billed: billed, Amount: amount} }
+
 func TestCompare(t *testing.T) {
 	p := Period{0, 100}
-	base := Account{Lane: laneAB, Period: p, Items: []Item{{"a", 10, 100}, {"b", 20, 200}, {"c", 30, 300}}, Total: 600}
+	base := Account{Lane: laneAB, Period: p, Items: []Item{it("a", 10, 100), it("b", 20, 200), it("c", 30, 300)}, Total: 600}
 	for _, tc := range []struct {
 		name    string
 		counted []Item
 		want    []Difference
 	}{
 		{"agree", base.Items, nil},
-		{"a job the debtor does not know", []Item{{"a", 10, 100}, {"c", 30, 300}}, []Difference{{Job: "b", Claimed: Item{"b", 20, 200}}}},
-		{"a job the creditor did not claim", []Item{{"a", 10, 100}, {"b", 20, 200}, {"c", 30, 300}, {"d", 1, 1}}, []Difference{{Job: "d", Counted: Item{"d", 1, 1}}}},
-		{"an amount", []Item{{"a", 10, 100}, {"b", 15, 150}, {"c", 30, 300}}, []Difference{{Job: "b", Claimed: Item{"b", 20, 200}, Counted: Item{"b", 15, 150}}}},
-		{"nothing counted", nil, []Difference{{Job: "a", Claimed: Item{"a", 10, 100}}, {Job: "b", Claimed: Item{"b", 20, 200}}, {Job: "c", Claimed: Item{"c", 30, 300}}}},
+		{"a job the debtor does not know", []Item{it("a", 10, 100), it("c", 30, 300)}, []Difference{{Job: "b", Claimed: it("b", 20, 200)}}},
+		{"a job the creditor did not claim", []Item{it("a", 10, 100), it("b", 20, 200), it("c", 30, 300), it("d", 1, 1)}, []Difference{{Job: "d", Counted: it("d", 1, 1)}}},
+		{"an amount", []Item{it("a", 10, 100), it("b", 15, 150), it("c", 30, 300)}, []Difference{{Job: "b", Claimed: it("b", 20, 200), Counted: it("b", 15, 150)}}},
+		{"nothing counted", nil, []Difference{{Job: "a", Claimed: it("a", 10, 100)}, {Job: "b", Claimed: it("b", 20, 200)}, {Job: "c", Claimed: it("c", 30, 300)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Compare(base, Account{Lane: laneAB, Period: p, Items: tc.counted})
@@ -194,7 +196,7 @@ func TestCompare(t *testing.T) {
 		})
 	}
 	reasons := map[string]string{}
-	d, _ := Compare(base, Account{Lane: laneAB, Period: p, Items: []Item{{"a", 1, 1}, {"c", 30, 300}, {"d", 1, 1}}})
+	d, _ := Compare(base, Account{Lane: laneAB, Period: p, Items: []Item{it("a", 1, 1), it("c", 30, 300), it("d", 1, 1)}})
 	for _, x := range d {
 		reasons[x.Job] = x.Reason()
 	}
@@ -207,7 +209,7 @@ func TestCompare(t *testing.T) {
 	if _, err := Compare(base, Account{Lane: laneAB, Period: Period{100, 200}}); err == nil {
 		t.Fatal("accounts of two periods were compared")
 	}
-	if _, err := Compare(base, Account{Lane: laneAB, Period: p, Items: []Item{{"b", 1, 1}, {"a", 1, 1}}}); err == nil {
+	if _, err := Compare(base, Account{Lane: laneAB, Period: p, Items: []Item{it("b", 1, 1), it("a", 1, 1)}}); err == nil {
 		t.Fatal("unsorted items were compared")
 	}
 }

@@ -13,7 +13,11 @@
 //   - what A owes B per lane and [Period] ([Ledger], [Account]): every job is
 //     charged once, in the period its terminal status falls in;
 //   - whether two accounts of one period agree ([Compare]): the jobs that
-//     differ, each with what each side counted.
+//     differ, each with what each side counted;
+//   - the statement a creditor signs for an account ([Statement]): a
+//     treaty.Settlement committing to the account's items by their RFC 6962
+//     tree hash ([ItemsRoot]), so a debtor whose own items hash to the same
+//     root agrees without exchanging them.
 //
 // Units: prices in micro-USD per hour, amounts in micro-USD, times in unix
 // seconds, markups in permille. Amounts round up to the micro-USD, so a

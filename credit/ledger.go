@@ -24,6 +24,7 @@ func (l Lane) String() string { return fmt.Sprintf("%s→%s@%s", l.Debtor, l.Cre
 type Job struct {
 	ID       string // the job ID: the order's CID
 	Lane     Lane
+	Leaf     int64 // the index of the job's final leaf in the creditor's log
 	Price    int64 // micro-USD per hour, the creditor's Ack
 	Duration int64 // the ordered duration in seconds (Workload.Duration)
 	// Started is when the job reached `running` (0: it never did);
@@ -64,9 +65,11 @@ func PeriodOf(t, length int64) Period {
 	return Period{Start: start, End: start + length}
 }
 
-// Item is one job of an account.
+// Item is one job of an account (a treaty.SettlementItem).
 type Item struct {
 	Job    string
+	Leaf   int64 // the job's final leaf in the creditor's log
+	Price  int64 // micro-USD per hour
 	Billed int64 // seconds
 	Amount int64 // micro-USD
 }
@@ -138,7 +141,7 @@ func (l *Ledger) Add(j Job) error {
 		a = &Account{Lane: j.Lane, Period: p}
 		l.accts[k] = a
 	}
-	it := Item{Job: j.ID, Billed: j.Billed(), Amount: j.Amount()}
+	it := Item{Job: j.ID, Leaf: j.Leaf, Price: j.Price, Billed: j.Billed(), Amount: j.Amount()}
 	i, _ := slices.BinarySearchFunc(a.Items, it.Job, func(x Item, id string) int { return cmp.Compare(x.Job, id) })
 	a.Items = slices.Insert(a.Items, i, it)
 	a.Total = satAdd(a.Total, it.Amount)

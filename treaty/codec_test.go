@@ -91,7 +91,25 @@ func sampleRecords(t testing.TB) map[string]Record {
 	if err := Sign(cancel, client); err != nil {
 		t.Fatal(err)
 	}
-	return map[string]Record{"cancel": cancel, "entry-cancel": &LogEntry{Cancel: cancel}, "entry-job": entry, "entry-tsa": tsaEntry, "entry-release": relEntry, "order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
+	item := &SettlementItem{Job: ocid.String(), Leaf: 41, Price: 1_500_000, Billed: 3600, Amount: 1_500_000}
+	stmt := &Settlement{V: Version, Treaty: tl, Debtor: opA.DID(), Creditor: opB.DID(), Start: fixedNow.Unix() - 86400, End: fixedNow.Unix(),
+		Jobs: 1, Total: 1_500_000, ItemsRoot: bytes.Repeat([]byte{0x5e}, 32),
+		Log: LogSpan{Origin: "aurora/testnet/12D3KooWCreditor", Size: 42, Root: bytes.Repeat([]byte{0x42}, 32)}, At: fixedNow.Unix() + 60}
+	if err := Sign(stmt, opB); err != nil {
+		t.Fatal(err)
+	}
+	scid, _, err := ID(stmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := &SettlementReply{V: Version, Statement: LinkTo(scid), Debtor: opA.DID(), Disputed: 1,
+		Disputes: []Dispute{{Job: ocid.String(), Reason: DisputeAmount, Claimed: 1_500_000, Counted: 750_000}}, At: fixedNow.Unix() + 90}
+	if err := Sign(reply, opA); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]Record{"settlement": stmt, "settlement-item": item, "settlement-reply": reply,
+		"entry-settlement": &LogEntry{Settlement: stmt}, "entry-settlement-reply": &LogEntry{SettlementReply: reply},
+		"cancel": cancel, "entry-cancel": &LogEntry{Cancel: cancel}, "entry-job": entry, "entry-tsa": tsaEntry, "entry-release": relEntry, "order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
 }
 
 func newOf(r Record) Record {
@@ -116,13 +134,20 @@ func newOf(r Record) Record {
 		return new(LogEntry)
 	case *Cancel:
 		return new(Cancel)
+	case *Settlement:
+		return new(Settlement)
+	case *SettlementItem:
+		return new(SettlementItem)
+	case *SettlementReply:
+		return new(SettlementReply)
 	}
 	panic("unknown record")
 }
 
 var schemaNames = map[string]string{"order": "Order", "ack": "Ack", "denial": "Denial", "job": "JobRecord", "treaty": "Treaty",
 	"revocation": "Revocation", "reputation": "ReputationReport", "anchor": "Anchor", "entry-job": "LogEntry", "entry-tsa": "LogEntry", "entry-release": "LogEntry",
-	"cancel": "Cancel", "entry-cancel": "LogEntry"}
+	"cancel": "Cancel", "entry-cancel": "LogEntry", "settlement": "Settlement", "settlement-item": "SettlementItem",
+	"settlement-reply": "SettlementReply", "entry-settlement": "LogEntry", "entry-settlement-reply": "LogEntry"}
 
 // TestGolden pins the exact dag-cbor and dag-json of every record kind.
 // Regenerate with: go test ./treaty -run TestGolden -update

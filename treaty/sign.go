@@ -95,6 +95,14 @@ func withoutSig(s Signed) Record {
 		c := *v
 		c.Sig = nil
 		return &c
+	case *Settlement:
+		c := *v
+		c.Sig = nil
+		return &c
+	case *SettlementReply:
+		c := *v
+		c.Sig = nil
+		return &c
 	}
 	panic(fmt.Sprintf("treaty: withoutSig: unexpected %T", s))
 }

@@ -298,13 +298,16 @@ type Cancel struct {
 
 // LogEntry is one leaf of a node's provenance log: exactly one of Job,
 // Anchor (a peer checkpoint this node verified: cross-anchoring), TSA,
-// Release (a release bundle the operator published) or Cancel (a tenant's
-// signed cancel this node applied) is set. The leaf bytes are its canonical
-// dag-cbor, a keyed union in the IPLD schema.
+// Release (a release bundle the operator published), Cancel (a tenant's
+// signed cancel this node applied), Settlement or SettlementReply (credit
+// statements between treaty partners and their answers) is set. The leaf
+// bytes are its canonical dag-cbor, a keyed union in the IPLD schema.
 type LogEntry struct {
-	Job     *JobRecord    `cbor:"job,omitempty"`
-	Anchor  *Anchor       `cbor:"anchor,omitempty"`
-	TSA     *TSAEntry     `cbor:"tsa,omitempty"`
-	Release *ReleaseEntry `cbor:"release,omitempty"`
-	Cancel  *Cancel       `cbor:"cancel,omitempty"`
+	Job             *JobRecord       `cbor:"job,omitempty"`
+	Anchor          *Anchor          `cbor:"anchor,omitempty"`
+	TSA             *TSAEntry        `cbor:"tsa,omitempty"`
+	Release         *ReleaseEntry    `cbor:"release,omitempty"`
+	Cancel          *Cancel          `cbor:"cancel,omitempty"`
+	Settlement      *Settlement      `cbor:"settlement,omitempty"`
+	SettlementReply *SettlementReply `cbor:"settlement_reply,omitempty"`
 }

@@ -584,8 +584,16 @@ func (e *LogEntry) Validate() error {
 		n++
 		err = e.Cancel.Validate()
 	}
+	if e.Settlement != nil {
+		n++
+		err = e.Settlement.Validate()
+	}
+	if e.SettlementReply != nil {
+		n++
+		err = e.SettlementReply.Validate()
+	}
 	if n != 1 {
-		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa, release, cancel", n)}
+		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa, release, cancel, settlement, settlement_reply", n)}
 	}
 	return err
 }

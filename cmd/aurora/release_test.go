@@ -8,11 +8,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aurora-federation/aurora/node"
+	"github.com/aurora-federation/aurora/provenance/c2sp"
 	"github.com/aurora-federation/aurora/provenance/tsa"
 	"github.com/aurora-federation/aurora/release"
 )
@@ -161,6 +163,19 @@ func TestReleaseOperatorFlow(t *testing.T) {
 	}
 	if out, errs, code := runAurora(t, "release", "log", "--home", home, "--api", api, "--key", pub, "--wait", "30s", tarball); code != 0 {
 		t.Fatalf("log: exit %d\n%s%s", code, out, errs)
+	}
+	// --index fetches the proof of the same leaf again.
+	first, err := c2sp.ParseBundle(mustReadFile(t, tarball+release.ProofSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(tarball + release.ProofSuffix)
+	if out, errs, code := runAurora(t, "release", "log", "--api", api, "--index", strconv.FormatUint(first.Index, 10), tarball); code != 0 {
+		t.Fatalf("log --index: exit %d\n%s%s", code, out, errs)
+	}
+	again, err := c2sp.ParseBundle(mustReadFile(t, tarball+release.ProofSuffix))
+	if err != nil || again.Index != first.Index || !bytes.Equal(again.Leaf, first.Leaf) {
+		t.Fatalf("log --index fetched leaf %d (%v), want %d", again.Index, err, first.Index)
 	}
 	pol := filepath.Join(dir, "trust.policy")
 	if out, errs, code := runAurora(t, "federation", "policy", "--api", api, "-o", pol); code != 0 {

@@ -172,7 +172,7 @@ func Verify(in VerifyInput) (*Report, error) {
 	case len(in.TSARoots) == 0:
 		add(StepTSA, errors.New("no trusted TSA roots given"), "")
 	default:
-		detail, err := checkTokens(in.Tokens, digest, in.TSARoots, minTokens)
+		detail, err := CheckTokens(in.Tokens, digest, in.TSARoots, minTokens)
 		add(StepTSA, err, detail)
 	}
 
@@ -219,9 +219,10 @@ func checkSums(data []byte, name string, digest [32]byte) error {
 	return fmt.Errorf("%s has no line for %s", SumsFile, name)
 }
 
-// checkTokens verifies each token against the roots and counts distinct
-// TSAs (signer keys).
-func checkTokens(tokens [][]byte, digest [32]byte, roots []*x509.Certificate, minTokens int) (string, error) {
+// CheckTokens verifies each RFC 3161 token over digest against roots and
+// requires at least minTokens distinct TSAs (signer keys) among them; it
+// describes what it found.
+func CheckTokens(tokens [][]byte, digest [32]byte, roots []*x509.Certificate, minTokens int) (string, error) {
 	pool := rfc3161.CertPool(roots...)
 	signers := map[[32]byte]bool{}
 	var times []string

@@ -271,6 +271,9 @@ before it is written.`,
 			if err != nil {
 				return err
 			}
+			if _, err := release.CheckTokens(s.Tokens, s.SHA256, roots, release.DefaultMinTokens); err != nil {
+				return fmt.Errorf("release sign: the TSAs must be independent: %w", err)
+			}
 			return writeSigned(cmd.OutOrStdout(), args[0], s)
 		},
 	}

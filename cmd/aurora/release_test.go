@@ -153,6 +153,13 @@ func TestReleaseOperatorFlow(t *testing.T) {
 		t.Fatalf("build: exit %d\n%s%s", code, out, errs)
 	}
 	tarball := filepath.Join(dist, "aurora-20261207.tar.gz")
+	// One TSA twice is not two independent timestamps: nothing is written.
+	if _, errs, code := runAurora(t, "release", "sign", "--key", key, "--tsa", urls[0], "--tsa", urls[0], "--tsa-roots", rootsFile, tarball); code == 0 || !strings.Contains(errs, "1 distinct TSAs") {
+		t.Fatalf("sign with one TSA twice: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(tarball + release.SignatureSuffix); err == nil {
+		t.Fatal("a refused sign wrote the signature")
+	}
 	// The home's config names the two TSAs and their roots.
 	if out, errs, code := runAurora(t, "release", "sign", "--home", home, "--key", key, tarball); code != 0 {
 		t.Fatalf("sign: exit %d\n%s%s", code, out, errs)

@@ -50,8 +50,9 @@ func (n *Node) releaseRoutes(mux *http.ServeMux, auth func(http.HandlerFunc) htt
 }
 
 func (n *Node) postRelease(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, ctJSON) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "", "POST /v1/releases takes "+ctJSON)
+	if ct, ok := mediaType(r.Header.Get("Content-Type")); !ok || (ct != "" && ct != ctJSON) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "content-type",
+			fmt.Sprintf("content type %q: POST /v1/releases takes %s", truncate(r.Header.Get("Content-Type"), 128), ctJSON))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxReleaseBody))

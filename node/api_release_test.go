@@ -125,6 +125,15 @@ func TestReleaseEndpoint(t *testing.T) {
 		t.Fatalf("the leaf is %+v, not the posted release", rel)
 	}
 
+	// Only JSON.
+	for _, ct := range []string{"application/jsonx", "application/cbor", "application/json; v=2"} {
+		_, err := client.New(tn.api.Base, tn.token).Raw(t.Context(), http.MethodPost, "/v1/releases", ct, good)
+		var ae *client.APIError
+		if !errors.As(err, &ae) || ae.Status != http.StatusUnsupportedMediaType || ae.Field != "content-type" {
+			t.Errorf("Content-Type %s: %v, want 415 naming content-type", ct, err)
+		}
+	}
+
 	// A job's leaf is not a release; an index past the log is not found.
 	k := clientKey(t)
 	or, err := tn.api.Submit(t.Context(), mustOrder(t, k, spec()))

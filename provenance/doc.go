@@ -14,7 +14,9 @@
 // [Log.Append] adds a batch of leaves in one transaction (leaf bytes, the
 // subtree hashes they complete, the size), so a crash never leaves half a
 // batch. Leaves are the canonical dag-cbor of treaty.LogEntry: job records,
-// anchors (verified peer checkpoints) and tsa entries (token digests).
+// anchors (verified peer checkpoints), tsa entries (token digests) and
+// release entries (a published release bundle's digest, signer and token
+// digests).
 // Proofs ([Log.InclusionProof], [Log.ConsistencyProof]) are built from the
 // stored subtree hashes with transparency-dev/merkle and match both its
 // reference tree and golang.org/x/mod/sumdb/tlog.

@@ -162,9 +162,9 @@ func Verify(in VerifyInput) (*Report, error) {
 	}
 
 	// 3. RFC 3161 tokens over the tarball's SHA-256.
-	min := in.MinTokens
-	if min <= 0 {
-		min = DefaultMinTokens
+	minTokens := in.MinTokens
+	if minTokens <= 0 {
+		minTokens = DefaultMinTokens
 	}
 	switch {
 	case digest == [32]byte{}:
@@ -172,7 +172,7 @@ func Verify(in VerifyInput) (*Report, error) {
 	case len(in.TSARoots) == 0:
 		add(StepTSA, errors.New("no trusted TSA roots given"), "")
 	default:
-		detail, err := checkTokens(in.Tokens, digest, in.TSARoots, min)
+		detail, err := CheckTokens(in.Tokens, digest, in.TSARoots, minTokens)
 		add(StepTSA, err, detail)
 	}
 
@@ -219,9 +219,10 @@ func checkSums(data []byte, name string, digest [32]byte) error {
 	return fmt.Errorf("%s has no line for %s", SumsFile, name)
 }
 
-// checkTokens verifies each token against the roots and counts distinct
-// TSAs (signer keys).
-func checkTokens(tokens [][]byte, digest [32]byte, roots []*x509.Certificate, min int) (string, error) {
+// CheckTokens verifies each RFC 3161 token over digest against roots and
+// requires at least minTokens distinct TSAs (signer keys) among them; it
+// describes what it found.
+func CheckTokens(tokens [][]byte, digest [32]byte, roots []*x509.Certificate, minTokens int) (string, error) {
 	pool := rfc3161.CertPool(roots...)
 	signers := map[[32]byte]bool{}
 	var times []string
@@ -233,8 +234,8 @@ func checkTokens(tokens [][]byte, digest [32]byte, roots []*x509.Certificate, mi
 		signers[rfc3161.SignerID(info.Signer)] = true
 		times = append(times, fmt.Sprintf("%s at %s", info.Signer.Subject.CommonName, info.GenTime.UTC().Format(time.RFC3339)))
 	}
-	if len(signers) < min {
-		return "", fmt.Errorf("%d tokens from %d distinct TSAs, want at least %d", len(tokens), len(signers), min)
+	if len(signers) < minTokens {
+		return "", fmt.Errorf("%d tokens from %d distinct TSAs, want at least %d", len(tokens), len(signers), minTokens)
 	}
 	return fmt.Sprintf("%d tokens from %d distinct TSAs over the tarball's SHA-256 (%s)", len(tokens), len(signers), strings.Join(times, "; ")), nil
 }

@@ -271,6 +271,9 @@ before it is written.`,
 			if err != nil {
 				return err
 			}
+			if _, err := release.CheckTokens(s.Tokens, s.SHA256, roots, release.DefaultMinTokens); err != nil {
+				return fmt.Errorf("release sign: the TSAs must be independent: %w", err)
+			}
 			return writeSigned(cmd.OutOrStdout(), args[0], s)
 		},
 	}
@@ -344,6 +347,7 @@ func writeSigned(out io.Writer, tarball string, s *release.Signed) error {
 func newReleaseLogCmd() *cobra.Command {
 	var pubFile string
 	var wait time.Duration
+	var index uint64
 	cmd := &cobra.Command{
 		Use:   "log TARBALL",
 		Short: "Record a signed, timestamped release in the node's log and fetch its inclusion proof",
@@ -351,10 +355,14 @@ func newReleaseLogCmd() *cobra.Command {
 release (name, SHA-256, signer fingerprint, the SHA-256 of each
 TARBALL.tsaN.tsr) to the node's /v1/releases with the operator token (the
 home's api.token), wait up to --wait for the leaf's epoch to close, and
-write its proof bundle to TARBALL.tlog-proof.`,
+write its proof bundle to TARBALL.tlog-proof. With --index N it only fetches
+the proof of leaf N (a release logged before whose epoch had not closed).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tarball := args[0]
+			if cmd.Flags().Changed("index") {
+				return fetchReleaseProof(cmd, tarball, index, wait)
+			}
 			if pubFile == "" {
 				pubFile = os.Getenv(envReleasePubKey)
 			}
@@ -396,21 +404,26 @@ write its proof bundle to TARBALL.tlog-proof.`,
 				return fmt.Errorf("release log: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "logged release %s as leaf %d of %s\n", req.Name, resp.Index, c.Base)
-			proof, err := waitReleaseProof(cmd.Context(), c, resp.Index, wait)
-			if err != nil {
-				return err
-			}
-			if err := writePublic(tarball+release.ProofSuffix, proof); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "proof %s\n", tarball+release.ProofSuffix)
-			return nil
+			return fetchReleaseProof(cmd, tarball, resp.Index, wait)
 		},
 	}
 	addAPIFlag(cmd)
+	cmd.Flags().Uint64Var(&index, "index", 0, "only fetch the proof of this release leaf (logged before) into TARBALL.tlog-proof")
 	cmd.Flags().StringVar(&pubFile, "key", "", "the release public key (default $"+envReleasePubKey+")")
 	cmd.Flags().DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for the leaf's epoch to close")
 	return cmd
+}
+
+func fetchReleaseProof(cmd *cobra.Command, tarball string, index uint64, wait time.Duration) error {
+	proof, err := waitReleaseProof(cmd.Context(), apiClient(cmd), index, wait)
+	if err != nil {
+		return err
+	}
+	if err := writePublic(tarball+release.ProofSuffix, proof); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "proof %s\n", tarball+release.ProofSuffix)
+	return nil
 }
 
 func waitReleaseProof(ctx context.Context, c *client.Client, index uint64, wait time.Duration) ([]byte, error) {
@@ -432,7 +445,7 @@ func waitReleaseProof(ctx context.Context, c *client.Client, index uint64, wait 
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("release log: leaf %d's epoch did not close within %s (fetch it later: aurora release log is idempotent only per leaf; GET %s)", index, wait, path)
+			return nil, fmt.Errorf("release log: leaf %d's epoch did not close within %s (fetch the proof later: aurora release log --index %d TARBALL)", index, wait, index)
 		case <-t.C:
 		}
 	}

@@ -8,11 +8,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aurora-federation/aurora/node"
+	"github.com/aurora-federation/aurora/provenance/c2sp"
 	"github.com/aurora-federation/aurora/provenance/tsa"
 	"github.com/aurora-federation/aurora/release"
 )
@@ -151,6 +153,13 @@ func TestReleaseOperatorFlow(t *testing.T) {
 		t.Fatalf("build: exit %d\n%s%s", code, out, errs)
 	}
 	tarball := filepath.Join(dist, "aurora-20261207.tar.gz")
+	// One TSA twice is not two independent timestamps: nothing is written.
+	if _, errs, code := runAurora(t, "release", "sign", "--key", key, "--tsa", urls[0], "--tsa", urls[0], "--tsa-roots", rootsFile, tarball); code == 0 || !strings.Contains(errs, "1 distinct TSAs") {
+		t.Fatalf("sign with one TSA twice: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(tarball + release.SignatureSuffix); err == nil {
+		t.Fatal("a refused sign wrote the signature")
+	}
 	// The home's config names the two TSAs and their roots.
 	if out, errs, code := runAurora(t, "release", "sign", "--home", home, "--key", key, tarball); code != 0 {
 		t.Fatalf("sign: exit %d\n%s%s", code, out, errs)
@@ -161,6 +170,19 @@ func TestReleaseOperatorFlow(t *testing.T) {
 	}
 	if out, errs, code := runAurora(t, "release", "log", "--home", home, "--api", api, "--key", pub, "--wait", "30s", tarball); code != 0 {
 		t.Fatalf("log: exit %d\n%s%s", code, out, errs)
+	}
+	// --index fetches the proof of the same leaf again.
+	first, err := c2sp.ParseBundle(mustReadFile(t, tarball+release.ProofSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(tarball + release.ProofSuffix)
+	if out, errs, code := runAurora(t, "release", "log", "--api", api, "--index", strconv.FormatUint(first.Index, 10), tarball); code != 0 {
+		t.Fatalf("log --index: exit %d\n%s%s", code, out, errs)
+	}
+	again, err := c2sp.ParseBundle(mustReadFile(t, tarball+release.ProofSuffix))
+	if err != nil || again.Index != first.Index || !bytes.Equal(again.Leaf, first.Leaf) {
+		t.Fatalf("log --index fetched leaf %d (%v), want %d", again.Index, err, first.Index)
 	}
 	pol := filepath.Join(dir, "trust.policy")
 	if out, errs, code := runAurora(t, "federation", "policy", "--api", api, "-o", pol); code != 0 {

@@ -95,6 +95,7 @@ func (n *Node) apiRoutes(mux *http.ServeMux, auth func(http.HandlerFunc) http.Ha
 	verifyPageRoutes(mux)
 	n.equivocationRoutes(mux)
 	n.releaseRoutes(mux, auth)
+	n.snapshotRoutes(mux, auth)
 }
 
 // provenanceRoutes serves the log as C2SP tlog-tiles, the witness as C2SP

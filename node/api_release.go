@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/aurora-federation/aurora/provenance"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -118,43 +115,7 @@ func (n *Node) postRelease(w http.ResponseWriter, r *http.Request) {
 // (GET /v1/jobs/{id}/proof): 404 if the leaf is not a release entry, 503
 // with Retry-After until its epoch has closed.
 func (n *Node) releaseProof(w http.ResponseWriter, r *http.Request) {
-	idx, err := strconv.ParseUint(r.PathValue("index"), 10, 64)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_path", "index", "index: want a leaf index (a decimal integer)")
-		return
-	}
-	if idx >= n.plog.Size() {
-		writeError(w, http.StatusNotFound, "not_found", "index", fmt.Sprintf("leaf %d: the log has %d leaves", idx, n.plog.Size()))
-		return
-	}
-	leaf, err := n.plog.Leaf(r.Context(), idx)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
-		return
-	}
-	var e treaty.LogEntry
-	if err := treaty.Decode(leaf, &e); err != nil || e.Release == nil {
-		writeError(w, http.StatusNotFound, "not_a_release", "index", fmt.Sprintf("leaf %d is not a release entry", idx))
-		return
-	}
-	b, err := n.epochs.Bundle(r.Context(), idx)
-	if err != nil {
-		if errors.Is(err, provenance.ErrNotFound) {
-			retry := max(n.opts.Config.Provenance.Epoch.Std(), time.Second)
-			w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
-			writeError(w, http.StatusServiceUnavailable, "proof_unavailable", "", err.Error())
-			return
-		}
-		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
-		return
-	}
-	out, err := b.Marshal()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", "", err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(out)
+	n.leafProof(w, r, "release", func(e *treaty.LogEntry) bool { return e.Release != nil })
 }
 
 func hexField(s string) ([]byte, error) {

@@ -72,6 +72,7 @@ type Node struct {
 	db      *store.DB
 	plog    *provenance.Log
 	epochs  *provenance.Epochs
+	tsas    [2]provenance.Timestamper // [provenance] tsa; nil without
 	fed     *federation
 	extWit  *externalWitnesses // provenance.external_witnesses; nil if none
 	ledger  *order.Ledger
@@ -222,6 +223,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := configureTSAs(&ecfg, cfg.Provenance, n.log.With("component", "tsa")); err != nil {
 		return nil, err
 	}
+	n.tsas = ecfg.Timestampers
 	if n.epochs, err = provenance.NewEpochs(ctx, ecfg); err != nil {
 		return nil, err
 	}

@@ -253,7 +253,7 @@ func CheckJobLeaf(leaf []byte) (*c2sp.JobSummary, error) {
 
 // CheckLeaf is CheckJobLeaf that also accepts a release leaf (a LogEntry
 // holding a ReleaseEntry that passes treaty's field rules), reported in
-// JobSummary.Release. `aurora proof verify` and `aurora release verify` use
+// JobSummary.Release, and a ledger snapshot leaf, in JobSummary.Snapshot. `aurora proof verify` and `aurora release verify` use
 // it; the light verifier (c2sp.DecodeJobLeaf) takes job leaves only.
 func CheckLeaf(leaf []byte) (*c2sp.JobSummary, error) {
 	var entry treaty.LogEntry
@@ -269,6 +269,13 @@ func CheckLeaf(leaf []byte) (*c2sp.JobSummary, error) {
 			s.TokensSHA256 = append(s.TokensSHA256, [32]byte(d))
 		}
 		return &c2sp.JobSummary{Release: s}, nil
+	}
+	if e := entry.Snapshot; e != nil {
+		s := &c2sp.SnapshotSummary{Manifest: e.Manifest.String(), SHA256: [32]byte(e.SHA256), At: e.At}
+		for _, d := range e.TokensSHA256 {
+			s.TokensSHA256 = append(s.TokensSHA256, [32]byte(d))
+		}
+		return &c2sp.JobSummary{Snapshot: s}, nil
 	}
 	return CheckJobLeaf(leaf)
 }

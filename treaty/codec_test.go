@@ -107,7 +107,18 @@ func sampleRecords(t testing.TB) map[string]Record {
 	if err := Sign(reply, opA); err != nil {
 		t.Fatal(err)
 	}
-	return map[string]Record{"settlement": stmt, "settlement-item": item, "settlement-reply": reply,
+	snap := &SnapshotManifest{V: Version, Operator: opB.DID(), Origin: "aurora/testnet/12D3KooWCreditor", Checkpoint: []byte("aurora/testnet/12D3KooWCreditor\n42\nQkJC\n\n— aurora/testnet/12D3KooWCreditor AAAA\n"),
+		Size: 42, Epoch: 7, EpochRoot: ocid.String(), Jobs: 21, Treaties: 2, At: fixedNow.Unix()}
+	if err := Sign(snap, opB); err != nil {
+		t.Fatal(err)
+	}
+	mcid, _, err := ID(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapEntry := &LogEntry{Snapshot: &SnapshotEntry{V: Version, Manifest: LinkTo(mcid), SHA256: bytes.Repeat([]byte{0x77}, 32),
+		TokensSHA256: [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)}, At: fixedNow.Unix()}}
+	return map[string]Record{"snapshot": snap, "entry-snapshot": snapEntry, "settlement": stmt, "settlement-item": item, "settlement-reply": reply,
 		"entry-settlement": &LogEntry{Settlement: stmt}, "entry-settlement-reply": &LogEntry{SettlementReply: reply},
 		"cancel": cancel, "entry-cancel": &LogEntry{Cancel: cancel}, "entry-job": entry, "entry-tsa": tsaEntry, "entry-release": relEntry, "order": o, "ack": ack, "denial": den, "job": job, "treaty": tr, "revocation": rev, "reputation": rep, "anchor": anchor}
 }
@@ -140,6 +151,8 @@ func newOf(r Record) Record {
 		return new(SettlementItem)
 	case *SettlementReply:
 		return new(SettlementReply)
+	case *SnapshotManifest:
+		return new(SnapshotManifest)
 	}
 	panic("unknown record")
 }
@@ -147,7 +160,8 @@ func newOf(r Record) Record {
 var schemaNames = map[string]string{"order": "Order", "ack": "Ack", "denial": "Denial", "job": "JobRecord", "treaty": "Treaty",
 	"revocation": "Revocation", "reputation": "ReputationReport", "anchor": "Anchor", "entry-job": "LogEntry", "entry-tsa": "LogEntry", "entry-release": "LogEntry",
 	"cancel": "Cancel", "entry-cancel": "LogEntry", "settlement": "Settlement", "settlement-item": "SettlementItem",
-	"settlement-reply": "SettlementReply", "entry-settlement": "LogEntry", "entry-settlement-reply": "LogEntry"}
+	"settlement-reply": "SettlementReply", "entry-settlement": "LogEntry", "entry-settlement-reply": "LogEntry",
+	"snapshot": "SnapshotManifest", "entry-snapshot": "LogEntry"}
 
 // TestGolden pins the exact dag-cbor and dag-json of every record kind.
 // Regenerate with: go test ./treaty -run TestGolden -update

@@ -154,3 +154,41 @@ func TestSettlementSignatures(t *testing.T) {
 		t.Fatal("the debtor's key signed the creditor's statement")
 	}
 }
+
+func TestSnapshotValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name, field string
+		edit        func(m *SnapshotManifest)
+	}{
+		{"sample", "", func(*SnapshotManifest) {}},
+		{"version", "v", func(m *SnapshotManifest) { m.V = 2 }},
+		{"bad operator", "operator", func(m *SnapshotManifest) { m.Operator = "did:web:x" }},
+		{"no origin", "origin", func(m *SnapshotManifest) { m.Origin = "" }},
+		{"no checkpoint", "checkpoint", func(m *SnapshotManifest) { m.Checkpoint = nil }},
+		{"checkpoint at the limit", "", func(m *SnapshotManifest) { m.Checkpoint = make([]byte, MaxCheckpointLen) }},
+		{"checkpoint beyond the limit", "checkpoint", func(m *SnapshotManifest) { m.Checkpoint = make([]byte, MaxCheckpointLen+1) }},
+		{"no epoch root yet", "", func(m *SnapshotManifest) { m.EpochRoot = "" }},
+		{"negative jobs", "jobs", func(m *SnapshotManifest) { m.Jobs = -1 }},
+		{"at zero", "at", func(m *SnapshotManifest) { m.At = 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := *sampleRecords(t)["snapshot"].(*SnapshotManifest)
+			tc.edit(&m)
+			wantFieldErr(t, "snapshot", tc.field, m.Validate())
+		})
+	}
+	e := sampleRecords(t)["entry-snapshot"].(*LogEntry)
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := *e.Snapshot
+	bad.SHA256 = bad.SHA256[:5]
+	if err := (&LogEntry{Snapshot: &bad}).Validate(); err == nil || !strings.Contains(err.Error(), "snapshot.sha256") {
+		t.Fatalf("a short digest: %v", err)
+	}
+	bad = *e.Snapshot
+	bad.TokensSHA256 = make([][]byte, MaxTSATokens+1)
+	if err := (&LogEntry{Snapshot: &bad}).Validate(); err == nil || !strings.Contains(err.Error(), "snapshot.tokens_sha256") {
+		t.Fatalf("too many tokens: %v", err)
+	}
+}

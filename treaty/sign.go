@@ -103,6 +103,10 @@ func withoutSig(s Signed) Record {
 		c := *v
 		c.Sig = nil
 		return &c
+	case *SnapshotManifest:
+		c := *v
+		c.Sig = nil
+		return &c
 	}
 	panic(fmt.Sprintf("treaty: withoutSig: unexpected %T", s))
 }

@@ -300,7 +300,8 @@ type Cancel struct {
 // Anchor (a peer checkpoint this node verified: cross-anchoring), TSA,
 // Release (a release bundle the operator published), Cancel (a tenant's
 // signed cancel this node applied), Settlement or SettlementReply (credit
-// statements between treaty partners and their answers) is set. The leaf
+// statements between treaty partners and their answers) or Snapshot (a
+// ledger snapshot the operator took) is set. The leaf
 // bytes are its canonical dag-cbor, a keyed union in the IPLD schema.
 type LogEntry struct {
 	Job             *JobRecord       `cbor:"job,omitempty"`
@@ -310,4 +311,5 @@ type LogEntry struct {
 	Cancel          *Cancel          `cbor:"cancel,omitempty"`
 	Settlement      *Settlement      `cbor:"settlement,omitempty"`
 	SettlementReply *SettlementReply `cbor:"settlement_reply,omitempty"`
+	Snapshot        *SnapshotEntry   `cbor:"snapshot,omitempty"`
 }

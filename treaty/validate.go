@@ -592,8 +592,14 @@ func (e *LogEntry) Validate() error {
 		n++
 		err = e.SettlementReply.Validate()
 	}
+	if e.Snapshot != nil {
+		n++
+		c := checker{kind: "entry"}
+		e.Snapshot.validate(&c)
+		err = c.result()
+	}
 	if n != 1 {
-		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa, release, cancel, settlement, settlement_reply", n)}
+		return &ValidationError{Kind: "entry", Rule: fmt.Sprintf("%d members set, want exactly one of job, anchor, tsa, release, cancel, settlement, settlement_reply, snapshot", n)}
 	}
 	return err
 }

@@ -29,7 +29,7 @@ import (
 )
 
 func newLedgerCmd() *cobra.Command {
-	ledger := &cobra.Command{Use: "ledger", Short: "Back up and restore the node's database"}
+	ledger := &cobra.Command{Use: "ledger", Short: "Back up, restore and snapshot the node's database"}
 	var out string
 	var since uint64
 	var resume bool
@@ -104,7 +104,7 @@ meanwhile included), so FILE is the same backup an uncut stream would have made.
 			return nil
 		},
 	}
-	ledger.AddCommand(backup, restore)
+	ledger.AddCommand(backup, restore, newLedgerSnapshotCmd())
 	return ledger
 }
 

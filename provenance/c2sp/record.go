@@ -22,6 +22,18 @@ type JobSummary struct {
 	// accepts release leaves (provenance.CheckLeaf); DecodeJobLeaf never
 	// sets it.
 	Release *ReleaseSummary
+	// Snapshot is set, likewise, for a ledger snapshot leaf.
+	Snapshot *SnapshotSummary
+}
+
+// SnapshotSummary is what a verifier reports of a snapshot leaf: the
+// manifest's CID and SHA-256 and the SHA-256 of each RFC 3161 token over
+// it.
+type SnapshotSummary struct {
+	Manifest     string
+	SHA256       [32]byte
+	TokensSHA256 [][32]byte
+	At           int64 // unix seconds
 }
 
 // ReleaseSummary is what a verifier reports of a release leaf: the

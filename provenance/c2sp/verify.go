@@ -215,6 +215,9 @@ func VerifyBundle(b *Bundle, opts VerifyOptions) (*Report, error) {
 	} else if rel := job.Release; rel != nil {
 		r.Job = job
 		r.add(LinkRecord, nil, fmt.Sprintf("release %s sha256 %x signed by %s, %d tokens", rel.Name, rel.SHA256, rel.Signer, len(rel.TokensSHA256)))
+	} else if snap := job.Snapshot; snap != nil {
+		r.Job = job
+		r.add(LinkRecord, nil, fmt.Sprintf("ledger snapshot %s sha256 %x, %d tokens", snap.Manifest, snap.SHA256, len(snap.TokensSHA256)))
 	} else if len(job.Transitions) == 0 {
 		fail(LinkRecord, errors.New("the job record has no transitions"))
 	} else {

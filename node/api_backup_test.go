@@ -272,15 +272,17 @@ func TestBackupIdleTimeout(t *testing.T) {
 	if _, err := io.Copy(io.Discard, resp.Body); err == nil && resp.Trailer.Get(node.BackupVersionTrailer) != "" {
 		t.Error("a stream cut by the idle timeout ended with its version trailer")
 	}
-	// The maintenance lock is free: another backup runs at once.
+	// The maintenance lock is free: another backup starts at once. (Only
+	// its start is checked: on a loaded machine this reader, too, can
+	// stall beyond the 300 ms idle timeout and be cut off, rightly.)
 	resp2, err := http.DefaultClient.Do(bs.request(t, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := io.Copy(io.Discard, resp2.Body)
-	resp2.Body.Close()
-	if err != nil || resp2.Trailer.Get(node.BackupVersionTrailer) == "" {
-		t.Fatalf("the next backup: %d bytes, %v, trailers %v", n, err, resp2.Trailer)
+	defer resp2.Body.Close()
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(resp2.Body, first); resp2.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("the next backup: status %d, first byte: %v", resp2.StatusCode, err)
 	}
 }
 

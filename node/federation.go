@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/aurora-federation/aurora/mesh"
@@ -91,6 +92,12 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 		Logger: n.log.With("component", "witness"),
 	}); err != nil {
 		return nil, err
+	}
+	if err := n.metrics.Registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "aurora_witness_evidence_refused_total",
+		Help: "Equivocation evidence this node's witness found but did not keep: it holds its maximum (1,024 records, 4 about one log), which it never evicts.",
+	}, func() float64 { return float64(f.witness.EvidenceRefused()) })); err != nil {
+		return nil, fmt.Errorf("node: witness metrics: %w", err)
 	}
 	if f.eq, err = newEquivocations(n.metrics.Registry, rep, n.id.DID, n.log.With("component", "equivocations")); err != nil {
 		return nil, err

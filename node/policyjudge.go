@@ -290,10 +290,10 @@ func (p *policies) treatyChanged(ti mesh.TreatyInfo) {
 }
 
 // Decision returns the policy decision this node logged for the order
-// ocid: the module and params CIDs, the input record and the word, enough
-// for anyone holding the module and the params to re-run it
-// (policy.Engine.Replay). order.ErrNotFound when the order was not judged
-// by a module here.
+// ocid: the module and params CIDs, the params, the input record and the
+// word, enough for anyone holding the module to re-run it
+// (policy.Engine.Replay; GET /v1/jobs/{id}/decision serves it).
+// order.ErrNotFound when the order was not judged by a module here.
 func (n *Node) Decision(ctx context.Context, ocid cid.Cid) (*policy.LogEntry, error) {
 	b, err := n.ledger.Decision(ctx, ocid)
 	if err != nil {

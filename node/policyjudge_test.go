@@ -67,6 +67,9 @@ func TestTreatyNamedPolicy(t *testing.T) {
 			switch i {
 			case 1:
 				c.P2P.Auditors = []string{auditorID.String()}
+				// B prefetches gpulimit once, when its treaty with C becomes
+				// active: room for a loaded machine under the race detector.
+				c.Policy.FetchTimeout = node.Duration(time.Minute)
 			case 2:
 				c.Policy.Dir = dirC
 				c.Policy.FetchTimeout = node.Duration(time.Second) // X never comes: deny within the forward's deadline

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
@@ -199,7 +200,26 @@ type WitnessConfig struct {
 	Logger *slog.Logger
 	// Registerer receives aurora_equivocations_total; nil registers nothing.
 	Registerer prometheus.Registerer
+	// MaxEvidence bounds the evidence records kept (each at most
+	// MaxEvidenceSize bytes), and MaxEvidencePerOrigin those about one log:
+	// one record proves an equivocation, a few show its extent. Evidence
+	// beyond either bound is refused and counted (EvidenceRefused), never
+	// evicting what is kept: an offender cannot push out the proof of its
+	// own equivocation. Defaults DefaultMaxEvidence and
+	// DefaultMaxEvidencePerOrigin.
+	MaxEvidence, MaxEvidencePerOrigin int
 }
+
+// Defaults of WitnessConfig's evidence bounds: at most 1,024 records of
+// MaxEvidenceSize bytes.
+const (
+	DefaultMaxEvidence          = 1024
+	DefaultMaxEvidencePerOrigin = 4
+)
+
+// ErrEvidenceFull is wrapped by the error of evidence refused because the
+// witness holds as much as its bounds allow.
+var ErrEvidenceFull = errors.New("provenance: witness evidence store full")
 
 // Witness implements the C2SP tlog-witness add-checkpoint logic over a
 // datastore: it cosigns a checkpoint only if it is consistent with the
@@ -214,6 +234,12 @@ type Witness struct {
 	equivs   prometheus.Counter
 
 	locks [64]sync.Mutex // per-origin stripes: sha256(origin)[0] % 64
+
+	evMu      sync.Mutex // protects following; held while storing evidence
+	evLoaded  bool       // the counts below were read from the store
+	evCount   int
+	evOrigins map[string]int
+	evRefused atomic.Uint64
 }
 
 // NewWitness validates cfg and returns a Witness.
@@ -229,6 +255,15 @@ func NewWitness(cfg WitnessConfig) (*Witness, error) {
 	}
 	if cfg.Name == "" {
 		cfg.Name = "aurora-witness/" + cfg.Key.DID().String()
+	}
+	switch {
+	case cfg.MaxEvidence < 0 || cfg.MaxEvidencePerOrigin < 0:
+		return nil, errors.New("provenance: witness config: negative MaxEvidence or MaxEvidencePerOrigin")
+	case cfg.MaxEvidence == 0:
+		cfg.MaxEvidence = DefaultMaxEvidence
+	}
+	if cfg.MaxEvidencePerOrigin == 0 {
+		cfg.MaxEvidencePerOrigin = DefaultMaxEvidencePerOrigin
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
@@ -394,7 +429,11 @@ func (w *Witness) Latest(ctx context.Context, origin string) (Checkpoint, error)
 // equivocation stores the evidence, counts it, logs it and returns e.
 func (w *Witness) equivocation(ctx context.Context, e *EquivocationError) error {
 	if err := w.storeEvidence(ctx, e.Evidence); err != nil {
-		w.cfg.Logger.LogAttrs(ctx, slog.LevelError, "provenance: cannot store equivocation evidence",
+		level := slog.LevelError
+		if errors.Is(err, ErrEvidenceFull) {
+			level = slog.LevelWarn
+		}
+		w.cfg.Logger.LogAttrs(ctx, level, "provenance: equivocation evidence not stored",
 			slog.String("origin", e.Evidence.Origin), slog.Any("error", err))
 	}
 	w.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "provenance: log equivocated",
@@ -403,7 +442,8 @@ func (w *Witness) equivocation(ctx context.Context, e *EquivocationError) error 
 }
 
 // storeEvidence keeps ev under /evidence/<sha256 of its encoding>, counting
-// it once.
+// it once, within the evidence bounds (beyond them it wraps
+// ErrEvidenceFull).
 func (w *Witness) storeEvidence(ctx context.Context, ev Evidence) error {
 	b, err := ev.Marshal()
 	if err != nil {
@@ -411,6 +451,11 @@ func (w *Witness) storeEvidence(ctx context.Context, ev Evidence) error {
 	}
 	sum := sha256.Sum256(b)
 	key := datastore.RawKey("/evidence/" + hex.EncodeToString(sum[:]))
+	w.evMu.Lock()
+	defer w.evMu.Unlock()
+	if err := w.loadEvidenceCountsLocked(ctx); err != nil {
+		return err
+	}
 	had, err := w.cfg.Store.Has(ctx, key)
 	if err != nil {
 		return err
@@ -418,12 +463,43 @@ func (w *Witness) storeEvidence(ctx context.Context, ev Evidence) error {
 	if had {
 		return nil
 	}
+	switch {
+	case w.evCount >= w.cfg.MaxEvidence:
+		w.evRefused.Add(1)
+		return fmt.Errorf("%w: %d records, limit %d", ErrEvidenceFull, w.evCount, w.cfg.MaxEvidence)
+	case w.evOrigins[ev.Origin] >= w.cfg.MaxEvidencePerOrigin:
+		w.evRefused.Add(1)
+		return fmt.Errorf("%w: %d records about %q, limit %d", ErrEvidenceFull, w.evOrigins[ev.Origin], truncate(ev.Origin), w.cfg.MaxEvidencePerOrigin)
+	}
 	if err := w.cfg.Store.Put(ctx, key, b); err != nil {
 		return err
 	}
+	w.evCount++
+	w.evOrigins[ev.Origin]++
 	w.equivs.Inc()
 	return w.cfg.Store.Sync(ctx, key)
 }
+
+// loadEvidenceCountsLocked counts the stored evidence, once.
+func (w *Witness) loadEvidenceCountsLocked(ctx context.Context) error {
+	if w.evLoaded {
+		return nil
+	}
+	evs, err := w.ListEvidence(ctx, 0)
+	if err != nil {
+		return err
+	}
+	w.evCount, w.evOrigins = len(evs), map[string]int{}
+	for _, ev := range evs {
+		w.evOrigins[ev.Origin]++
+	}
+	w.evLoaded = true
+	return nil
+}
+
+// EvidenceRefused returns how many evidence records this witness refused
+// to keep because its bounds were reached.
+func (w *Witness) EvidenceRefused() uint64 { return w.evRefused.Load() }
 
 // RecordEvidence verifies evidence received from a peer (gossip) against
 // the log's key and keeps it. It returns the equivocation it proves, or an

@@ -40,13 +40,13 @@ func (c *countingStore) Sync(ctx context.Context, k dsKey) error {
 	return c.datastoreBatching.Sync(ctx, k)
 }
 
-func newWitnessFixture(t *testing.T) *witnessFixture {
+func newWitnessFixture(t *testing.T, opts ...func(*WitnessConfig)) *witnessFixture {
 	t.Helper()
 	f := &witnessFixture{logKey: testKey(t, 1), clock: newClock(), reg: prometheus.NewRegistry(), checkps: map[uint64]Checkpoint{}}
 	f.log = openTestLog(t, memStore(), f.logKey, testOrigin)
 	f.store = &countingStore{datastoreBatching: memStore()}
 	logV := f.log.Verifier()
-	w, err := NewWitness(WitnessConfig{
+	cfg := WitnessConfig{
 		Key:   testKey(t, 7),
 		Name:  "aurora-witness/12D3KooWWitness",
 		Store: f.store,
@@ -58,7 +58,11 @@ func newWitnessFixture(t *testing.T) *witnessFixture {
 		},
 		Clock:      f.clock,
 		Registerer: f.reg,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w, err := NewWitness(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,5 +406,80 @@ func TestRecordEvidence(t *testing.T) {
 	same := Evidence{Origin: testOrigin, A: cp8.Note, B: cp8.Note}
 	if _, err := f.w.RecordEvidence(t.Context(), same); !errors.Is(err, ErrNotEquivocation) {
 		t.Fatalf("non-conflicting evidence: %v", err)
+	}
+}
+
+// TestWitnessEvidenceBound: the witness keeps equivocation evidence up to
+// MaxEvidencePerOrigin records about one log and MaxEvidence in all; the
+// next distinct record is refused (the equivocation is still answered 422)
+// and counted, what is kept stays, a duplicate is no refusal, and a witness
+// reopened on the same store counts what it holds.
+func TestWitnessEvidenceBound(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		max, perOrigin int
+		wantKept       int
+	}{
+		{"per log", 8, 2, 2},
+		{"in all", 3, 8, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bounds := func(cfg *WitnessConfig) { cfg.MaxEvidence, cfg.MaxEvidencePerOrigin = c.max, c.perOrigin }
+			f := newWitnessFixture(t, bounds)
+			cp := f.grow(t, 10)
+			f.accept(t, f.request(t, 0, cp))
+			signer, err := NewLogSigner(testOrigin, f.logKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fork := func(i byte) []byte {
+				b, err := signCheckpoint(Checkpoint{Origin: testOrigin, Size: 10, Root: [32]byte{i}}, signer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return CosignRequest(10, nil, b)
+			}
+			equivocate := func(w *Witness, i byte) {
+				t.Helper()
+				var eq *EquivocationError
+				if _, err := w.AddCheckpoint(t.Context(), fork(i)); !errors.As(err, &eq) || StatusCode(err) != 422 {
+					t.Fatalf("fork %d: %v, want a 422 EquivocationError", i, err)
+				}
+			}
+			kept := func(w *Witness) int {
+				t.Helper()
+				ev, err := w.ListEvidence(t.Context(), 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(ev)
+			}
+			for i := range c.wantKept {
+				equivocate(f.w, byte(i+1))
+			}
+			if n := kept(f.w); n != c.wantKept || f.w.EvidenceRefused() != 0 {
+				t.Fatalf("at the bound: %d records kept, %d refused; want %d, 0", n, f.w.EvidenceRefused(), c.wantKept)
+			}
+			equivocate(f.w, 1) // a duplicate
+			equivocate(f.w, 100)
+			if n := kept(f.w); n != c.wantKept || f.w.EvidenceRefused() != 1 {
+				t.Fatalf("one beyond: %d records kept, %d refused; want %d, 1", n, f.w.EvidenceRefused(), c.wantKept)
+			}
+			if got := counterValue(t, f.w.equivs); got != float64(c.wantKept) {
+				t.Errorf("aurora_equivocations_total = %v, want %d (refused evidence is not counted)", got, c.wantKept)
+			}
+			// Reopened on the same store: full already.
+			g, err := NewWitness(WitnessConfig{Key: testKey(t, 7), Store: f.store, Logs: f.w.cfg.Logs, MaxEvidence: c.max, MaxEvidencePerOrigin: c.perOrigin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			equivocate(g, 101)
+			if n := kept(g); n != c.wantKept || g.EvidenceRefused() != 1 {
+				t.Fatalf("reopened: %d records kept, %d refused; want %d, 1", n, g.EvidenceRefused(), c.wantKept)
+			}
+		})
+	}
+	if _, err := NewWitness(WitnessConfig{Key: testKey(t, 7), Store: memStore(), Logs: func(string) (note.Verifier, bool) { return nil, false }, MaxEvidence: -1}); err == nil {
+		t.Error("a negative MaxEvidence was accepted")
 	}
 }

@@ -179,4 +179,23 @@ func TestEquivocationCaughtThroughGossip(t *testing.T) {
 	if got := equivocationsBy(t, th, "gossip"); got != 3 {
 		t.Errorf("T: aurora_equivocations_total{source=gossip} = %v, want 3", got)
 	}
+
+	// W's witness keeps at most provenance.DefaultMaxEvidencePerOrigin
+	// records about O's log (it holds two): two more are kept, the next is
+	// refused and counted, and still answered 422.
+	refused := func() float64 {
+		return meshtest.Metric(t, w.Metrics().Registry, "aurora_witness_evidence_refused_total", nil)
+	}
+	for i := range provenance.DefaultMaxEvidencePerOrigin - 1 {
+		cp := meshtest.SignedCheckpoint(t, okey, origin, honest.Size, sha256.Sum256([]byte{byte(i), 'h'}))
+		resp, err := http.Post(w.API.Base+"/witness/add-checkpoint", "text/plain", bytes.NewReader(provenance.CosignRequest(honest.Size, nil, cp)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		wantRefused := float64(max(0, i+2+1-provenance.DefaultMaxEvidencePerOrigin))
+		if resp.StatusCode != 422 || refused() != wantRefused {
+			t.Fatalf("conflicting checkpoint %d over HTTP: %d, aurora_witness_evidence_refused_total %v; want 422, %v", i+3, resp.StatusCode, refused(), wantRefused)
+		}
+	}
 }

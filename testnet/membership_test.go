@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -75,19 +76,28 @@ func TestTrailServedToMembersOnly(t *testing.T) {
 	if _, err := n0.API.Submit(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	var root cid.Cid
-	for root == cid.Undef && ctx.Err() == nil {
-		if st, err := n0.Epochs().Latest(ctx); err == nil && st.Pinned && st.Root != "" {
-			root, _ = cid.Decode(st.Root)
+	// latestRoot waits for a pinned epoch root other than prev.
+	latestRoot := func(prev cid.Cid) cid.Cid {
+		t.Helper()
+		for ctx.Err() == nil {
+			if st, err := n0.Epochs().Latest(ctx); err == nil && st.Pinned && st.Root != "" {
+				if c, err := cid.Decode(st.Root); err == nil && c != prev {
+					return c
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
+		t.Fatal("no new epoch root")
+		return cid.Undef
 	}
-	get := func(n *ipfs.Node) error {
+	root := latestRoot(cid.Undef)
+	getRoot := func(n *ipfs.Node, root cid.Cid) error {
 		gctx, gcancel := context.WithTimeout(ctx, 3*time.Second)
 		defer gcancel()
 		_, err := n.GetEpochRoot(gctx, root)
 		return err
 	}
+	get := func(n *ipfs.Node) error { return getRoot(n, root) }
 	// A stranger that proposed a treaty to node0 (signed only by itself,
 	// stored as proposed) still gets nothing.
 	strangerKey, _, _ := crypto.GenerateEd25519Key(nil)
@@ -116,7 +126,25 @@ func TestTrailServedToMembersOnly(t *testing.T) {
 	if !n0.Mesh().IsPartner(partner) {
 		t.Fatal("node1 is not node0's partner after the treaty exchange")
 	}
-	// Revoke: the partner is no member any more.
+	// A boxo client with the partner's identity (node1 stopped, so it is
+	// the only host with that peer ID) is served while the treaty is
+	// active...
+	pk, err := node.LoadKey(filepath.Join(tn.Nodes[1].Home, node.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	partnerKey, err := crypto.UnmarshalEd25519PrivateKey(pk.Ed25519())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.Nodes[1].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	asPartner := outsider(t, partnerKey, n0)
+	if err := get(asPartner); err != nil {
+		t.Fatalf("the partner's identity could not fetch the epoch root while the treaty is active: %v", err)
+	}
+	// ...and refused the roots created after the treaty is revoked.
 	for _, ti := range n0.Mesh().List() {
 		if ti.State == treaty.StateActive {
 			if err := n0.Mesh().Revoke(ctx, ti.CID, "test"); err != nil {
@@ -126,5 +154,16 @@ func TestTrailServedToMembersOnly(t *testing.T) {
 	}
 	if n0.Mesh().IsPartner(partner) {
 		t.Error("node1 is still a partner (and a bitswap member) after the revocation")
+	}
+	o2, _ := client.BuildOrder(tn.Client, client.OrderSpec{Image: "x:1", GPU: "A100:1", MaxPrice: "3/h", Regions: n0.Regions}, time.Now())
+	if _, err := n0.API.Submit(ctx, o2); err != nil {
+		t.Fatal(err)
+	}
+	after := latestRoot(root)
+	if err := getRoot(asPartner, after); err == nil {
+		t.Error("the revoked partner fetched an epoch root created after the revocation")
+	}
+	if err := getRoot(outsider(t, auditorKey, n0), after); err != nil {
+		t.Errorf("the auditor could not fetch the new epoch root: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aurora-federation/aurora/mesh/meshtest"
 	"github.com/aurora-federation/aurora/node/client"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -145,5 +146,17 @@ func TestTreatySLAMeasured(t *testing.T) {
 		if got, ok := laneGauge(t, tc.n.Metrics().Registry, "aurora_treaty_sla_fill_ratio", recv); !ok || got != 1 {
 			t.Errorf("receiver's fill ratio of node0's orders = %v (found %v), want 1", got, ok)
 		}
+		// The filled-orders metric counts them.
+		if got := meshtest.Metric(t, tc.n.Metrics().Registry, "aurora_treaty_orders_filled_total", nil); got != tc.k {
+			t.Errorf("receiver's aurora_treaty_orders_filled_total = %v, want %v", got, tc.k)
+		}
+	}
+	// node0's peer observations, the inputs of those scores, are counted:
+	// node1's three Acks, node2's two timeouts.
+	obs := func(outcome string) float64 {
+		return meshtest.Metric(t, reg, "aurora_reputation_observations_total", map[string]string{"kind": "peer", "outcome": outcome})
+	}
+	if acked, timeout := obs("acked"), obs("timeout"); acked < 3 || timeout < 2 {
+		t.Errorf("node0's aurora_reputation_observations_total{kind=peer}: acked %v, timeout %v; want ≥ 3 and ≥ 2", acked, timeout)
 	}
 }

@@ -199,7 +199,7 @@ func newOrderCmd() *cobra.Command {
 	list.Flags().IntVar(&limit, "limit", 100, "at most this many jobs")
 	list.Flags().IntVar(&offset, "offset", 0, "skip this many jobs")
 	addAPIFlag(list)
-	order.AddCommand(submit, status, list, newCancelCmd(), newWatchCmd())
+	order.AddCommand(submit, status, list, newCancelCmd(), newWatchCmd(), newLogsCmd())
 	return order
 }
 
@@ -317,6 +317,45 @@ a treaty peer). Exit status 4 when the job failed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each event as a JSON line")
+	addAPIFlag(cmd)
+	return cmd
+}
+
+func newLogsCmd() *cobra.Command {
+	var (
+		keyFile string
+		tail    int
+	)
+	cmd := &cobra.Command{
+		Use:   "logs JOB",
+		Short: "Print the last lines of a job's container log, read from its network now",
+		Long: `Logs reads GET /v1/jobs/{id}/logs: the node asks the job's network for its
+container log (Vast.ai today; other networks answer 501 with the reason).
+With --key the request is signed with the order's client key; without it
+the home's operator token is used.`,
+		Example: `  aurora order logs --key client.key --tail 200 bafyrei...`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var k *treaty.PrivateKey
+			if keyFile != "" {
+				var err error
+				if k, err = node.LoadKey(keyFile); err != nil {
+					return err
+				}
+			}
+			res, err := apiClient(cmd).Logs(cmd.Context(), k, a[0], tail)
+			if err != nil {
+				return err
+			}
+			if res.Truncated {
+				fmt.Fprintln(cmd.ErrOrStderr(), "aurora: the log is longer than the node returns; showing its end")
+			}
+			_, err = cmd.OutOrStdout().Write(res.Text)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "the client key that signed the order (default: the home's operator token)")
+	cmd.Flags().IntVar(&tail, "tail", 100, "lines from the end (1 to 10000)")
 	addAPIFlag(cmd)
 	return cmd
 }

@@ -161,3 +161,28 @@ func TestOrderWatchUntilCanceled(t *testing.T) {
 		t.Errorf("watch: %d %s\n%s", r.code, r.errs, r.out)
 	}
 }
+
+// TestOrderLogsNotSupported: `order logs` of a job on the sim network
+// exits non-zero with the network's reason (the Vast.ai path is tested in
+// node, TestJobLogs).
+func TestOrderLogsNotSupported(t *testing.T) {
+	api := orderNode(t, "0")
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "client.key")
+	if _, _, code := runAurora(t, "key", "new", "--out", keyPath); code != 0 {
+		t.Fatal("key new")
+	}
+	out, errs, code := runAurora(t, "order", "submit", "--api", api, "--key", keyPath, "--template", "gpu-inference", "--set", "max_price=3/h", "--wait")
+	if code != 0 {
+		t.Fatalf("submit: %s %s", out, errs)
+	}
+	job := jobOf(t, out)
+	_, errs, code = runAurora(t, "order", "logs", "--api", api, "--key", keyPath, job)
+	if code == 0 || !strings.Contains(errs, "501 not_supported") || !strings.Contains(errs, "no containers") {
+		t.Errorf("logs: %d %s", code, errs)
+	}
+	_, errs, code = runAurora(t, "order", "logs", "--api", api, "--key", keyPath, "--tail", "0", job)
+	if code == 0 || !strings.Contains(errs, "tail") {
+		t.Errorf("tail 0: %d %s", code, errs)
+	}
+}

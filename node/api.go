@@ -25,6 +25,7 @@ import (
 	"github.com/aurora-federation/aurora/node/store"
 	"github.com/aurora-federation/aurora/node/wire"
 	"github.com/aurora-federation/aurora/order"
+	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -95,9 +96,11 @@ type APIHandlerConfig struct {
 	// Endpoints says where a running job is reached (its provider's
 	// Status); nil: no endpoints events.
 	Endpoints func(ctx context.Context, j *order.Job) ([]wire.Endpoint, error)
-	Ready     func() bool
-	Clock     func() time.Time
-	Logger    *slog.Logger
+	// Logs reads a job's log through its provider; nil: no logs endpoint.
+	Logs   func(ctx context.Context, j *order.Job, tail int) (providers.LogResult, error)
+	Ready  func() bool
+	Clock  func() time.Time
+	Logger *slog.Logger
 }
 
 type api struct {
@@ -137,6 +140,7 @@ func NewAPIHandler(cfg APIHandlerConfig) http.Handler {
 	mux.HandleFunc("GET /v1/policies/{cid}", a.getModule)
 	mux.HandleFunc("POST /v1/jobs/{id}/cancel", a.cancelJob)
 	mux.HandleFunc("GET /v1/jobs/{id}/events", a.jobEvents)
+	mux.HandleFunc("GET /v1/jobs/{id}/logs", a.jobLogs)
 	mux.HandleFunc("GET /v1/checkpoints/latest", a.latestCheckpoint)
 	mux.HandleFunc("GET /v1/providers", a.listProviders)
 	if cfg.Backup != nil {

@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +19,7 @@ import (
 	"github.com/aurora-federation/aurora/node/events"
 	"github.com/aurora-federation/aurora/node/wire"
 	"github.com/aurora-federation/aurora/order"
+	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
 )
 
@@ -268,4 +272,105 @@ func (n *Node) jobEndpoints(ctx context.Context, j *order.Job) ([]wire.Endpoint,
 		out = append(out, wire.Endpoint{Kind: string(e.Kind), Host: e.Host, Port: e.Port, URL: e.URL, ContainerPort: e.ContainerPort})
 	}
 	return out, nil
+}
+
+// jobLogs is GET /v1/jobs/{id}/logs?tail=N (default 100, at most
+// providers.MaxLogTail): the last lines of a job's container log, read
+// from its provider now, as text. The operator token or the job's
+// client's signature (wire.LogsMessage) authorizes it.
+func (a *api) jobLogs(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Logs == nil {
+		writeError(w, http.StatusNotFound, "not_found", "", "this node serves no logs")
+		return
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if k != "tail" {
+			writeError(w, http.StatusBadRequest, "bad_query", queryField(k), "unknown query parameter "+truncate(k, 64)+" (only tail)")
+			return
+		}
+	}
+	tail, err := queryInt(q.Get("tail"), 100, 1, providers.MaxLogTail)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_query", "tail", err.Error())
+		return
+	}
+	j, ok := a.job(w, r)
+	if !ok {
+		return
+	}
+	if !a.logsAuthorized(w, r, j) {
+		return
+	}
+	if j.Record.Route.Kind == treaty.RoutePeer {
+		writeError(w, http.StatusConflict, "job_forwarded", "", fmt.Sprintf("job %s runs at treaty peer %s: this node holds no lease to read logs from", j.Record.Job, truncate(j.Record.Route.Name, 128)))
+		return
+	}
+	if j.Record.Lease == "" {
+		writeError(w, http.StatusConflict, "no_lease", "", fmt.Sprintf("job %s has no lease (status %s)", j.Record.Job, j.Status()))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	res, err := a.cfg.Logs(ctx, j, tail)
+	switch {
+	case errors.Is(err, providers.ErrNotSupported):
+		writeError(w, http.StatusNotImplemented, "not_supported", "", err.Error())
+		return
+	case errors.Is(err, providers.ErrNotFound):
+		writeError(w, http.StatusNotFound, "lease_gone", "", err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusBadGateway, "provider_error", "", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set(wire.LogsTruncatedHeader, strconv.FormatBool(res.Truncated))
+	w.Write(res.Text)
+}
+
+// logsAuthorized accepts the operator token or the job's client's
+// signature over wire.LogsMessage, answering 401/403 otherwise.
+func (a *api) logsAuthorized(w http.ResponseWriter, r *http.Request, j *order.Job) bool {
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || a.cfg.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.Token)) != 1 {
+			writeError(w, http.StatusForbidden, "forbidden", "", "bad bearer token")
+			return false
+		}
+		return true
+	}
+	did := treaty.DID(r.Header.Get(wire.LogsClientHeader))
+	if did == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="aurora"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", wire.LogsSignatureHeader, "send the operator token, or the job's client's signature ("+wire.LogsClientHeader+", "+wire.LogsDateHeader+", "+wire.LogsSignatureHeader+")")
+		return false
+	}
+	if did != j.Record.Client {
+		writeError(w, http.StatusForbidden, "not_client", "client", "only the job's client may read its logs")
+		return false
+	}
+	at, err := strconv.ParseInt(r.Header.Get(wire.LogsDateHeader), 10, 64)
+	skew := int64(treaty.MaxClockSkew / time.Second)
+	if now := a.cfg.Clock().Unix(); err != nil || at < now-skew || at > now+skew {
+		writeError(w, http.StatusForbidden, "bad_signature", wire.LogsDateHeader, fmt.Sprintf("want the unix time within %s of the node's", treaty.MaxClockSkew))
+		return false
+	}
+	sig, err := base64.StdEncoding.DecodeString(r.Header.Get(wire.LogsSignatureHeader))
+	pub, perr := did.PublicKey()
+	if err != nil || perr != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, wire.LogsMessage(j.Record.Job, at), sig) {
+		writeError(w, http.StatusForbidden, "bad_signature", "sig", "the signature does not verify against the client's key")
+		return false
+	}
+	return true
+}
+
+// jobLogs reads a local job's log through its provider.
+func (n *Node) jobLogs(ctx context.Context, j *order.Job, tail int) (providers.LogResult, error) {
+	name, lease, ok := strings.Cut(j.Record.Lease, "/")
+	p := n.Provider(name)
+	if !ok || p == nil {
+		return providers.LogResult{}, fmt.Errorf("node: job %s: provider %q is not attached: %w", j.Record.Job, name, providers.ErrNotSupported)
+	}
+	return providers.Logs(ctx, p, lease, tail)
 }

@@ -2,10 +2,12 @@ package node_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -188,4 +190,80 @@ func TestCancelRefusals(t *testing.T) {
 	bad := strings.Replace(string(js), `"reason"`, `"lease":"x","reason"`, 1)
 	err = tn.api.Do(ctx, http.MethodPost, "/v1/jobs/"+resp.Job+"/cancel", "application/json", []byte(bad), nil)
 	wantAPIError(t, err, http.StatusBadRequest, "bad_record", "lease")
+}
+
+// TestJobLogs: GET /v1/jobs/{id}/logs reads the container log from the
+// Vast.ai fake, for the job's client (signed) or the operator; a stranger,
+// a forged signature and a stale date are refused; a tail beyond the
+// limit is 400; a job on a network without logs is 501 with the reason.
+func TestJobLogs(t *testing.T) {
+	tn, fake := vastNode(t, nil)
+	ctx := t.Context()
+	k := clientKey(t)
+	resp, err := tn.api.Submit(ctx, mustOrder(t, k, vastSpec()))
+	if err != nil || resp.Result != "ack" {
+		t.Fatalf("submit: %+v %v", resp, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if j, err := tn.api.WaitSettled(wctx, resp.Job); err != nil || j.Status != treaty.StatusRunning {
+		t.Fatalf("job: %+v %v", j, err)
+	}
+	for range 3 {
+		fake.Advance()
+	}
+	got, err := tn.api.Logs(ctx, k, resp.Job, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(got.Text)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "tick") || got.Truncated {
+		t.Errorf("last line: %q", got.Text)
+	}
+	op := client.New(tn.api.Base, tn.token)
+	if got, err := op.Logs(ctx, nil, resp.Job, 3); err != nil || strings.Count(string(got.Text), "tick") != 3 {
+		t.Errorf("operator read: %v", err)
+	}
+	_, err = tn.api.Logs(ctx, clientKey(t), resp.Job, 10)
+	wantAPIError(t, err, http.StatusForbidden, "not_client", "client")
+	_, err = tn.api.Logs(ctx, nil, resp.Job, 10)
+	wantAPIError(t, err, http.StatusUnauthorized, "unauthorized", "Aurora-Signature")
+	err = tn.api.Do(ctx, http.MethodGet, "/v1/jobs/"+resp.Job+"/logs?tail=100001", "", nil, nil)
+	wantAPIError(t, err, http.StatusBadRequest, "bad_query", "tail")
+
+	forged, err := http.NewRequestWithContext(ctx, http.MethodGet, tn.api.Base+"/v1/jobs/"+resp.Job+"/logs", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.Header.Set("Aurora-Client", string(k.DID()))
+	forged.Header.Set("Aurora-Date", strconv.FormatInt(time.Now().Unix(), 10))
+	forged.Header.Set("Aurora-Signature", base64.StdEncoding.EncodeToString(make([]byte, 64)))
+	r, err := http.DefaultClient.Do(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusForbidden {
+		t.Errorf("forged signature: %d", r.StatusCode)
+	}
+}
+
+// TestJobLogsNotSupported: the sim network has no logs: 501 naming why.
+func TestJobLogsNotSupported(t *testing.T) {
+	tn := startNode(t, newConfig())
+	ctx := t.Context()
+	k := clientKey(t)
+	resp, err := tn.api.Submit(ctx, mustOrder(t, k, spec()))
+	if err != nil || resp.Result != "ack" {
+		t.Fatalf("submit: %+v %v", resp, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if j, err := tn.api.WaitSettled(wctx, resp.Job); err != nil || j.Status != treaty.StatusRunning {
+		t.Fatalf("job: %+v %v", j, err)
+	}
+	_, err = tn.api.Logs(ctx, k, resp.Job, 10)
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotImplemented || !strings.Contains(ae.Message, "no containers") {
+		t.Errorf("logs of a sim job: %v, want 501 with the reason", err)
+	}
 }

@@ -319,7 +319,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	handler := NewAPIHandler(APIHandlerConfig{
 		Core: n.core, Ledger: n.ledger, Metrics: n.metrics, Token: token, MaxBodyBytes: cfg.API.MaxBodyBytes,
 		Prover: &logProver{log: n.plog, epochs: n.epochs}, ProofRetryAfter: cfg.Provenance.Epoch.Std(), Backup: n.db.BackupFrom, BackupIdleTimeout: cfg.Backup.StreamIdleTimeout.Std(), Extra: n.apiRoutes, Module: n.policy.wasm, Providers: n.providerInfo, Ready: n.ready, Clock: opts.Clock, Logger: n.log.With("component", "api"),
-		Events: n.events, EventsBufferSize: cfg.API.EventsBuffer, EventsHeartbeat: cfg.API.EventsHeartbeat.Std(), Endpoints: n.jobEndpoints,
+		Events: n.events, EventsBufferSize: cfg.API.EventsBuffer, EventsHeartbeat: cfg.API.EventsHeartbeat.Std(), Endpoints: n.jobEndpoints, Logs: n.jobLogs,
 	})
 	n.ln = opts.APIListener
 	if n.ln == nil {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,4 +214,51 @@ func (c *Client) Watch(ctx context.Context, job string, retries int, fn func(Eve
 		case <-time.After(time.Duration(fails) * 200 * time.Millisecond):
 		}
 	}
+}
+
+// LogsResult is GET /v1/jobs/{id}/logs.
+type LogsResult struct {
+	Text      []byte
+	Truncated bool // the network held more than the node returns
+}
+
+// Logs reads the last tail lines of a job's container log. With k (the
+// job's client key) the request is signed (wire.LogsMessage); with nil it
+// uses the client's operator token.
+func (c *Client) Logs(ctx context.Context, k *treaty.PrivateKey, job string, tail int) (*LogsResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/v1/jobs/"+job+"/logs?tail="+strconv.Itoa(tail), nil)
+	if err != nil {
+		return nil, err
+	}
+	if k != nil {
+		at := time.Now().Unix()
+		req.Header.Set(wire.LogsClientHeader, string(k.DID()))
+		req.Header.Set(wire.LogsDateHeader, strconv.FormatInt(at, 10))
+		req.Header.Set(wire.LogsSignatureHeader, base64.StdEncoding.EncodeToString(ed25519.Sign(k.Ed25519(), wire.LogsMessage(job, at))))
+	} else if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb struct {
+			Error struct{ Code, Message, Field string }
+		}
+		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+			return nil, &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Field: eb.Error.Field}
+		}
+		return nil, &APIError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(raw))}
+	}
+	return &LogsResult{Text: raw, Truncated: resp.Header.Get(wire.LogsTruncatedHeader) == "true"}, nil
 }

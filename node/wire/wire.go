@@ -3,7 +3,10 @@
 // (node/client) and the CLI, so that each is declared once.
 package wire
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 // CancelResponse answers POST /v1/jobs/{id}/cancel.
 type CancelResponse struct {
@@ -65,4 +68,23 @@ func Terminal(status string) bool {
 		return true
 	}
 	return false
+}
+
+// Tenant-signed reads. GET /v1/jobs/{id}/logs takes the operator token or
+// the job's client's signature: the headers LogsClientHeader (the DID),
+// LogsDateHeader (unix seconds, within treaty.MaxClockSkew of the node's
+// clock) and LogsSignatureHeader (base64 of the Ed25519 signature over
+// LogsMessage).
+const (
+	LogsClientHeader    = "Aurora-Client"
+	LogsDateHeader      = "Aurora-Date"
+	LogsSignatureHeader = "Aurora-Signature"
+	// LogsTruncatedHeader is "true" when the network held more than the
+	// node returns (providers.MaxLogBytes).
+	LogsTruncatedHeader = "Aurora-Logs-Truncated"
+)
+
+// LogsMessage is what a tenant signs to read a job's logs at unix time at.
+func LogsMessage(job string, at int64) []byte {
+	return []byte("aurora/v1/logs\n" + job + "\n" + strconv.FormatInt(at, 10))
 }

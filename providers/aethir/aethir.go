@@ -81,3 +81,10 @@ func (c *Client) Status(ctx context.Context, _ string) (providers.Status, error)
 func (c *Client) Terminate(ctx context.Context, _ string) error {
 	return c.refuse(ctx, "terminate")
 }
+
+var _ providers.NoLogs = (*Client)(nil)
+
+// NoLogsReason says why the adapter reads no logs (providers.NoLogs).
+func (c *Client) NoLogsReason() string {
+	return "Aethir has no public compute API (portal only): there is nothing to read logs from"
+}

@@ -1176,3 +1176,10 @@ func (n *jsonNumber) UnmarshalJSON(b []byte) error {
 	*n = jsonNumber(s)
 	return nil
 }
+
+var _ providers.NoLogs = (*Client)(nil)
+
+// NoLogsReason says why the adapter reads no logs (providers.NoLogs).
+func (c *Client) NoLogsReason() string {
+	return "Akash lease logs are streamed by the provider itself (a websocket under /lease/{dseq}/{gseq}/{oseq}/, authenticated as the deployment owner); the Console managed-wallet API this adapter uses does not relay them"
+}

@@ -1032,3 +1032,10 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 	c.log.InfoContext(ctx, "flux app cancelled (expire=1 update paid)", "app", id, "hash", hash, "txid", txid)
 	return nil
 }
+
+var _ providers.NoLogs = (*Client)(nil)
+
+// NoLogsReason says why the adapter reads no logs (providers.NoLogs).
+func (c *Client) NoLogsReason() string {
+	return "FluxOS serves an app's log from each node that runs it (GET /apps/applog/:appname/:lines in ZelBack/src/routes.js, for the owner's session); this adapter does not read it yet"
+}

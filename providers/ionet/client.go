@@ -631,3 +631,10 @@ func (t *limitTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return t.next.RoundTrip(r)
 }
+
+var _ providers.NoLogs = (*Client)(nil)
+
+// NoLogsReason says why the adapter reads no logs (providers.NoLogs).
+func (c *Client) NoLogsReason() string {
+	return "the io.net CaaS material this adapter follows documents no endpoint for a deployment's container log"
+}

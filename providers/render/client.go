@@ -669,3 +669,10 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 	}
 	return fmt.Errorf("render: terminate %s: %w", id, err)
 }
+
+var _ providers.NoLogs = (*Client)(nil)
+
+// NoLogsReason says why the adapter reads no logs (providers.NoLogs).
+func (c *Client) NoLogsReason() string {
+	return "Render's job-run records are said to carry logs (GET /v1/job-runs/{uuid}), which no official source corroborates; this adapter does not read them"
+}

@@ -789,3 +789,10 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 	c.log.InfoContext(ctx, "salad deleted container group", "group", id)
 	return nil
 }
+
+var _ providers.NoLogs = (*Client)(nil)
+
+// NoLogsReason says why the adapter reads no logs (providers.NoLogs).
+func (c *Client) NoLogsReason() string {
+	return "Salad serves logs through POST /organizations/{organization_name}/log-entries (query_log_entries in api-specs/salad-cloud.yaml, salad-cloud-docs @ 504c704); this adapter does not read them yet"
+}

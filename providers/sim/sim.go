@@ -649,3 +649,8 @@ func wait(ctx context.Context, c providers.Clock, d time.Duration) error {
 		return nil
 	}
 }
+
+var _ providers.NoLogs = (*Provider)(nil)
+
+// NoLogsReason says why the simulator reads no logs (providers.NoLogs).
+func (p *Provider) NoLogsReason() string { return "the simulator runs no containers: it has no logs" }

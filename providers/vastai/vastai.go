@@ -21,12 +21,15 @@
 package vastai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,6 +214,7 @@ const (
 	opList      = "list instances"
 	opDestroy   = "destroy instance"
 	opAttachSSH = "attach ssh-key"
+	opLogs      = "show logs"
 	apiV0       = "/api/v0"
 	listPageMax = 25 // /api/v1/instances/ limit maximum
 )
@@ -229,6 +233,7 @@ func MinIntervals() map[string]time.Duration {
 		opList:      time.Second,             // showInstances threshold=1.0
 		opDestroy:   3 * time.Second,         // destroyInstance threshold=3.0
 		opAttachSSH: time.Second,             // not documented
+		opLogs:      time.Second,             // not documented
 	}
 }
 
@@ -956,4 +961,126 @@ func (c *Client) Terminate(ctx context.Context, id string) error {
 	c.forget(n)
 	c.log.InfoContext(ctx, "vastai destroyed instance", "instance", n)
 	return nil
+}
+
+var _ providers.LogReader = (*Client)(nil)
+
+// Log fetching: vast-cli's logs command (vast-ai/vast-cli @ 5567983,
+// vast.py logs) fetches result_url up to 30 times, 0.3 s apart.
+const (
+	logFetches    = 30
+	logFetchEvery = 300 * time.Millisecond
+)
+
+// Logs implements providers.LogReader with showLogs (PUT
+// /api/v0/instances/request_logs/{id}/, body {"tail": "N"}: vast-ai/docs
+// api-reference/openapi.yaml): Vast uploads the container log's last tail
+// lines to S3 and answers with the file's URL (result_url), which holds
+// the file once the upload is done (404 until then). The file is fetched
+// without credentials, only over https or from the API's own host.
+func (c *Client) Logs(ctx context.Context, id string, tail int) (providers.LogResult, error) {
+	n, err := parseID(id)
+	if err != nil {
+		return providers.LogResult{}, err
+	}
+	body, err := json.Marshal(map[string]string{"tail": strconv.Itoa(tail)})
+	if err != nil {
+		return providers.LogResult{}, err
+	}
+	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodPut, Path: fmt.Sprintf(apiV0+"/instances/request_logs/%d/", n), Body: body, Op: opLogs})
+	if err != nil {
+		return providers.LogResult{}, err
+	}
+	var r struct {
+		Success   bool   `json:"success"`
+		ResultURL string `json:"result_url"`
+		Msg       string `json:"msg"`
+	}
+	if err := json.Unmarshal(resp.Body, &r); err != nil || r.ResultURL == "" {
+		return providers.LogResult{}, fmt.Errorf("vastai: %s: no result_url in %q", opLogs, httpx.Excerpt(resp.Body, 200))
+	}
+	u, err := url.Parse(r.ResultURL)
+	base, _ := url.Parse(c.cfg.BaseURL)
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == base.Scheme && u.Host == base.Host) {
+		return providers.LogResult{}, fmt.Errorf("vastai: %s: result_url %q is neither https nor on the API's host", opLogs, httpx.Excerpt([]byte(r.ResultURL), 200))
+	}
+	hc := c.cfg.HTTP.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 15 * time.Second}
+	}
+	sleep := c.cfg.HTTP.Sleep
+	if sleep == nil {
+		sleep = func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	for range logFetches {
+		if err := sleep(ctx, logFetchEvery); err != nil {
+			return providers.LogResult{}, err
+		}
+		res, done, err := fetchLogFile(ctx, hc, u.String())
+		if err != nil || done {
+			return res, err
+		}
+	}
+	return providers.LogResult{}, fmt.Errorf("vastai: %s: instance %d: the log was not uploaded within %d fetches (%s)", opLogs, n, logFetches, httpx.Excerpt([]byte(r.Msg), 200))
+}
+
+// fetchLogFile GETs an uploaded log file: done with its text on 200, not
+// done on 404 or 403 (S3 answers those before the upload), an error
+// otherwise. A file over MaxLogBytes keeps its last MaxLogBytes.
+func fetchLogFile(ctx context.Context, hc *http.Client, u string) (providers.LogResult, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return providers.LogResult{}, false, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return providers.LogResult{}, false, fmt.Errorf("vastai: %s: fetch the log file: %w", opLogs, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound, http.StatusForbidden:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return providers.LogResult{}, false, nil
+	default:
+		return providers.LogResult{}, false, fmt.Errorf("vastai: %s: fetch the log file: http %d", opLogs, resp.StatusCode)
+	}
+	// Keep the end: read in chunks, holding at most 2×MaxLogBytes.
+	var buf []byte
+	truncated := false
+	chunk := make([]byte, 64<<10)
+	for {
+		k, rerr := resp.Body.Read(chunk)
+		buf = append(buf, chunk[:k]...)
+		if len(buf) > 2*providers.MaxLogBytes {
+			buf = append(buf[:0], buf[len(buf)-providers.MaxLogBytes:]...)
+			truncated = true
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return providers.LogResult{}, false, fmt.Errorf("vastai: %s: read the log file: %w", opLogs, rerr)
+		}
+	}
+	if len(buf) > providers.MaxLogBytes {
+		buf = buf[len(buf)-providers.MaxLogBytes:]
+		truncated = true
+	}
+	if truncated {
+		// Start at a whole line.
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			buf = buf[i+1:]
+		}
+	}
+	return providers.LogResult{Text: buf, Truncated: truncated}, true, nil
 }

@@ -34,6 +34,7 @@ package vastaitest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -124,7 +125,8 @@ type Instance struct {
 	SSHKeys  []string   `json:"-"`
 	Login    ImageLogin `json:"-"`
 	askID    int64
-	exposed  []int64 // container ports: "-p P:P" env keys, 22 for *_direct runtypes
+	exposed  []int64  // container ports: "-p P:P" env keys, 22 for *_direct runtypes
+	logLines []string // the container log, one line per status step (see Advance)
 	hostBase int64
 }
 
@@ -177,6 +179,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger logs each request (method, path, status). Default: discard.
 	Logger *slog.Logger
+	// LogUploadDelay is how many fetches of a requested log file answer
+	// 404 before it is "uploaded" (see LogsPath). Default 0.
+	LogUploadDelay int
 }
 
 // Server is the fake. Its hooks (FailNextLaunch, LoseNextLaunch,
@@ -191,6 +196,7 @@ type Server struct {
 	asks      map[int64]*Ask
 	instances map[int64]*Instance
 	nextID    int64
+	uploads   map[string]*upload   // result_url name → the log file "uploaded to S3"
 	last      map[string]time.Time // MinIntervals: endpoint+key → last request
 	n429      int
 	loop      fakekit.Loopback
@@ -279,6 +285,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /api/v0/instances/{id}/{$}", s.changeInstance)
 	mux.HandleFunc("DELETE /api/v0/instances/{id}/{$}", s.destroy)
 	mux.HandleFunc("POST /api/v0/instances/{id}/ssh/{$}", s.attachSSH)
+	mux.HandleFunc("PUT /api/v0/instances/request_logs/{id}/{$}", s.requestLogs)
+	mux.HandleFunc("GET "+LogsPath+"{name}", s.getLogFile)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: 200}
 		s.serve(mux, rec, r)
@@ -336,7 +344,13 @@ func (s *Server) Advance() {
 		case in.ActualStatus == nil:
 			in.ActualStatus = ptr("loading")
 			in.StatusMsg = "Pulling image " + in.ImageUUID
+			in.logLines = append(in.logLines, "pulling "+in.ImageUUID)
+		case *in.ActualStatus == "running":
+			if len(in.logLines) < maxLogLines {
+				in.logLines = append(in.logLines, fmt.Sprintf("workload %d: tick %d", in.ID, len(in.logLines)))
+			}
 		case *in.ActualStatus == "loading":
+			in.logLines = append(in.logLines, "container started: "+in.ImageUUID)
 			in.ActualStatus = ptr("running")
 			in.CurState = "running"
 			in.StatusMsg = "success, running " + in.ImageUUID
@@ -1079,4 +1093,128 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "msg": fmt.Sprintf("destroying instance %d.", id)})
+}
+
+// --- logs ---
+
+// LogsPath is where the fake serves the log files that showLogs points
+// to: Vast answers with an S3 URL (api-reference/openapi.yaml showLogs:
+// result_url, "https://s3.amazonaws.com/vast.ai/instance_logs/{hash}.log")
+// that holds the file only once the host has uploaded it, so vast-cli
+// fetches it until it answers 200 (vastai/api/instances.py logs).
+const LogsPath = "/__fake/instance_logs/"
+
+// maxLogLines caps one instance's fake container log.
+const maxLogLines = 2000
+
+// upload is one requested log file: 404 for its first pending fetches
+// (not uploaded yet), then the text.
+type upload struct {
+	text    string
+	pending int
+}
+
+// requestLogs serves showLogs (PUT /api/v0/instances/request_logs/{id}/):
+// the body's fields are tail (a line count as a string), filter (a grep
+// pattern) and daemon_logs ("true"); others are refused. The answer is
+// {success, result_url, msg}; an unknown instance is 404 invalid_id.
+func (s *Server) requestLogs(w http.ResponseWriter, r *http.Request) {
+	if !s.requireAuth(w, r) {
+		return
+	}
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Tail       string `json:"tail"`
+		Filter     string `json:"filter"`
+		DaemonLogs string `json:"daemon_logs"`
+	}
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			vastError(w, http.StatusBadRequest, "invalid_args", "error 400: "+err.Error(), nil)
+			return
+		}
+	}
+	tail := 1000 // vast-cli's documented default
+	if req.Tail != "" {
+		n, err := strconv.Atoi(req.Tail)
+		if err != nil || n <= 0 {
+			vastError(w, http.StatusBadRequest, "invalid_args", "error 400: tail must be a positive integer string", nil)
+			return
+		}
+		tail = n
+	}
+	if req.DaemonLogs != "" && req.DaemonLogs != "true" {
+		vastError(w, http.StatusBadRequest, "invalid_args", "error 400: daemon_logs must be \"true\"", nil)
+		return
+	}
+	s.mu.Lock()
+	in, exists := s.instances[id]
+	var text string
+	if exists {
+		lines := in.logLines
+		if req.DaemonLogs == "true" {
+			lines = []string{"vast daemon: instance " + strconv.FormatInt(id, 10)}
+		}
+		var kept []string
+		for _, l := range lines {
+			if req.Filter == "" || strings.Contains(l, req.Filter) {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) > tail {
+			kept = kept[len(kept)-tail:]
+		}
+		text = strings.Join(kept, "\n")
+		if text != "" {
+			text += "\n"
+		}
+		if s.uploads == nil {
+			s.uploads = map[string]*upload{}
+		}
+	}
+	name := fmt.Sprintf("%d-%d.log", id, len(s.uploads)+1)
+	if exists {
+		s.uploads[name] = &upload{text: text, pending: s.opts.LogUploadDelay}
+	}
+	s.mu.Unlock()
+	if !exists {
+		vastError(w, http.StatusNotFound, "invalid_id", "Invalid instance id.", nil)
+		return
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "result_url": s.baseOf(r) + LogsPath + name,
+		"msg": "Logs will be uploaded to the result_url shortly."})
+}
+
+// getLogFile serves an "uploaded" log file, as S3 would: no credentials,
+// 404 NoSuchKey until it is there.
+func (s *Server) getLogFile(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	u := s.uploads[r.PathValue("name")]
+	ready := u != nil && u.pending <= 0
+	if u != nil && !ready {
+		u.pending--
+	}
+	s.mu.Unlock()
+	if !ready {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, u.text)
+}
+
+// baseOf is the scheme and host the request reached.
+func (s *Server) baseOf(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }

@@ -210,3 +210,32 @@ func TestPartnerConnRateHosts(t *testing.T) {
 		t.Error("strangers' refusals are not counted in aurora_mesh_refused_total{kind=\"connection\"}")
 	}
 }
+
+// TestForwardWaitEndsWithContext: a forward whose context ends while it
+// waits for a partner's dial loop is still a refusal (nothing was sent),
+// so the order core may try another candidate.
+func TestForwardWaitEndsWithContext(t *testing.T) {
+	const fed = "redialctx"
+	nodes := meshtest.Start(t, 2, meshtest.Options{Federation: fed, Configure: func(i int, c *mesh.Config) {
+		c.Redial = mesh.RedialConfig{Min: 5 * time.Second, Max: 10 * time.Second, Wait: 10 * time.Second}
+		c.DialTimeout = 2 * time.Second
+	}})
+	a, b := nodes[0], nodes[1]
+	id := meshtest.Activate(t, fed, a, b)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	meshtest.WaitFor(t, meshtest.Wait, "A to see B gone", func() bool {
+		return a.Host().Network().Connectedness(b.ID()) != network.Connected
+	})
+	// The loop's next dial (under 5 s away) is within the wait (10 s, no
+	// deadline): the forward waits, and its caller gives up.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err := a.Forward(ctx, b.DID(), id, meshtest.Order(t, meshtest.RandomKey(t), time.Now()))
+	var ue *mesh.UnreachableError
+	if !errors.As(err, &ue) || !ue.Refused() || !errors.Is(err, context.Canceled) {
+		t.Fatalf("forward whose context ended while waiting = %v, want a Refused *UnreachableError wrapping context.Canceled", err)
+	}
+}

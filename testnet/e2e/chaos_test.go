@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -651,4 +652,77 @@ func (n *netnsNet) acksVia(ctx context.Context, from, to int) error {
 		return fmt.Errorf("not acked through a peer within 30 s (last: %v)", last)
 	}
 	return nil
+}
+
+// TestChaosNATForward puts node2 behind NAT with a port forward on its
+// router (TCP 4001) and p2p.announce naming the router's public address:
+// its partners learn that address, can dial it through the forward, and
+// after a cut of -chaos-nat-partition every pair with node2 is directly
+// connected again within the reconnect budget.
+func TestChaosNATForward(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute+2*(*chaosNATPartition))
+	defer cancel()
+	n := upNetns(t, ctx, testnet.UpOptions{Nodes: 3, NAT: 1, NATForward: true, Epoch: chaosEpoch, SimFailure: 0.0001})
+	h := n.lab[2]
+	public := "/ip4/" + h.Public.String() + "/tcp/4001"
+	// node0 knows node2 by the announced address.
+	var v struct {
+		Peers []struct {
+			PeerID string   `json:"peer_id"`
+			Addrs  []string `json:"addrs"`
+		} `json:"peers"`
+	}
+	if err := n.apis[0].Do(ctx, http.MethodGet, "/v1/peers", "", nil, &v); err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, p := range v.Peers {
+		if p.PeerID == n.st.Nodes[2].PeerID {
+			addrs = p.Addrs
+		}
+	}
+	if !slices.Contains(addrs, public) {
+		t.Fatalf("node0 knows node2 (behind NAT, announcing %s) by %v", public, addrs)
+	}
+	// The forward reaches node2 from node0's namespace.
+	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+	c, err := n.lab[0].DialContext(dctx, "tcp", h.Public.String()+":4001")
+	dcancel()
+	if err != nil {
+		t.Fatalf("node0 cannot dial node2's port forward %s: %v", public, err)
+	}
+	c.Close()
+
+	lctx, stopLoad := context.WithCancel(ctx)
+	var st loadStats
+	wg := n.load(lctx, []int{0, 1, 2}, 2, 0, &st)
+	defer func() { stopLoad(); wg.Wait() }()
+	if err := h.Cut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	case <-time.After(*chaosNATPartition):
+	}
+	if err := h.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	got, err := n.waitPairs(ctx, [][2]int{{2, 0}, {2, 1}}, healed, 2*time.Minute)
+	var worst time.Duration
+	for _, d := range got {
+		worst = max(worst, d)
+	}
+	t.Logf("chaos: NAT with a port forward: node0 knows node2 by %s; after a %v cut its treaty pairs directly reconnected %v after the heal",
+		public, *chaosNATPartition, worst.Round(10*time.Millisecond))
+	switch {
+	case err != nil:
+		t.Fatalf("NAT forward: %v", err)
+	case worst > chaosReconnect:
+		t.Errorf("NAT forward: reconnected %v after the heal, budget %v", worst, chaosReconnect)
+	}
+	if err := n.acksVia(ctx, 0, 2); err != nil {
+		t.Errorf("NAT forward: node0's order for node2's region: %v", err)
+	}
 }

@@ -29,7 +29,7 @@ var (
 	chaosRounds       = flag.Int("chaos-rounds", 5, "TestChaosChurn: kill -9 and restart rounds")
 	chaosSeed         = flag.Uint64("chaos-seed", 0, "TestChaosChurn: seed of the victims and moments (0: from the clock; printed)")
 	chaosNATPartition = flag.Duration("chaos-nat-partition", 45*time.Second, "TestChaosNAT: how long node2 (behind NAT) is cut off")
-	chaosRate         = flag.Int64("chaos-rate", 64_000, "TestChaosBandwidth: node0's link rate in bit/s (tc tbf)")
+	chaosRate         = flag.Int64("chaos-rate", 256_000, "TestChaosBandwidth: node0's link rate in bit/s (tc tbf)")
 )
 
 // Chaos budgets (README, Budgets): every treaty pair reconnected directly

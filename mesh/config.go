@@ -132,6 +132,12 @@ type Config struct {
 	// ListenAddrs are multiaddrs to listen on. Default
 	// /ip4/0.0.0.0/tcp/4001 and /ip4/0.0.0.0/udp/4001/quic-v1.
 	ListenAddrs []string
+	// Announce, when set, are the addresses the node announces to peers
+	// (identify, the DHT) instead of the ones it listens on: a public
+	// address, or a NAT router's port forwarded to the listen port, so
+	// that partners can dial it. Default: the listen addresses as the
+	// host sees them.
+	Announce []string
 	// Bootstrap are full multiaddrs (with /p2p/<peer ID>) dialled at start
 	// and kept connected by the reconnect loop. Default none.
 	Bootstrap []string
@@ -242,6 +248,15 @@ func (c *Config) validate() error {
 	for i, a := range c.ListenAddrs {
 		if _, err := multiaddr.NewMultiaddr(a); err != nil {
 			return fmt.Errorf("mesh: config: ListenAddrs[%d] %q: %w", i, a, err)
+		}
+	}
+	for i, a := range c.Announce {
+		m, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			return fmt.Errorf("mesh: config: Announce[%d] %q: %w", i, a, err)
+		}
+		if _, err := m.ValueForProtocol(multiaddr.P_P2P); err == nil {
+			return fmt.Errorf("mesh: config: Announce[%d] %q: want an address without /p2p/<peer ID>", i, a)
 		}
 	}
 	for i, a := range c.Bootstrap {

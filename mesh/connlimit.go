@@ -38,8 +38,9 @@ import (
 // allows everything) and applies the same default limits itself, in
 // guardedRM.OpenConnection, to every address that is not a treaty
 // partner's. The check runs before any handshake, so partners are known by
-// address: the IPs of the peerstore addresses and live connections of the
-// parties of every treaty we signed (active or proposed), refreshed when
+// address: the IPs of the peerstore addresses and of the connections (live
+// or earlier) of the parties of every treaty we signed (active or
+// proposed), refreshed when
 // the book changes, when a partner completes identify, and every
 // ReconnectInterval. The rcmgr's other per-IP guard, the concurrent
 // connection limit (conn_limiter.go: 8 per IPv4 address), still applies to
@@ -116,17 +117,29 @@ func (c *connAllow) allow(endpoint multiaddr.Multiaddr) error {
 	return fmt.Errorf("mesh: connection rate limit exceeded for %s (%v/s, burst %d, for addresses that are not a treaty partner's)", a, StrangerConnRate, StrangerConnBurst)
 }
 
-// partnerAddrs returns the IPs of the peerstore addresses and live
-// connections of peers.
+// maxSeenIPs bounds the connection addresses remembered per partner.
+const maxSeenIPs = 16
+
+// partnerAddrs returns the IPs of the peerstore addresses of peers and of
+// the addresses their connections came from, now or earlier (remembered,
+// at most maxSeenIPs per peer, while the peer is in peers: a partner
+// behind NAT reconnects from its router's address, which its own listen
+// addresses do not name).
 func (m *Mesh) partnerAddrs(peers map[peer.ID]treaty.DID) map[netip.Addr]bool {
-	out := map[netip.Addr]bool{}
-	add := func(a multiaddr.Multiaddr) {
+	ipOf := func(a multiaddr.Multiaddr) (netip.Addr, bool) {
 		ip, err := manet.ToIP(a)
 		if err != nil {
-			return
+			return netip.Addr{}, false
 		}
-		if x, ok := netip.AddrFromSlice(ip); ok {
-			out[x.Unmap()] = true
+		x, ok := netip.AddrFromSlice(ip)
+		return x.Unmap(), ok
+	}
+	out := map[netip.Addr]bool{}
+	m.seenMu.Lock()
+	defer m.seenMu.Unlock()
+	for pid := range m.seenIPs {
+		if _, ok := peers[pid]; !ok {
+			delete(m.seenIPs, pid)
 		}
 	}
 	for pid := range peers {
@@ -134,10 +147,26 @@ func (m *Mesh) partnerAddrs(peers map[peer.ID]treaty.DID) map[netip.Addr]bool {
 			continue
 		}
 		for _, a := range m.host.Peerstore().Addrs(pid) {
-			add(a)
+			if x, ok := ipOf(a); ok {
+				out[x] = true
+			}
 		}
+		seen := m.seenIPs[pid]
 		for _, c := range m.host.Network().ConnsToPeer(pid) {
-			add(c.RemoteMultiaddr())
+			x, ok := ipOf(c.RemoteMultiaddr())
+			if !ok || seen[x] {
+				continue
+			}
+			if seen == nil {
+				seen = map[netip.Addr]bool{}
+				m.seenIPs[pid] = seen
+			}
+			if len(seen) < maxSeenIPs {
+				seen[x] = true
+			}
+		}
+		for x := range seen {
+			out[x] = true
 		}
 	}
 	return out

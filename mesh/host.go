@@ -3,6 +3,7 @@ package mesh
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,6 +168,17 @@ func newHost(cfg *Config, partner func(peer.ID) bool, refused func(kind, reason 
 		// node, and the mesh exports what operators need itself.
 		libp2p.DisableMetrics(),
 		libp2p.Transport(tcp.NewTCPTransport),
+	}
+	if len(cfg.Announce) > 0 {
+		var announce []multiaddr.Multiaddr
+		for _, a := range cfg.Announce {
+			m, err := multiaddr.NewMultiaddr(a) // checked by validate
+			if err != nil {
+				return nil, err
+			}
+			announce = append(announce, m)
+		}
+		opts = append(opts, libp2p.AddrsFactory(func([]multiaddr.Multiaddr) []multiaddr.Multiaddr { return slices.Clone(announce) }))
 	}
 	if cfg.PSK != nil {
 		opts = append(opts, libp2p.PrivateNetwork(pnet.PSK(cfg.PSK)))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,9 @@ type Mesh struct {
 	// allow exempts partners' addresses from the connection rate limit
 	// (connlimit.go).
 	allow *connAllow
+
+	seenMu  sync.Mutex // protects seenIPs
+	seenIPs map[peer.ID]map[netip.Addr]bool
 }
 
 // The node's order pipeline uses the mesh through its Forwarder,
@@ -136,7 +140,7 @@ func Build(ctx context.Context, cfg Config) (_ *Mesh, err error) {
 		cfg: cfg, log: cfg.Logger, me: cfg.Key.DID(), metrics: met,
 		kick: make(chan struct{}, 1), found: make(chan peer.AddrInfo, 16), syncQ: make(chan peer.ID, 64),
 		repSeen: map[treaty.DID]int64{}, stats: map[treaty.DID]*peerStats{}, stored: map[peer.ID]string{}, direct: map[peer.ID]bool{},
-		dialed: map[peer.ID]time.Time{}, allow: newConnAllow(),
+		dialed: map[peer.ID]time.Time{}, allow: newConnAllow(), seenIPs: map[peer.ID]map[netip.Addr]bool{},
 	}
 	m.book = newBook(&m.cfg, m.log)
 	m.book.refused = func(reason string) { met.refused.WithLabelValues(kindNames[kindTreaty], reason).Inc() }

@@ -266,8 +266,11 @@ func (m *Mesh) Forward(ctx context.Context, to treaty.DID, treatyCID treaty.Link
 			waited = rtt
 		}
 		m.observeForward(ctx, treatyCID, to, slaFailed, waited)
+		// An order that never left is a refusal even when ctx ended
+		// meanwhile (waiting for the partner's loop, say): the caller may
+		// try another candidate.
 		var fr *FrameError
-		if errors.As(err, &fr) || ctx.Err() != nil {
+		if errors.As(err, &fr) || ctx.Err() != nil && sent {
 			return nil, err
 		}
 		return nil, &UnreachableError{Peer: to, ID: pid, Err: err, Sent: sent}

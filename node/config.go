@@ -88,6 +88,10 @@ type APIConfig struct {
 type P2PConfig struct {
 	// Listen multiaddrs. Default TCP and QUIC on 0.0.0.0:4001.
 	Listen []string `toml:"listen"`
+	// Announce, when set, are the addresses announced to peers instead of
+	// the listen addresses (a public address, or a NAT's port forward to
+	// the listen port), without /p2p/. Default: the listen addresses.
+	Announce []string `toml:"announce"`
 	// Bootstrap multiaddrs (with /p2p/<peer ID>).
 	Bootstrap []string `toml:"bootstrap"`
 	// MDNS enables LAN discovery. Default true.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
@@ -76,6 +77,17 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 		}
 		members = append(members, d)
 	}
+	for i, a := range cfg.P2P.Announce {
+		m, err := multiaddr.NewMultiaddr(a)
+		if err == nil {
+			if _, perr := m.ValueForProtocol(multiaddr.P_P2P); perr == nil {
+				err = errors.New("want an address without /p2p/<peer ID>")
+			}
+		}
+		if err != nil {
+			return nil, &ConfigError{Key: fmt.Sprintf("p2p.announce[%d]", i), Reason: err.Error()}
+		}
+	}
 	var psk []byte
 	if cfg.P2P.PSKFile != "" {
 		b, err := os.ReadFile(cfg.P2P.PSKFile)
@@ -103,7 +115,7 @@ func (n *Node) buildFederation(ctx context.Context, cfg Config, rep *providers.R
 		return nil, err
 	}
 	if f.mesh, err = mesh.Build(ctx, mesh.Config{
-		Key: n.key, Federation: cfg.Federation, ListenAddrs: cfg.P2P.Listen, Bootstrap: cfg.P2P.Bootstrap,
+		Key: n.key, Federation: cfg.Federation, ListenAddrs: cfg.P2P.Listen, Announce: cfg.P2P.Announce, Bootstrap: cfg.P2P.Bootstrap,
 		MDNS: cfg.P2P.MDNS, DHT: cfg.P2P.DHT, PSK: psk, Members: members, Datastore: n.db.Namespace("mesh"),
 		Logger: n.log.With("component", "mesh"), Registerer: n.metrics.Registry,
 		OnOrder: f.onOrder,

@@ -351,6 +351,14 @@ func TestStartupAndConfigErrors(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.Contains(ce.Key, "providers[2].kind") {
 		t.Fatalf("unknown provider kind: %v", err)
 	}
+	// An announced address with a peer ID names its key.
+	cfg = newConfig()
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.P2P.Announce = []string{"/ip4/192.0.2.7/tcp/4001", "/ip4/192.0.2.7/tcp/4001/p2p/12D3KooWJKC35L1a7RSNHY37okuAQ3ua93cfvWjLsEjCL4NFqAzz"}
+	_, err = node.New(t.Context(), node.Options{Home: home, Config: cfg, APIListener: ln})
+	if !errors.As(err, &ce) || ce.Key != "p2p.announce[1]" {
+		t.Fatalf("announce with a peer ID: %v, want a ConfigError on p2p.announce[1]", err)
+	}
 	// A key readable by others is refused.
 	os.Chmod(filepath.Join(home, node.KeyFile), 0o644)
 	if _, err := node.New(t.Context(), node.Options{Home: home, Config: newConfig(), APIListener: ln}); err == nil || !strings.Contains(err.Error(), "0600") {

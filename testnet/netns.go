@@ -312,6 +312,34 @@ func (l *Lab) AddNATHost(ctx context.Context, name string) (*LabHost, error) {
 	return h, nil
 }
 
+// ForwardPort makes the router of a host behind NAT forward TCP port to
+// the host (DNAT), as an operator's port forward does: other hosts can then
+// dial the host at its router's public address. Needs nft(8).
+func (h *LabHost) ForwardPort(ctx context.Context, port int) error {
+	if h.Router == "" {
+		return fmt.Errorf("testnet: %s is not behind NAT", h.Name)
+	}
+	if port <= 0 || port > 65535 {
+		return fmt.Errorf("testnet: forward port %d: want 1 to 65535", port)
+	}
+	rules := fmt.Sprintf(`table ip aurora_nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "eth0" tcp dport %[1]d dnat to %[2]s:%[1]d
+	}
+	chain forward {
+		iifname "eth0" oifname "lan0" ip daddr %[2]s tcp dport %[1]d accept
+	}
+}
+`, port, h.Addr)
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", h.Router, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("testnet: nft port forward in %s: %w: %s", h.Router, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
 // Cut takes the host's bridge port down: every packet to or from the host
 // (behind NAT: its router) is dropped, as in a real partition; the host's
 // loopback still works.

@@ -679,6 +679,10 @@ type UpOptions struct {
 	// (nftables masquerade): they dial their peers, nobody can dial them.
 	// At most 1 (two NAT'd nodes could not reach each other). Netns only.
 	NAT int
+	// NATForward has the NAT routers forward TCP port 4001 to their
+	// nodes, which announce the router's public address (p2p.announce):
+	// their partners can dial them. Netns only.
+	NATForward bool
 	// LabPrefix starts every namespace's name (at most 10 bytes of
 	// [a-z0-9-]). Default "aur" + 6 hex digits of a hash of Dir + "-".
 	// Up first removes namespaces an earlier testnet with this prefix left.
@@ -944,6 +948,10 @@ func Up(ctx context.Context, o UpOptions) (st *ProcessState, err error) {
 		go func() {
 			defer wg.Done()
 			ids[i], initErrs[i] = initHome(ctx, o.Bin, specs[i], &cfgs[i])
+			if initErrs[i] == nil && o.NATForward && hosts[i] != nil && hosts[i].Router != "" {
+				cfgs[i].P2P.Announce = []string{"/ip4/" + hosts[i].Public.String() + "/tcp/4001"}
+				initErrs[i] = hosts[i].ForwardPort(ctx, 4001)
+			}
 			if initErrs[i] == nil && o.Configure != nil {
 				o.Configure(i, &cfgs[i])
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,10 +25,11 @@ import (
 // each in its own network namespace, partitioned, killed and shaped under
 // load. Every figure is printed as a "chaos:" line.
 var (
-	chaosPartitions = flag.String("chaos-partitions", "10s,75s", "TestChaosPartition: comma-separated partition lengths (the budget holds for 10s to 5m)")
-	chaosRounds     = flag.Int("chaos-rounds", 5, "TestChaosChurn: kill -9 and restart rounds")
-	chaosSeed       = flag.Uint64("chaos-seed", 0, "TestChaosChurn: seed of the victims and moments (0: from the clock; printed)")
-	chaosRate       = flag.Int64("chaos-rate", 64_000, "TestChaosBandwidth: node0's link rate in bit/s (tc tbf)")
+	chaosPartitions   = flag.String("chaos-partitions", "10s,75s", "TestChaosPartition: comma-separated partition lengths (the budget holds for 10s to 5m)")
+	chaosRounds       = flag.Int("chaos-rounds", 5, "TestChaosChurn: kill -9 and restart rounds")
+	chaosSeed         = flag.Uint64("chaos-seed", 0, "TestChaosChurn: seed of the victims and moments (0: from the clock; printed)")
+	chaosNATPartition = flag.Duration("chaos-nat-partition", 45*time.Second, "TestChaosNAT: how long node2 (behind NAT) is cut off")
+	chaosRate         = flag.Int64("chaos-rate", 256_000, "TestChaosBandwidth: node0's link rate in bit/s (tc tbf)")
 )
 
 // Chaos budgets (README, Budgets): every treaty pair reconnected directly
@@ -558,5 +560,169 @@ func TestChaosBandwidth(t *testing.T) {
 		st.acks.Load(), st.denials.Load(), st.errs.Load())
 	if st.acks.Load() == 0 {
 		t.Error("no order was acked over the limited link")
+	}
+}
+
+// TestChaosNAT puts node2 behind its own NAT router (nftables masquerade):
+// its partners cannot dial it, it dials them. Its treaty partners are
+// connected directly (by its own dials) once the testnet is up; it is cut
+// off for -chaos-nat-partition under load, and after the heal every pair
+// with it is directly connected again within the reconnect budget — only
+// its side can dial, and its partners accept it from its router's address
+// — and orders are forwarded to it and from it again.
+func TestChaosNAT(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute+2*(*chaosNATPartition))
+	defer cancel()
+	n := upNetns(t, ctx, testnet.UpOptions{Nodes: 3, NAT: 1, Epoch: chaosEpoch, SimFailure: 0.0001})
+	if !n.st.Nodes[2].NAT {
+		t.Fatal("node2 is not behind NAT")
+	}
+	lctx, stopLoad := context.WithCancel(ctx)
+	var st loadStats
+	wg := n.load(lctx, []int{0, 1, 2}, 2, 0, &st)
+	defer func() { stopLoad(); wg.Wait() }()
+	if err := n.lab[2].Cut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	case <-time.After(*chaosNATPartition):
+	}
+	pairs := [][2]int{{2, 0}, {2, 1}}
+	var dropped []string
+	for _, p := range pairs {
+		if c, err := connected(ctx, n.apis[p[1]]); err == nil && !c[n.st.Nodes[2].PeerID] {
+			dropped = append(dropped, fmt.Sprintf("node%d–node%d", p[0], p[1]))
+		}
+	}
+	if err := n.lab[2].Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	got, err := n.waitPairs(ctx, pairs, healed, 2*time.Minute)
+	var worst time.Duration
+	for _, d := range got {
+		worst = max(worst, d)
+	}
+	t.Logf("chaos: NAT: node2 behind NAT cut for %v (connections dropped: %v): its treaty pairs directly reconnected %v after the heal",
+		*chaosNATPartition, dropped, worst.Round(10*time.Millisecond))
+	switch {
+	case err != nil:
+		t.Fatalf("NAT: %v", err)
+	case worst > chaosReconnect:
+		t.Errorf("NAT: reconnected %v after the heal, budget %v", worst, chaosReconnect)
+	}
+	for _, p := range [][2]int{{0, 2}, {2, 0}, {1, 2}} {
+		if err := n.acksVia(ctx, p[0], p[1]); err != nil {
+			t.Errorf("NAT: after the heal, node%d's order for node%d's region: %v", p[0], p[1], err)
+		}
+	}
+	t.Logf("chaos: NAT: load %d acks, %d denials, %d errors; \"rate limit exceeded\" in the logs: %v", st.acks.Load(), st.denials.Load(), st.errs.Load(),
+		n.grepLogs("rate limit exceeded"))
+}
+
+// acksVia submits orders to node from for a region only node to serves
+// until one is acked with a route through a peer, for at most 30 s.
+func (n *netnsNet) acksVia(ctx context.Context, from, to int) error {
+	var last error
+	err := waitUntil(ctx, 30*time.Second, func() bool {
+		o, err := client.BuildOrder(n.ck, client.OrderSpec{Image: "x:1", GPU: "A100:1", MaxPrice: "5/h", Regions: testnet.NodeRegions(to)}, time.Now())
+		if err != nil {
+			last = err
+			return false
+		}
+		r, err := n.apis[from].Submit(ctx, o)
+		if err != nil {
+			last = err
+			return false
+		}
+		var ack treaty.Ack
+		if r.Result != "ack" || treaty.DecodeJSON(r.Record, &ack) != nil {
+			last = fmt.Errorf("answered %s", r.Result)
+			return false
+		}
+		if ack.Route.Kind != treaty.RoutePeer {
+			last = fmt.Errorf("acked with route %s %s, not through a peer", ack.Route.Kind, ack.Route.Name)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("not acked through a peer within 30 s (last: %v)", last)
+	}
+	return nil
+}
+
+// TestChaosNATForward puts node2 behind NAT with a port forward on its
+// router (TCP 4001) and p2p.announce naming the router's public address:
+// its partners learn that address, can dial it through the forward, and
+// after a cut of -chaos-nat-partition every pair with node2 is directly
+// connected again within the reconnect budget.
+func TestChaosNATForward(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute+2*(*chaosNATPartition))
+	defer cancel()
+	n := upNetns(t, ctx, testnet.UpOptions{Nodes: 3, NAT: 1, NATForward: true, Epoch: chaosEpoch, SimFailure: 0.0001})
+	h := n.lab[2]
+	public := "/ip4/" + h.Public.String() + "/tcp/4001"
+	// node0 knows node2 by the announced address.
+	var v struct {
+		Peers []struct {
+			PeerID string   `json:"peer_id"`
+			Addrs  []string `json:"addrs"`
+		} `json:"peers"`
+	}
+	if err := n.apis[0].Do(ctx, http.MethodGet, "/v1/peers", "", nil, &v); err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, p := range v.Peers {
+		if p.PeerID == n.st.Nodes[2].PeerID {
+			addrs = p.Addrs
+		}
+	}
+	if !slices.Contains(addrs, public) {
+		t.Fatalf("node0 knows node2 (behind NAT, announcing %s) by %v", public, addrs)
+	}
+	// The forward reaches node2 from node0's namespace.
+	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+	c, err := n.lab[0].DialContext(dctx, "tcp", h.Public.String()+":4001")
+	dcancel()
+	if err != nil {
+		t.Fatalf("node0 cannot dial node2's port forward %s: %v", public, err)
+	}
+	c.Close()
+
+	lctx, stopLoad := context.WithCancel(ctx)
+	var st loadStats
+	wg := n.load(lctx, []int{0, 1, 2}, 2, 0, &st)
+	defer func() { stopLoad(); wg.Wait() }()
+	if err := h.Cut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	case <-time.After(*chaosNATPartition):
+	}
+	if err := h.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	got, err := n.waitPairs(ctx, [][2]int{{2, 0}, {2, 1}}, healed, 2*time.Minute)
+	var worst time.Duration
+	for _, d := range got {
+		worst = max(worst, d)
+	}
+	t.Logf("chaos: NAT with a port forward: node0 knows node2 by %s; after a %v cut its treaty pairs directly reconnected %v after the heal",
+		public, *chaosNATPartition, worst.Round(10*time.Millisecond))
+	switch {
+	case err != nil:
+		t.Fatalf("NAT forward: %v", err)
+	case worst > chaosReconnect:
+		t.Errorf("NAT forward: reconnected %v after the heal, budget %v", worst, chaosReconnect)
+	}
+	if err := n.acksVia(ctx, 0, 2); err != nil {
+		t.Errorf("NAT forward: node0's order for node2's region: %v", err)
 	}
 }

@@ -3,6 +3,8 @@ package credit
 import (
 	"fmt"
 	"math"
+
+	"github.com/aurora-federation/aurora/treaty"
 )
 
 // Terms are a treaty's credit terms for one lane.
@@ -30,8 +32,13 @@ func (t Terms) Validate() error {
 }
 
 // MaxMarkup is the largest markup terms may allow: 10,000 permille, a price
-// of eleven times the cost.
-const MaxMarkup = 10_000
+// of eleven times the cost (treaty.MaxMarkup).
+const MaxMarkup = treaty.MaxMarkup
+
+// TermsOf returns a treaty's credit terms.
+func TermsOf(c treaty.Credit) Terms {
+	return Terms{MinMarkup: c.MinMarkup, MaxMarkup: c.MaxMarkup, Limit: c.Limit}
+}
 
 // clamp bounds m to the terms.
 func (t Terms) clamp(m int64) int64 { return min(max(m, t.MinMarkup), t.MaxMarkup) }

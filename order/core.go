@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/aurora-federation/aurora/clock"
+	"github.com/aurora-federation/aurora/credit"
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -226,6 +227,12 @@ type Config struct {
 	// (accepted, each settlement, canceled) with a copy of its record:
 	// the node's event streams. It must not block.
 	OnJob func(rec treaty.JobRecord)
+	// Pricing picks the markup this node charges, within the treaty's
+	// credit terms, for an order a treaty peer forwarded and it runs
+	// itself (issue 16). Default credit.Utilization{}: the treaty's
+	// minimum markup while launch slots are free, rising to its maximum
+	// as they fill. Orders of the node's own clients are at cost.
+	Pricing credit.Strategy
 	// Blocks, if set, stores the blocks a job record links to (order, Ack,
 	// the treaty of a forward) so the epoch DAG is complete and fetchable.
 	Blocks func(ctx context.Context, ack *treaty.Ack, order, ackBytes []byte) error
@@ -262,6 +269,9 @@ func (c *Config) validate() error {
 	def(&c.ResolveMax, time.Minute)
 	if c.MaxUnresolved <= 0 {
 		c.MaxUnresolved = 4096
+	}
+	if c.Pricing == nil {
+		c.Pricing = credit.Utilization{}
 	}
 	if c.Slots <= 0 {
 		c.Slots = 16384

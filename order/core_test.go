@@ -255,12 +255,15 @@ type lanes struct {
 	aliases   []treaty.Link
 	canonical treaty.Link
 	lane      treaty.Lane
+	credit    treaty.Credit
+	// maxPerGPUHour is the treaty's max_price_per_gpu_hour (0 = none).
+	maxPerGPUHour int64
 }
 
 func (ls *lanes) Lane(_ context.Context, tl treaty.Link, from treaty.DID) (order.LaneInfo, error) {
 	for _, a := range ls.aliases {
 		if a.Equals(tl.Cid) && from == ls.from {
-			t := &treaty.Treaty{Parties: []treaty.DID{ls.from, ls.lane.To}, Lanes: []treaty.Lane{ls.lane}}
+			t := &treaty.Treaty{Parties: []treaty.DID{ls.from, ls.lane.To}, Lanes: []treaty.Lane{ls.lane}, Credit: ls.credit, MaxPricePerGPUHour: ls.maxPerGPUHour}
 			return order.LaneInfo{Treaty: t, Lane: ls.lane, Canonical: ls.canonical}, nil
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/aurora-federation/aurora/credit"
 	"github.com/aurora-federation/aurora/providers"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -223,7 +224,7 @@ func (c *Core) commitLocal(ctx context.Context, o *treaty.Order, ocid cid.Cid, o
 	}
 	first := plan[0]
 	ack := &treaty.Ack{V: treaty.Version, Order: treaty.LinkTo(ocid), Job: ocid.String(), Operator: c.me, Via: []treaty.Hop{},
-		Route: treaty.Route{Kind: treaty.RouteProvider, Name: first.Name}, Price: int64(first.Offer.PricePerHour), At: now.Unix()}
+		Route: treaty.Route{Kind: treaty.RouteProvider, Name: first.Name}, Price: c.price(o, int64(first.Offer.PricePerHour), op), At: now.Unix()}
 	r, job, err := c.commitAck(ctx, o, ocid, obytes, ack, op, now, intended)
 	if err != nil {
 		c.releaseSlot()
@@ -306,4 +307,31 @@ func (c *Core) acquireSlot() bool {
 
 func (c *Core) releaseSlot() {
 	c.m.SlotsUsed.Set(float64(c.slots.Add(-1)))
+}
+
+// price is what this node charges per hour for running o on a provider
+// whose offer costs cost: at cost for its own clients; for an order a
+// treaty peer forwarded, cost plus the Pricing strategy's markup within the
+// treaty's credit terms, never above the order's own price cap nor the
+// treaty's price per GPU-hour times the GPUs (if that leaves no margin, at
+// cost: the router and the policy already kept the offer within them). The
+// launch slots in use are the load.
+func (c *Core) price(o *treaty.Order, cost int64, op opts) int64 {
+	if op.treaty == nil || (op.treaty.Credit.MinMarkup == 0 && op.treaty.Credit.MaxMarkup == 0) {
+		return cost
+	}
+	load := credit.Load{Utilization: int64(c.slots.Load()) * 1000 / int64(max(c.cfg.Slots, 1))}
+	p, err := credit.Price(cost, credit.TermsOf(op.treaty.Credit), c.cfg.Pricing, load)
+	if err != nil {
+		return cost
+	}
+	if limit := o.Constraints.MaxPricePerHour; limit > 0 && p > limit {
+		p = max(limit, cost)
+	}
+	if per := op.treaty.MaxPricePerGPUHour; per > 0 && o.Workload.GPU != nil && o.Workload.GPU.Count > 0 {
+		if limit := per * o.Workload.GPU.Count; p > limit {
+			p = max(limit, cost)
+		}
+	}
+	return p
 }

@@ -40,7 +40,7 @@ type Proposal struct {
 
 // TemplateKeys are the keys Proposal.Set accepts.
 func TemplateKeys() []string {
-	return []string{"gpu_hours_per_day", "max_inflight", "max_price_per_gpu_hour", "min_provider_reputation",
+	return []string{"credit_limit", "gpu_hours_per_day", "max_inflight", "max_markup", "max_price_per_gpu_hour", "min_markup", "min_provider_reputation",
 		"orders_per_min", "policy_deadline_ms", "policy_memory_pages", "policy_module", "policy_params", "providers",
 		"regions", "seq", "validity_days"}
 }
@@ -183,7 +183,7 @@ func (t *Treaty) set(key, val string) error {
 		}
 		t.Policy.Params = b
 	case "max_price_per_gpu_hour", "min_provider_reputation", "seq", "max_inflight", "orders_per_min", "gpu_hours_per_day",
-		"policy_deadline_ms", "policy_memory_pages":
+		"policy_deadline_ms", "policy_memory_pages", "min_markup", "max_markup", "credit_limit":
 		if n, err = num(); err != nil {
 			return err
 		}
@@ -193,6 +193,12 @@ func (t *Treaty) set(key, val string) error {
 	switch key {
 	case "max_price_per_gpu_hour":
 		t.MaxPricePerGPUHour = n
+	case "min_markup":
+		t.Credit.MinMarkup = n
+	case "max_markup":
+		t.Credit.MaxMarkup = n
+	case "credit_limit":
+		t.Credit.Limit = n
 	case "min_provider_reputation":
 		t.MinProviderReputation = n
 	case "seq":

@@ -163,11 +163,20 @@ type Lane struct {
 	GPUHoursPerDay int64 `cbor:"gpu_hours_per_day"`
 }
 
-// Credit terms between parties, in micro-USD and days.
+// Credit terms between parties, in micro-USD and days. MinMarkup and
+// MaxMarkup bound, in permille over its cost, what the party running an
+// order on the treaty's lanes may charge (package credit prices within
+// them); both 0 means at cost.
 type Credit struct {
 	Limit      int64 `cbor:"limit"`
 	SettleDays int64 `cbor:"settle_days"`
+	MinMarkup  int64 `cbor:"min_markup"`
+	MaxMarkup  int64 `cbor:"max_markup"`
 }
+
+// MaxMarkup bounds a treaty's markup: 10,000 permille, eleven times the
+// cost.
+const MaxMarkup = 10_000
 
 // PolicyRef names the WASM module (by CID, "" for the embedded standard law)
 // and its params that judge orders on this treaty's lanes.

@@ -432,6 +432,8 @@ func (t *Treaty) Validate() error {
 	c.rangeInt("max_price_per_gpu_hour", t.MaxPricePerGPUHour, 0, MaxPrice)
 	c.rangeInt("credit.limit", t.Credit.Limit, 0, MaxPrice)
 	c.rangeInt("credit.settle_days", t.Credit.SettleDays, 0, 365)
+	c.rangeInt("credit.min_markup", t.Credit.MinMarkup, 0, MaxMarkup)
+	c.rangeInt("credit.max_markup", t.Credit.MaxMarkup, t.Credit.MinMarkup, MaxMarkup)
 	c.names("providers", t.Providers, MaxProviders)
 	p := t.Policy
 	if p.ABI != policyABIFedpolicy {

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"crypto/sha256"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,8 +15,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/aurora-federation/aurora/mesh/meshtest"
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/node/client"
+	"github.com/aurora-federation/aurora/provenance"
 	"github.com/aurora-federation/aurora/provenance/ipfs"
 	"github.com/aurora-federation/aurora/treaty"
 )
@@ -48,10 +51,14 @@ func dial(t *testing.T, h host.Host, target *Node) {
 
 // TestTrailServedToMembersOnly: bitswap serves a node's epoch blocks (which
 // carry order contents) to parties of an active treaty and to the auditors
-// named in p2p.auditors, never to a stranger; revoking the treaty ends the
-// partner's access at once.
+// named in p2p.auditors, never to a stranger or the proposer of a
+// proposal-only treaty (real boxo clients standing in for kubo); revoking
+// the treaty ends the partner's access to the roots made after it; the
+// auditor gets the trail and nothing else (its identity is refused by the
+// witness and by order forwarding).
 func TestTrailServedToMembersOnly(t *testing.T) {
-	auditorKey, _, err := crypto.GenerateEd25519Key(nil)
+	const auditorIndex = 40 // meshtest.Key(40): the auditor's one key
+	auditorKey, err := crypto.UnmarshalEd25519PrivateKey(meshtest.Key(t, auditorIndex).Ed25519())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,5 +172,34 @@ func TestTrailServedToMembersOnly(t *testing.T) {
 	}
 	if err := getRoot(outsider(t, auditorKey, n0), after); err != nil {
 		t.Errorf("the auditor could not fetch the new epoch root: %v", err)
+	}
+
+	// The trail and nothing else: the auditor's identity on a mesh host is
+	// a stranger to the witness and to order forwarding.
+	am := meshtest.StartNode(t, 0, meshtest.Options{Federation: "testnet", KeyOffset: auditorIndex, NoConnect: true})
+	if am.Mesh.Host().ID() != auditorID {
+		t.Fatal("the auditor's mesh host has another identity")
+	}
+	if err := am.Mesh.Connect(ctx, peer.AddrInfo{ID: n0.Mesh().Host().ID(), Addrs: n0.Mesh().Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	origin := "aurora/testnet/" + auditorID.String()
+	cp := meshtest.SignedCheckpoint(t, am.Key, origin, 1, sha256.Sum256([]byte("the auditor's log")))
+	_, err = am.Mesh.RequestCosign(ctx, n0.Identity().DID, provenance.CosignRequest(0, nil, cp))
+	if s := witnessStatus(err); s != 404 {
+		t.Errorf("node0's witness answered the auditor's checkpoint with %d (%v), want 404", s, err)
+	}
+	o3, _ := client.BuildOrder(tn.Client, client.OrderSpec{Image: "x:1", GPU: "A100:1", MaxPrice: "3/h", Regions: n0.Regions}, time.Now())
+	ob, _ := treaty.Encode(o3)
+	if len(n0.Mesh().List()) == 0 {
+		t.Fatal("node0 holds no treaty to forward under")
+	}
+	for _, ti := range n0.Mesh().List() {
+		if reply, err := am.Mesh.Forward(ctx, n0.Identity().DID, ti.CID, ob); err == nil {
+			t.Errorf("node0 answered the auditor's forward under treaty %s: %d bytes", ti.CID, len(reply))
+		}
+	}
+	if n0.Mesh().IsPartner(am.Key.DID()) {
+		t.Error("the auditor is a partner")
 	}
 }

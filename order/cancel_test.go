@@ -398,3 +398,32 @@ func TestCancelForwarded(t *testing.T) {
 		t.Errorf("second cancel at the origin: %+v %v", again, err)
 	}
 }
+
+// failTerminate is a provider whose Terminate fails.
+type failTerminate struct{ providers.Provider }
+
+func (failTerminate) Terminate(context.Context, string) error {
+	return errors.New("network unreachable")
+}
+
+// TestCancelTerminateFails: when the provider cannot terminate the lease
+// the cancel is 502 and the job is not recorded canceled (the tenant may
+// cancel again).
+func TestCancelTerminateFails(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewVirtual(start)
+	n := newNode(t, clk, "a", nodeOpts{gpu: "A100"})
+	n.cfg.Providers = map[string]providers.Provider{n.prov.Name(): failTerminate{n.prov}}
+	n.start()
+	client := key(t, "client")
+	r, err := n.core.Submit(ctx, newOrder(t, client, "A100", clk.Now()))
+	if err != nil || r.Ack == nil {
+		t.Fatalf("submit: %+v %v", r, err)
+	}
+	run(ctx, clk, clk.Now().Add(time.Minute), n)
+	_, err = n.core.Cancel(ctx, signCancel(t, client, client.DID(), r.Job, clk.Now()), "")
+	wantReject(t, err, 502, "terminate_failed", "")
+	if st := jobStatus(t, n, r.Job); st != treaty.StatusRunning {
+		t.Errorf("status %s after a failed terminate, want running", st)
+	}
+}

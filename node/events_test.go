@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/node/client"
 	"github.com/aurora-federation/aurora/node/wire"
 	"github.com/aurora-federation/aurora/treaty"
@@ -154,4 +156,36 @@ func TestJobEventsLimits(t *testing.T) {
 	stops[1]()
 	_, err = tn.api.Events(ctx, resp.Job, treaty.MaxTransitions+1, func(client.Event) error { return nil })
 	wantAPIError(t, err, http.StatusBadRequest, "bad_request", "Last-Event-ID")
+}
+
+// TestJobEventsHeartbeat: an idle stream gets a ": ping" comment every
+// api.events_heartbeat.
+func TestJobEventsHeartbeat(t *testing.T) {
+	cfg := newConfig()
+	cfg.API.EventsHeartbeat = node.Duration(time.Second)
+	cfg.Providers[0].Options["latency_ms"] = "3600000"
+	cfg.Providers = cfg.Providers[:1]
+	tn := startNode(t, cfg)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	resp, err := tn.api.Submit(ctx, mustOrder(t, clientKey(t), spec()))
+	if err != nil || resp.Result != "ack" {
+		t.Fatalf("submit: %+v %v", resp, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tn.api.Base+"/v1/jobs/"+resp.Job+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	sc := bufio.NewScanner(r.Body)
+	for sc.Scan() {
+		if sc.Text() == ": ping" {
+			return
+		}
+	}
+	t.Fatalf("no heartbeat before the stream ended: %v", sc.Err())
 }

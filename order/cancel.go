@@ -67,7 +67,8 @@ func (c *Core) DecodeCancel(data []byte) (*treaty.Cancel, error) {
 // Cancel and the job's canceled transition are logged together. A second
 // Cancel of a canceled job is a no-op (Already); a job that ended is 409
 // job_finished.
-func (c *Core) Cancel(ctx context.Context, data []byte, from treaty.DID) (*CancelResult, error) {
+func (c *Core) Cancel(ctx context.Context, data []byte, from treaty.DID) (res *CancelResult, err error) {
+	defer func() { c.m.Cancels.WithLabelValues(cancelResult(res, err)).Inc() }()
 	k, err := c.DecodeCancel(data)
 	if err != nil {
 		return nil, err
@@ -278,4 +279,18 @@ func (c *Core) changed(j *Job) {
 	rec := j.Record
 	rec.Transitions = slices.Clone(rec.Transitions)
 	c.cfg.OnJob(rec)
+}
+
+// cancelResult is a Cancel's aurora_job_cancels_total result.
+func cancelResult(res *CancelResult, err error) string {
+	var re *RejectError
+	switch {
+	case err == nil && res.Already:
+		return CancelAlready
+	case err == nil:
+		return CancelCanceled
+	case errors.As(err, &re) && re.Status < 500:
+		return CancelRefused
+	}
+	return CancelFailed
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/aurora-federation/aurora/clock"
 	"github.com/aurora-federation/aurora/order"
@@ -100,6 +101,8 @@ func TestCancelRunning(t *testing.T) {
 	ctx := t.Context()
 	clk := clock.NewVirtual(start)
 	n := newNode(t, clk, "a", nodeOpts{gpu: "A100"})
+	m := order.NewMetrics(nil)
+	n.cfg.Metrics = m
 	log := withLog(n)
 	client := key(t, "client")
 	r, err := n.core.Submit(ctx, newOrder(t, client, "A100", clk.Now()))
@@ -145,6 +148,11 @@ func TestCancelRunning(t *testing.T) {
 	}
 	if len(log.leaves) != leaves {
 		t.Errorf("second cancel logged %d leaves", len(log.leaves)-leaves)
+	}
+	for result, want := range map[string]float64{order.CancelRefused: 3, order.CancelCanceled: 1, order.CancelAlready: 1, order.CancelFailed: 0} {
+		if got := testutil.ToFloat64(m.Cancels.WithLabelValues(result)); got != want {
+			t.Errorf("aurora_job_cancels_total{result=%q} = %v, want %v", result, got, want)
+		}
 	}
 }
 
@@ -396,5 +404,39 @@ func TestCancelForwarded(t *testing.T) {
 	}
 	if again, err := a.core.Cancel(ctx, signCancel(t, client, client.DID(), r.Job, clk.Now()), ""); err != nil || !again.Already {
 		t.Errorf("second cancel at the origin: %+v %v", again, err)
+	}
+}
+
+// failTerminate is a provider whose Terminate fails.
+type failTerminate struct{ providers.Provider }
+
+func (failTerminate) Terminate(context.Context, string) error {
+	return errors.New("network unreachable")
+}
+
+// TestCancelTerminateFails: when the provider cannot terminate the lease
+// the cancel is 502 and the job is not recorded canceled (the tenant may
+// cancel again).
+func TestCancelTerminateFails(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewVirtual(start)
+	n := newNode(t, clk, "a", nodeOpts{gpu: "A100"})
+	n.cfg.Providers = map[string]providers.Provider{n.prov.Name(): failTerminate{n.prov}}
+	m := order.NewMetrics(nil)
+	n.cfg.Metrics = m
+	n.start()
+	client := key(t, "client")
+	r, err := n.core.Submit(ctx, newOrder(t, client, "A100", clk.Now()))
+	if err != nil || r.Ack == nil {
+		t.Fatalf("submit: %+v %v", r, err)
+	}
+	run(ctx, clk, clk.Now().Add(time.Minute), n)
+	_, err = n.core.Cancel(ctx, signCancel(t, client, client.DID(), r.Job, clk.Now()), "")
+	wantReject(t, err, 502, "terminate_failed", "")
+	if got := testutil.ToFloat64(m.Cancels.WithLabelValues(order.CancelFailed)); got != 1 {
+		t.Errorf("aurora_job_cancels_total{result=\"failed\"} = %v, want 1", got)
+	}
+	if st := jobStatus(t, n, r.Job); st != treaty.StatusRunning {
+		t.Errorf("status %s after a failed terminate, want running", st)
 	}
 }

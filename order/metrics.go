@@ -16,7 +16,16 @@ type Metrics struct {
 	SlotsUsed      prometheus.Gauge         // aurora_launch_slots_used
 	Forwards       *prometheus.CounterVec   // aurora_forward_outcomes_total{outcome}
 	Unresolved     prometheus.Gauge         // aurora_forwards_unresolved
+	Cancels        *prometheus.CounterVec   // aurora_job_cancels_total{result}
 }
+
+// Cancel results for aurora_job_cancels_total.
+const (
+	CancelCanceled = "canceled" // the job was canceled: lease ended, Cancel logged
+	CancelAlready  = "already"  // canceled before: a no-op
+	CancelRefused  = "refused"  // refused (bad record or signature, not the client, job ended, unknown job)
+	CancelFailed   = "failed"   // could not be applied (a lease not terminated, a peer not reached): the job goes on
+)
 
 // Order results for aurora_orders_total.
 const (
@@ -70,6 +79,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "aurora_forward_outcomes_total", Help: "Forwards to treaty peers and queries after lost answers, by outcome.",
 		}, []string{"outcome"}),
 		Unresolved: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aurora_forwards_unresolved", Help: "Forwarded orders whose outcome is unknown and still being asked for."}),
+		Cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aurora_job_cancels_total", Help: "Tenants' cancels, by result (canceled, already, refused, failed: a lease not terminated or a peer not reached, the job goes on).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{CancelCanceled, CancelAlready, CancelRefused, CancelFailed} {
+		m.Cancels.WithLabelValues(r)
 	}
 	for _, r := range []string{ResultAccepted, ResultForwarded, ResultDenied, ResultRejected, ResultBusy, ResultReplayed} {
 		m.Orders.WithLabelValues(r)
@@ -79,7 +94,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Orders, m.AckDuration, m.Launches, m.LaunchDuration, m.JobsAcked, m.JobsFilled,
-			m.JobsFailed, m.FillDuration, m.InflightJobs, m.SlotsUsed, m.Forwards, m.Unresolved)
+			m.JobsFailed, m.FillDuration, m.InflightJobs, m.SlotsUsed, m.Forwards, m.Unresolved, m.Cancels)
 	}
 	return m
 }

@@ -136,7 +136,7 @@ func buildVastai(pc ProviderConfig, log *slog.Logger) (providers.Provider, error
 	if pace < 0 {
 		log.Warn("vastai request pacing is off: only a fake accepts that", "base_url", pc.BaseURL)
 	}
-	return vastai.New(vastai.Config{BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, Logger: log, Pace: pace})
+	return vastai.New(vastai.Config{Name: pc.Name, BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, Logger: log, Pace: pace})
 }
 
 // buildSalad: options organization, project (required).
@@ -150,7 +150,7 @@ func buildSalad(pc ProviderConfig, log *slog.Logger) (providers.Provider, error)
 	if err := o.done(); err != nil {
 		return nil, err
 	}
-	return salad.New(salad.Config{BaseURL: pc.BaseURL, Credential: cred, Organization: org, Project: proj, Regions: pc.Regions, Logger: log})
+	return salad.New(salad.Config{Name: pc.Name, BaseURL: pc.BaseURL, Credential: cred, Organization: org, Project: proj, Regions: pc.Regions, Logger: log})
 }
 
 // buildAkash: options akt_usd (the AKT price in USD used to convert uakt bids),
@@ -165,7 +165,7 @@ func buildAkash(pc ProviderConfig, log *slog.Logger) (providers.Provider, error)
 	if err := o.done(); err != nil {
 		return nil, err
 	}
-	return akash.New(akash.Config{BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, AKTUSD: rate, Denom: denom, Logger: log})
+	return akash.New(akash.Config{Name: pc.Name, BaseURL: pc.BaseURL, Credential: cred, Regions: pc.Regions, AKTUSD: rate, Denom: denom, Logger: log})
 }
 
 func buildIonet(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
@@ -178,7 +178,7 @@ func buildIonet(pc ProviderConfig, log *slog.Logger) (providers.Provider, error)
 	if err := o.done(); err != nil {
 		return nil, err
 	}
-	return ionet.New(ionet.Config{Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, DefaultHours: hours, Logger: log})
+	return ionet.New(ionet.Config{Name: pc.Name, Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, DefaultHours: hours, Logger: log})
 }
 
 // buildRender: option public_key (the pk_ half; the credential is the HMAC
@@ -193,7 +193,7 @@ func buildRender(pc ProviderConfig, log *slog.Logger) (providers.Provider, error
 	if err := o.done(); err != nil {
 		return nil, err
 	}
-	return render.New(render.Config{PublicKey: pk, Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, Logger: log})
+	return render.New(render.Config{Name: pc.Name, PublicKey: pk, Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, Logger: log})
 }
 
 // buildFlux: the credential is the Flux ID's WIF key; option pay_url names a
@@ -209,7 +209,7 @@ func buildFlux(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) 
 	if err := o.done(); err != nil {
 		return nil, err
 	}
-	cfg := flux.Config{Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, Logger: log}
+	cfg := flux.Config{Name: pc.Name, Credential: cred, BaseURL: pc.BaseURL, Regions: pc.Regions, Logger: log}
 	if payURL != "" {
 		pay, err := flux.PayViaHTTP(flux.PayHTTPConfig{URL: payURL})
 		if err != nil {
@@ -222,8 +222,8 @@ func buildFlux(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) 
 
 // buildAethir: Aethir has no public compute API; the adapter is ManualOnly
 // and says so on every call.
-func buildAethir(_ ProviderConfig, log *slog.Logger) (providers.Provider, error) {
-	return aethir.New(aethir.Config{Logger: log})
+func buildAethir(pc ProviderConfig, log *slog.Logger) (providers.Provider, error) {
+	return aethir.New(aethir.Config{Name: pc.Name, Logger: log})
 }
 
 // buildSim: options seed, fail (0..1), latency_ms, capacity, price (micro-USD

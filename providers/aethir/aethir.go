@@ -27,13 +27,17 @@ const PortalURL = "https://app.aethir.com"
 
 // Config configures a Client; the zero value works.
 type Config struct {
+	// Name is the provider's name in routes, offers, reputation and
+	// metrics: the [[providers]] entry's name. Default Name ("aethir").
+	Name string
 	// Logger receives one debug line per refused call; nil discards them.
 	Logger *slog.Logger
 }
 
 // Client is the Aethir adapter. It is safe for concurrent use.
 type Client struct {
-	log *slog.Logger
+	name string // Config.Name
+	log  *slog.Logger
 }
 
 var _ providers.Provider = (*Client)(nil)
@@ -44,11 +48,11 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{log: log}, nil
+	return &Client{name: nameOr(cfg.Name), log: log}, nil
 }
 
-// Name returns "aethir".
-func (c *Client) Name() string { return Name }
+// Name returns Config.Name, by default "aethir".
+func (c *Client) Name() string { return c.name }
 
 // Capabilities reports ManualOnly and nothing else.
 func (c *Client) Capabilities() providers.Capabilities {
@@ -87,4 +91,12 @@ var _ providers.NoLogs = (*Client)(nil)
 // NoLogsReason says why the adapter reads no logs (providers.NoLogs).
 func (c *Client) NoLogsReason() string {
 	return "Aethir has no public compute API (portal only): there is nothing to read logs from"
+}
+
+// nameOr is name, or Name when it is empty.
+func nameOr(name string) string {
+	if name == "" {
+		return Name
+	}
+	return name
 }

@@ -85,6 +85,9 @@ const DefaultBaseURL = "https://console-api.akash.network"
 // Config configures a Client. Credential is required, and AKTUSD when Denom
 // is uakt.
 type Config struct {
+	// Name is the provider's name in routes, offers, reputation and
+	// metrics: the [[providers]] entry's name. Default Name ("akash").
+	Name string
 	// BaseURL of the Console API. Default DefaultBaseURL.
 	BaseURL string
 	// Credential is the Console API key (x-api-key header). Required.
@@ -140,6 +143,7 @@ type Config struct {
 
 // Client is an Akash adapter. Safe for concurrent use.
 type Client struct {
+	name    string // Config.Name
 	http    *httpx.Client
 	log     *slog.Logger
 	cfg     Config
@@ -235,7 +239,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{http: hc, log: log.With("provider", Name), cfg: cfg, pricer: pricer,
+	c := &Client{name: nameOr(cfg.Name), http: hc, log: log.With("provider", Name), cfg: cfg, pricer: pricer,
 		regions: regions, sleep: hcfg.Sleep, now: hcfg.Now, seen: map[string]bool{}}
 	if c.sleep == nil {
 		c.sleep = sleepCtx
@@ -257,8 +261,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Name returns "akash".
-func (c *Client) Name() string { return Name }
+// Name returns Config.Name, by default "akash".
+func (c *Client) Name() string { return c.name }
 
 // Capabilities reports offers (indicative), launch, terminate, GPUs and
 // idempotent launch. Regions are Config.Regions when set; otherwise the
@@ -1182,4 +1186,12 @@ var _ providers.NoLogs = (*Client)(nil)
 // NoLogsReason says why the adapter reads no logs (providers.NoLogs).
 func (c *Client) NoLogsReason() string {
 	return "Akash lease logs are streamed by the provider itself (a websocket under /lease/{dseq}/{gseq}/{oseq}/, authenticated as the deployment owner); the Console managed-wallet API this adapter uses does not relay them"
+}
+
+// nameOr is name, or Name when it is empty.
+func nameOr(name string) string {
+	if name == "" {
+		return Name
+	}
+	return name
 }

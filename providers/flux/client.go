@@ -96,6 +96,9 @@ type PayFunc func(ctx context.Context, q Quote) (txid string, err error)
 // Config configures a Client. Credential is required; every other zero value
 // is replaced by the default its comment names.
 type Config struct {
+	// Name is the provider's name in routes, offers, reputation and
+	// metrics: the [[providers]] entry's name. Default Name ("flux").
+	Name string
 	// Credential is the Flux ID's private key in WIF. Required. It owns the
 	// apps and signs zelidauth sessions and app messages. Load it with
 	// providers.LoadCredential(CredentialEnv, "") or from a file. A value
@@ -141,6 +144,7 @@ type Config struct {
 
 // Client is the Flux adapter. It is safe for concurrent use.
 type Client struct {
+	name          string // Config.Name
 	http          *httpx.Client
 	httpCfg       httpx.Config
 	baseURL       string
@@ -211,7 +215,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		http: h, httpCfg: hc, baseURL: cfg.BaseURL, allowLocal: cfg.AllowLocalNodes, maxProbes: cfg.MaxNodeProbes, healthyWant: cfg.HealthyNodes,
+		name: nameOr(cfg.Name), http: h, httpCfg: hc, baseURL: cfg.BaseURL, allowLocal: cfg.AllowLocalNodes, maxProbes: cfg.MaxNodeProbes, healthyWant: cfg.HealthyNodes,
 		log: log, pay: cfg.Pay, clock: cfg.Clock, rand: cfg.Rand,
 		instances: cfg.Instances, regions: slices.Clone(cfg.Regions), geolocation: slices.Clone(cfg.Geolocation), containerData: cfg.ContainerData,
 	}
@@ -225,8 +229,8 @@ func New(cfg Config) (*Client, error) {
 
 var geoRule = regexp.MustCompile(`^a!?c[A-Z]{2}(_[A-Z]{2}(_[^_]{1,64})?)?$`)
 
-// Name returns "flux".
-func (c *Client) Name() string { return Name }
+// Name returns Config.Name, by default "flux".
+func (c *Client) Name() string { return c.name }
 
 // Capabilities: live price quotes (no GPUs: FluxOS app specifications have
 // no GPU field); Launch and Terminate only with a payment hook.
@@ -1038,4 +1042,12 @@ var _ providers.NoLogs = (*Client)(nil)
 // NoLogsReason says why the adapter reads no logs (providers.NoLogs).
 func (c *Client) NoLogsReason() string {
 	return "FluxOS serves an app's log from each node that runs it (GET /apps/applog/:appname/:lines in ZelBack/src/routes.js, for the owner's session); this adapter does not read it yet"
+}
+
+// nameOr is name, or Name when it is empty.
+func nameOr(name string) string {
+	if name == "" {
+		return Name
+	}
+	return name
 }

@@ -41,6 +41,9 @@ const (
 // Config configures a Client. Only Credential is required; every other zero
 // value is replaced by the default its comment names.
 type Config struct {
+	// Name is the provider's name in routes, offers, reputation and
+	// metrics: the [[providers]] entry's name. Default Name ("ionet").
+	Name string
 	// Credential is the API key, sent as x-api-key. Required. Load it with
 	// providers.LoadCredential(CredentialEnv, "") or from a file.
 	Credential providers.Credential
@@ -68,6 +71,7 @@ type Config struct {
 
 // Client is the io.net adapter. It is safe for concurrent use.
 type Client struct {
+	name         string // Config.Name
 	http         *httpx.Client
 	log          *slog.Logger
 	regions      []string
@@ -121,7 +125,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{http: h, log: log, regions: slices.Clone(cfg.Regions), defaultHours: cfg.DefaultHours, maxLocations: cfg.MaxLocations}, nil
+	return &Client{name: nameOr(cfg.Name), http: h, log: log, regions: slices.Clone(cfg.Regions), defaultHours: cfg.DefaultHours, maxLocations: cfg.MaxLocations}, nil
 }
 
 // classify adds io.net's quirks to httpx.Classify: capacity refusals come as
@@ -141,8 +145,8 @@ func classify(e *httpx.APIError) error {
 	return nil
 }
 
-// Name returns "ionet".
-func (c *Client) Name() string { return Name }
+// Name returns Config.Name, by default "ionet".
+func (c *Client) Name() string { return c.name }
 
 // Capabilities: live offers, launch, terminate, GPUs, idempotent launch by
 // name. Regions are io.net's ISO-3166 alpha-2 location codes.
@@ -637,4 +641,12 @@ var _ providers.NoLogs = (*Client)(nil)
 // NoLogsReason says why the adapter reads no logs (providers.NoLogs).
 func (c *Client) NoLogsReason() string {
 	return "the io.net CaaS material this adapter follows documents no endpoint for a deployment's container log"
+}
+
+// nameOr is name, or Name when it is empty.
+func nameOr(name string) string {
+	if name == "" {
+		return Name
+	}
+	return name
 }

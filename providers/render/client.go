@@ -48,6 +48,9 @@ const (
 // Config configures a Client. PublicKey and Credential are required; every
 // other zero value is replaced by the default its comment names.
 type Config struct {
+	// Name is the provider's name in routes, offers, reputation and
+	// metrics: the [[providers]] entry's name. Default Name ("render").
+	Name string
 	// PublicKey is the API key's public half (pk_...), sent as X-API-Key.
 	PublicKey string
 	// Credential is the API key's secret half: it signs requests and never
@@ -75,6 +78,7 @@ type Config struct {
 
 // Client is the Render Compute adapter. It is safe for concurrent use.
 type Client struct {
+	name     string // Config.Name
 	http     *httpx.Client
 	log      *slog.Logger
 	regions  []string
@@ -119,7 +123,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{http: h, log: log, regions: slices.Clone(cfg.Regions), maxPages: cfg.MaxPages}, nil
+	return &Client{name: nameOr(cfg.Name), http: h, log: log, regions: slices.Clone(cfg.Regions), maxPages: cfg.MaxPages}, nil
 }
 
 // signer signs each attempt of a request.
@@ -173,8 +177,8 @@ func (s *signer) authorize(req *http.Request) error {
 	return nil
 }
 
-// Name returns "render".
-func (c *Client) Name() string { return Name }
+// Name returns Config.Name, by default "render".
+func (c *Client) Name() string { return c.name }
 
 // Capabilities: live offers, launch, terminate, GPUs, idempotent launch by
 // job title. Regions are the network's AWS-style region codes
@@ -675,4 +679,12 @@ var _ providers.NoLogs = (*Client)(nil)
 // NoLogsReason says why the adapter reads no logs (providers.NoLogs).
 func (c *Client) NoLogsReason() string {
 	return "Render's job-run records are said to carry logs (GET /v1/job-runs/{uuid}), which no official source corroborates; this adapter does not read them"
+}
+
+// nameOr is name, or Name when it is empty.
+func nameOr(name string) string {
+	if name == "" {
+		return Name
+	}
+	return name
 }

@@ -62,6 +62,9 @@ func isPriority(p string) bool { return slices.Contains(allPriorities(), p) }
 // Config configures a Client. Credential, Organization and Project are
 // required.
 type Config struct {
+	// Name is the provider's name in routes, offers, reputation and
+	// metrics: the [[providers]] entry's name. Default Name ("salad").
+	Name string
 	// BaseURL of the API. Default DefaultBaseURL.
 	BaseURL string
 	// Credential is the Salad API key (Salad-Api-Key header). Required.
@@ -120,6 +123,7 @@ func DefaultCountries() []string {
 
 // Client is a Salad adapter. Safe for concurrent use.
 type Client struct {
+	name      string // Config.Name
 	http      *httpx.Client
 	log       *slog.Logger
 	cfg       Config
@@ -226,11 +230,11 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{http: hc, log: log.With("provider", Name), cfg: cfg, regions: regions, countries: countries, prio: slices.Clone(prio), now: now}, nil
+	return &Client{name: nameOr(cfg.Name), http: hc, log: log.With("provider", Name), cfg: cfg, regions: regions, countries: countries, prio: slices.Clone(prio), now: now}, nil
 }
 
-// Name returns "salad".
-func (c *Client) Name() string { return Name }
+// Name returns Config.Name, by default "salad".
+func (c *Client) Name() string { return c.name }
 
 // Capabilities reports offers, launch, terminate, GPUs and idempotent launch.
 // Regions are those of the countries offers are sought in (Config.Countries
@@ -795,4 +799,12 @@ var _ providers.NoLogs = (*Client)(nil)
 // NoLogsReason says why the adapter reads no logs (providers.NoLogs).
 func (c *Client) NoLogsReason() string {
 	return "Salad serves logs through POST /organizations/{organization_name}/log-entries (query_log_entries in api-specs/salad-cloud.yaml, salad-cloud-docs @ 504c704); this adapter does not read them yet"
+}
+
+// nameOr is name, or Name when it is empty.
+func nameOr(name string) string {
+	if name == "" {
+		return Name
+	}
+	return name
 }

@@ -48,6 +48,9 @@ const DefaultBaseURL = "https://console.vast.ai"
 
 // Config configures a Client. Credential is required; the rest defaults.
 type Config struct {
+	// Name is the provider's name in routes, offers, reputation and
+	// metrics: the [[providers]] entry's name. Default Name ("vastai").
+	Name string
 	// BaseURL of the API, without /api/v0. Default DefaultBaseURL.
 	BaseURL string
 	// Credential is the Vast.ai API key, sent as a Bearer token. Required.
@@ -110,6 +113,7 @@ func DefaultGPUNames() map[string][]string {
 
 // Client is a Vast.ai adapter. Safe for concurrent use.
 type Client struct {
+	name    string // Config.Name
 	http    *httpx.Client
 	log     *slog.Logger
 	regions []string // Config.Regions, validated
@@ -187,7 +191,7 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{http: hc, log: log.With("provider", Name), regions: regions, cfg: cfg, names: names, now: now, seen: map[string]bool{}}, nil
+	return &Client{name: nameOr(cfg.Name), http: hc, log: log.With("provider", Name), regions: regions, cfg: cfg, names: names, now: now, seen: map[string]bool{}}, nil
 }
 
 // classify adds Vast's quirks to httpx.Classify: an invalid key on /bundles/
@@ -254,8 +258,8 @@ func pacer(pace float64) func(r httpx.Request) httpx.Limit {
 	}
 }
 
-// Name returns "vastai".
-func (c *Client) Name() string { return Name }
+// Name returns Config.Name, by default "vastai".
+func (c *Client) Name() string { return c.name }
 
 // Capabilities reports offers, launch, terminate, GPUs and idempotent launch.
 // Regions are Config.Regions when set; otherwise (Vast rents worldwide) the
@@ -1083,4 +1087,12 @@ func fetchLogFile(ctx context.Context, hc *http.Client, u string) (providers.Log
 		}
 	}
 	return providers.LogResult{Text: buf, Truncated: truncated}, true, nil
+}
+
+// nameOr is name, or Name when it is empty.
+func nameOr(name string) string {
+	if name == "" {
+		return Name
+	}
+	return name
 }

@@ -512,6 +512,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Orders denied because the module their treaty names could not be obtained or configured (reason policy_unavailable).",
 		}),
 	}
+	for _, r := range []string{"ok", "missing", "too_large", "hash_mismatch", "invalid"} {
+		m.fetches.WithLabelValues(r) // exported at 0 before the first fetch
+	}
 	for _, c := range []prometheus.Collector{m.fetches, m.unavailable} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("judge: register metrics: %w", err)

@@ -109,6 +109,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{DialOK, DialFailed} {
 		m.dials.WithLabelValues(r)
 	}
+	for _, r := range []string{"ok", "failed"} {
+		m.forwardTry.WithLabelValues(r)
+	}
 	for _, r := range []string{LaneSentAck, LaneSentDenial, LaneSentError, LaneRecvAck, LaneRecvDenial, LaneRecvError} {
 		m.orders.WithLabelValues(r)
 	}

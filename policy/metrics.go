@@ -46,6 +46,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Modules unloaded to stay within the engine's module limit (policy.max_modules).",
 		}),
 	}
+	// Every cause and result is exported from the start (at 0), so rules
+	// and panels see the series before the first failure.
+	for _, c := range []Cause{CauseDeadline, CauseTrap, CauseExit, CauseABI, CauseOutput, CauseCanceled, CauseClosed} {
+		m.failures.WithLabelValues(string(c))
+	}
+	for _, r := range []string{"allow", "deny", "indeterminate"} {
+		m.decisions.WithLabelValues(r)
+	}
 	for _, c := range []prometheus.Collector{m.duration, m.decisions, m.failures, m.modules, m.evictions} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("policy: register metrics: %w", err)

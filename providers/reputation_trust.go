@@ -366,6 +366,9 @@ func newRepMetrics(reg prometheus.Registerer) (*repMetrics, error) {
 	for _, r := range []string{ReportAccepted, ReportUntrusted, ReportStale} {
 		m.reports.WithLabelValues(r)
 	}
+	for _, r := range entryResults {
+		m.entries.WithLabelValues(r)
+	}
 	if reg == nil {
 		return m, nil
 	}

@@ -133,7 +133,10 @@ func TestLedgerBackupRestore(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != "restored" {
 		t.Errorf("the late order replayed after the restore: %v, want 409 restored", err)
 	}
-	newer, _ := client.BuildOrder(k, client.OrderSpec{Image: "x:1", GPU: "A100:1", MaxPrice: "3/h"}, time.Now())
+	// Created has one-second resolution, and an order created in the
+	// second of the restore is refused (it may predate it): date the new
+	// one in the next second, within the allowed clock skew.
+	newer, _ := client.BuildOrder(k, client.OrderSpec{Image: "x:1", GPU: "A100:1", MaxPrice: "3/h"}, time.Now().Truncate(time.Second).Add(time.Second))
 	if r, err := c2.Submit(t.Context(), newer); err != nil || r.Result != "ack" {
 		t.Errorf("a new order after the restore: %v %+v", err, r)
 	}

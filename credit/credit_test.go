@@ -124,7 +124,7 @@ func TestLedger(t *testing.T) {
 	j1 := Job{ID: "j1", Lane: laneAB, Price: 3_600_000, Duration: 1000, Started: 10, Ended: 50}  // 40 s: 40,000
 	j2 := Job{ID: "j2", Lane: laneAB, Price: 3_600_000, Duration: 1000, Started: 20, Ended: 150} // next period: 130,000
 	j0 := Job{ID: "j0", Lane: laneAB, Price: 3_600_000, Duration: 5, Started: 30, Ended: 99}     // capped: 5,000
-	jBA := Job{ID: "j3", Lane: laneBA, Price: 3_600_000, Duration: 1000, Started: 0, Ended: 60} // never ran: 0
+	jBA := Job{ID: "j3", Lane: laneBA, Price: 3_600_000, Duration: 1000, Started: 0, Ended: 60}  // never ran: 0
 	running := Job{ID: "j4", Lane: laneAB, Price: 3_600_000, Duration: 1000, Started: 90}
 	for _, j := range []Job{j1, j2, j0, jBA, running, j1} { // j1 twice: a no-op
 		if err := l.Add(j); err != nil {

@@ -152,4 +152,3 @@ func Prometheus(t *testing.T, t0 time.Time) string {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-

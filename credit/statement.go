@@ -3,6 +3,7 @@ package credit
 import (
 	"fmt"
 
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/aurora-federation/aurora/treaty"
@@ -10,11 +11,16 @@ import (
 
 // ItemsRoot returns the RFC 6962 Merkle tree hash of the items' canonical
 // dag-cbor (treaty.SettlementItem), in the order given (a Ledger's
-// accounts list them by job): the root a Settlement commits to. The root
-// of no items is SHA-256 of the empty string, as RFC 6962 defines it.
+// accounts list them by job): the root a Settlement commits to, computed
+// with transparency-dev/merkle's compact range as the log does. The root of
+// no items is SHA-256 of the empty string, as RFC 6962 defines it.
 func ItemsRoot(items []Item) ([]byte, error) {
-	leaves := make([][]byte, len(items))
-	for i, it := range items {
+	h := rfc6962.DefaultHasher
+	if len(items) == 0 {
+		return h.EmptyRoot(), nil
+	}
+	r := (&compact.RangeFactory{Hash: h.HashChildren}).NewEmptyRange(0)
+	for _, it := range items {
 		rec := treaty.SettlementItem{Job: it.Job, Leaf: it.Leaf, Price: it.Price, Billed: it.Billed, Amount: it.Amount}
 		if err := rec.Validate(); err != nil {
 			return nil, err
@@ -23,25 +29,11 @@ func ItemsRoot(items []Item) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		leaves[i] = b
+		if err := r.Append(h.HashLeaf(b), nil); err != nil {
+			return nil, err
+		}
 	}
-	return treeHash(leaves), nil
-}
-
-// treeHash is RFC 6962's MTH over leaves (section 2.1).
-func treeHash(leaves [][]byte) []byte {
-	h := rfc6962.DefaultHasher
-	switch len(leaves) {
-	case 0:
-		return h.EmptyRoot()
-	case 1:
-		return h.HashLeaf(leaves[0])
-	}
-	k := 1
-	for k*2 < len(leaves) {
-		k *= 2
-	}
-	return h.HashChildren(treeHash(leaves[:k]), treeHash(leaves[k:]))
+	return r.GetRootHash(nil)
 }
 
 // Statement returns the unsigned Settlement of account a: its lane,

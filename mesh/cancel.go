@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
@@ -51,67 +50,17 @@ func decodeCancelRequest(payload []byte) (*cancelRequest, error) {
 // response frame, under one deadline. Only a peer with a lane to us under
 // the named treaty is heard.
 func (m *Mesh) handleCancel(s network.Stream) {
-	if !m.enter() {
-		s.Reset()
-		return
-	}
-	defer m.handlers.Done()
-	if err := s.Scope().SetService(ServiceOrder); err != nil {
-		s.Reset()
-		return
-	}
-	deadline := time.Now().Add(m.cfg.StreamTimeout)
-	if err := s.SetDeadline(deadline); err != nil {
-		s.Reset()
-		return
-	}
-	answer := func(reply []byte, code, msg string) {
-		if err := writeFrame(s, &orderResponse{V: frameVersion, Reply: reply, Code: code, Message: msg}); err != nil {
-			s.Reset()
-			return
+	m.serveLaneRequest(s, MaxCancelFrame, true, "this node takes no relayed cancels", func(payload []byte) (laneRequest, error) {
+		q, err := decodeCancelRequest(payload)
+		if err != nil {
+			return laneRequest{}, err
 		}
-		s.Close()
-	}
-	payload, err := readFrame(s, MaxCancelFrame)
-	if err != nil {
-		var big *FrameTooLargeError
-		if errors.As(err, &big) {
-			answer(nil, CodeBadFrame, err.Error())
-			return
+		r := laneRequest{treaty: q.Treaty}
+		if h := m.cfg.OnCancel; h != nil {
+			r.serve = func(ctx context.Context, from treaty.DID) ([]byte, error) { return h(ctx, from, q.Treaty, q.Cancel) }
 		}
-		s.Reset()
-		return
-	}
-	q, err := decodeCancelRequest(payload)
-	if err != nil {
-		answer(nil, CodeBadFrame, err.Error())
-		return
-	}
-	from, err := DIDOf(s.Conn().RemotePeer())
-	if err != nil {
-		answer(nil, CodeBadFrame, err.Error())
-		return
-	}
-	if _, _, err := m.Lane(m.ctx, q.Treaty, from); err != nil {
-		answer(nil, CodeNoLane, err.Error())
-		return
-	}
-	if m.cfg.OnCancel == nil {
-		answer(nil, CodeUnavailable, "this node takes no relayed cancels")
-		return
-	}
-	ctx, cancel := context.WithDeadline(m.ctx, deadline.Add(-min(m.cfg.StreamTimeout/10, 500*time.Millisecond)))
-	defer cancel()
-	reply, err := m.cfg.OnCancel(ctx, from, q.Treaty, q.Cancel)
-	switch {
-	case err == nil && (len(reply) == 0 || len(reply) > treaty.MaxRecordSize):
-		answer(nil, CodeInternal, "internal error")
-	case err == nil:
-		answer(reply, "", "")
-	default:
-		code, msg := errorCode(err)
-		answer(nil, code, msg)
-	}
+		return r, nil
+	})
 }
 
 // Cancel relays a tenant's signed Cancel (dag-cbor, at most

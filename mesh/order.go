@@ -399,6 +399,32 @@ func classify(ctx context.Context, err error) error {
 // the answer to a forward asks for it by the order's CID. One request
 // frame, one response frame (an orderResponse), under one deadline.
 func (m *Mesh) handleQuery(s network.Stream) {
+	m.serveLaneRequest(s, MaxOrderQueryFrame, false, "this node answers no order queries", func(payload []byte) (laneRequest, error) {
+		q, err := decodeOrderQuery(payload)
+		if err != nil {
+			return laneRequest{}, err
+		}
+		r := laneRequest{treaty: q.Treaty}
+		if h := m.cfg.OnQuery; h != nil {
+			r.serve = func(ctx context.Context, from treaty.DID) ([]byte, error) { return h(ctx, from, q.Treaty, q.Order.Cid) }
+		}
+		return r, nil
+	})
+}
+
+// laneRequest is one decoded request of a lane-scoped request/response
+// protocol (order-query, cancel): the treaty it names and how this node
+// answers it (nil: the node does not serve the protocol).
+type laneRequest struct {
+	treaty treaty.Link
+	serve  func(ctx context.Context, from treaty.DID) ([]byte, error)
+}
+
+// serveLaneRequest serves one request frame and one response frame under
+// one deadline, heard only from a peer with a lane to us under the
+// request's treaty. A frame over maxFrame resets the stream, or is
+// answered bad_frame when answerTooLarge.
+func (m *Mesh) serveLaneRequest(s network.Stream, maxFrame int, answerTooLarge bool, unavailable string, decode func([]byte) (laneRequest, error)) {
 	if !m.enter() {
 		s.Reset()
 		return
@@ -413,11 +439,6 @@ func (m *Mesh) handleQuery(s network.Stream) {
 		s.Reset()
 		return
 	}
-	payload, err := readFrame(s, MaxOrderQueryFrame)
-	if err != nil {
-		s.Reset()
-		return
-	}
 	answer := func(reply []byte, code, msg string) {
 		if err := writeFrame(s, &orderResponse{V: frameVersion, Reply: reply, Code: code, Message: msg}); err != nil {
 			s.Reset()
@@ -425,7 +446,17 @@ func (m *Mesh) handleQuery(s network.Stream) {
 		}
 		s.Close()
 	}
-	q, err := decodeOrderQuery(payload)
+	payload, err := readFrame(s, maxFrame)
+	if err != nil {
+		var big *FrameTooLargeError
+		if answerTooLarge && errors.As(err, &big) {
+			answer(nil, CodeBadFrame, err.Error())
+			return
+		}
+		s.Reset()
+		return
+	}
+	q, err := decode(payload)
 	if err != nil {
 		answer(nil, CodeBadFrame, err.Error())
 		return
@@ -435,17 +466,17 @@ func (m *Mesh) handleQuery(s network.Stream) {
 		answer(nil, CodeBadFrame, err.Error())
 		return
 	}
-	if _, _, err := m.Lane(m.ctx, q.Treaty, from); err != nil {
+	if _, _, err := m.Lane(m.ctx, q.treaty, from); err != nil {
 		answer(nil, CodeNoLane, err.Error())
 		return
 	}
-	if m.cfg.OnQuery == nil {
-		answer(nil, CodeUnavailable, "this node answers no order queries")
+	if q.serve == nil {
+		answer(nil, CodeUnavailable, unavailable)
 		return
 	}
 	ctx, cancel := context.WithDeadline(m.ctx, deadline.Add(-min(m.cfg.StreamTimeout/10, 500*time.Millisecond)))
 	defer cancel()
-	reply, err := m.cfg.OnQuery(ctx, from, q.Treaty, q.Order.Cid)
+	reply, err := q.serve(ctx, from)
 	switch {
 	case err == nil && (len(reply) == 0 || len(reply) > treaty.MaxRecordSize):
 		answer(nil, CodeInternal, "internal error")

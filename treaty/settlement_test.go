@@ -2,6 +2,7 @@ package treaty
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -77,7 +78,7 @@ func TestSettlementReplyValidate(t *testing.T) {
 	many := func(n int) []Dispute {
 		out := make([]Dispute, n)
 		for i := range out {
-			out[i] = Dispute{Job: "job-" + strings.Repeat("0", 6-len(itoa(i))) + itoa(i), Reason: DisputeUnknown, Claimed: 1}
+			out[i] = Dispute{Job: fmt.Sprintf("job-%06d", i), Reason: DisputeUnknown, Claimed: 1}
 		}
 		return out
 	}
@@ -112,17 +113,6 @@ func TestSettlementReplyValidate(t *testing.T) {
 			wantFieldErr(t, "settlement-reply", tc.field, r.Validate())
 		})
 	}
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }
 
 // TestSettlementSignatures: the creditor signs a statement and the debtor

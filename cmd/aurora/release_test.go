@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/pem"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/aurora-federation/aurora/node"
 	"github.com/aurora-federation/aurora/provenance/c2sp"
-	"github.com/aurora-federation/aurora/provenance/tsa"
 	"github.com/aurora-federation/aurora/release"
 )
 
@@ -95,22 +92,7 @@ func TestReleaseDevFlow(t *testing.T) {
 // with the operator's public key and that policy.
 func TestReleaseOperatorFlow(t *testing.T) {
 	dir := t.TempDir()
-	var urls []string
-	var roots []byte
-	for _, n := range []string{"a", "b"} {
-		d, err := tsa.NewDevTSA(filepath.Join(dir, "tsa-"+n), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(d.Handler())
-		t.Cleanup(srv.Close)
-		urls = append(urls, srv.URL)
-		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Root().Raw})...)
-	}
-	rootsFile := filepath.Join(dir, "roots.pem")
-	if err := os.WriteFile(rootsFile, roots, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	urls, _, rootsFile := httpDevTSAs(t, dir)
 
 	home := filepath.Join(dir, "n1")
 	cfg := node.DefaultConfig()

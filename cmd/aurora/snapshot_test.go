@@ -33,22 +33,7 @@ import (
 // and answers 503 before any epoch closed.
 func TestLedgerSnapshot(t *testing.T) {
 	dir := t.TempDir()
-	var urls []string
-	var roots []byte
-	for _, n := range []string{"a", "b"} {
-		d, err := tsa.NewDevTSA(filepath.Join(dir, "tsa-"+n), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(d.Handler())
-		t.Cleanup(srv.Close)
-		urls = append(urls, srv.URL)
-		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Root().Raw})...)
-	}
-	rootsFile := filepath.Join(dir, "roots.pem")
-	if err := os.WriteFile(rootsFile, roots, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	urls, roots, rootsFile := httpDevTSAs(t, dir)
 	home := filepath.Join(dir, "n1")
 	cfg := node.DefaultConfig()
 	cfg.Backup.Interval = 0
@@ -176,4 +161,26 @@ func TestLedgerSnapshot(t *testing.T) {
 	if _, err := op.SnapshotProof(t.Context(), 0); !errors.As(err, &ae) || ae.Code != "not_a_snapshot" {
 		t.Fatalf("leaf 0 (the release): %v", err)
 	}
+}
+
+// httpDevTSAs serves two dev TSAs with distinct keys over HTTP until the
+// test ends; it returns their URLs, their roots' PEM and a file in dir
+// holding it (what [provenance] tsa and tsa_roots take).
+func httpDevTSAs(t *testing.T, dir string) (urls []string, roots []byte, rootsFile string) {
+	t.Helper()
+	for _, n := range []string{"a", "b"} {
+		d, err := tsa.NewDevTSA(filepath.Join(dir, "tsa-"+n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(d.Handler())
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Root().Raw})...)
+	}
+	rootsFile = filepath.Join(dir, "roots.pem")
+	if err := os.WriteFile(rootsFile, roots, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return urls, roots, rootsFile
 }
